@@ -1,0 +1,8 @@
+//! `cargo xtask fuzz` (being written).
+
+use anyhow::Result;
+
+/// Entry point.
+pub fn run(_args: &[String]) -> Result<()> {
+    anyhow::bail!("not yet implemented")
+}

@@ -1,0 +1,52 @@
+//! `cargo xtask`: the project's automation as an ordinary Rust binary.
+//!
+//! - `codegen`: regenerate `docs/protocol.md` from the `peer-protocol` catalogue.
+//! - `test`: everything: fmt check, clippy, unit and integration tests, the conformance suite.
+//! - `conformance`: drive the real `skyway-js@4.4.5` in headless Chromium against `peer-server`.
+//! - `bench signaling`: load-test `peer-server` beside PeerServer (npm `peer`).
+//! - `fuzz`: run the cargo-fuzz targets for a while.
+//! - `tidy`: repository hygiene checks.
+
+mod bench;
+mod codegen;
+mod conformance;
+mod fuzz;
+mod tidy;
+mod util;
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or(&[]).to_vec();
+    match args.first().map(String::as_str) {
+        Some("codegen") => codegen::run(&rest),
+        Some("test") => run_all_tests(&rest),
+        Some("conformance") => conformance::run(&rest),
+        Some("bench") => bench::run(&rest),
+        Some("fuzz") => fuzz::run(&rest),
+        Some("tidy") => tidy::run(&rest),
+        _ => {
+            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench signaling | fuzz [SECONDS] | tidy>");
+            bail!("unknown or missing subcommand")
+        }
+    }
+}
+
+/// `cargo xtask test`: every check and test the project has, as CI runs them.
+fn run_all_tests(_args: &[String]) -> Result<()> {
+    util::cargo(&["fmt", "--all", "--", "--check"])?;
+    util::cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    tidy::run(&[])?;
+    codegen::run(&["--check".to_string()])?;
+    util::cargo(&["test", "--workspace"])?;
+    conformance::run(&[])?;
+    Ok(())
+}
