@@ -1,0 +1,5 @@
+//! The Engine.IO v3 transport shell: sessions, long-polling and WebSocket.
+
+pub mod polling;
+pub mod session;
+pub mod websocket;

@@ -1,0 +1,475 @@
+//! Unit tests of the hub state machine: inputs in, outputs checked, no I/O.
+
+use super::*;
+use crate::config::{AppConfig, Limits, Timeouts};
+use peer_protocol::socketio::{parse_packet, Event};
+use serde_json::json;
+
+const KEY: &str = "11111111-2222-3333-4444-555555555555";
+const AUTH_KEY: &str = "33333333-2222-3333-4444-555555555555";
+const T0: u64 = 1_700_000_000_000;
+
+fn hub() -> Hub {
+    let apps = vec![
+        AppConfig {
+            key: KEY.into(),
+            secret: "s".into(),
+            rest_api: true,
+            require_credential: false,
+        },
+        AppConfig {
+            key: AUTH_KEY.into(),
+            secret: "auth".into(),
+            rest_api: false,
+            require_credential: true,
+        },
+    ];
+    Hub::new(&apps, Limits::default(), Timeouts::default())
+}
+
+/// Decoded events per session from outputs.
+fn events(outputs: &[Output]) -> Vec<(SessionId, String, Value)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { to, frames, .. } => {
+                let text = std::str::from_utf8(frames[0].as_bytes()).ok()?;
+                let (p, _) = parse_packet(&text[1..], 8).ok()?;
+                let ev = p.into_event().ok()?;
+                Some((*to, ev.name, ev.payload))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(outputs: &[Output]) -> Vec<SessionId> {
+    outputs
+        .iter()
+        .filter_map(|o| {
+            if let Output::Close { session } = o {
+                Some(*session)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn open(h: &mut Hub, session: SessionId, id: &str, token: &str) -> Vec<Output> {
+    h.connect(
+        ConnectRequest {
+            session,
+            api_key: Some(KEY.into()),
+            token: Some(token.into()),
+            peer_id: Some(id.into()),
+            ..Default::default()
+        },
+        T0,
+    )
+}
+
+fn msg(name: &str, payload: Value) -> ClientMessage {
+    ClientMessage::parse(Event {
+        name: name.into(),
+        payload,
+        attachments: vec![],
+    })
+    .expect("valid message")
+}
+
+#[test]
+fn open_with_given_and_assigned_id() {
+    let mut h = hub();
+    let ev = events(&open(&mut h, 1, "alice", "t1"));
+    assert_eq!(ev, vec![(1, "OPEN".into(), json!({"peerId": "alice"}))]);
+    let out = h.connect(
+        ConnectRequest {
+            session: 2,
+            api_key: Some(KEY.into()),
+            token: Some("t2".into()),
+            random_id: [7; 16],
+            ..Default::default()
+        },
+        T0,
+    );
+    let ev = events(&out);
+    let id = ev[0].2["peerId"].as_str().unwrap();
+    assert!(peer_protocol::ids::is_valid_peer_id(id) && id.starts_with("peer_"));
+}
+
+#[test]
+fn unavailable_id_and_token_reclaim() {
+    let mut h = hub();
+    open(&mut h, 1, "alice", "t1");
+    let out = open(&mut h, 2, "alice", "other");
+    assert_eq!(events(&out)[0].2["type"], "unavailable-id");
+    assert_eq!(closes(&out), vec![2]);
+    // Same token while the old session is alive: the new one takes over.
+    let out = open(&mut h, 3, "alice", "t1");
+    assert_eq!(closes(&out), vec![1]);
+    assert_eq!(
+        events(&out)[0],
+        (3, "OPEN".into(), json!({"peerId": "alice"}))
+    );
+    // A dropped session keeps the id for the grace period.
+    h.disconnect(3, Disconnect::Dropped, T0);
+    assert_eq!(
+        events(&open(&mut h, 4, "alice", "x"))[0].2["type"],
+        "unavailable-id"
+    );
+    assert_eq!(events(&open(&mut h, 5, "alice", "t1"))[0].1, "OPEN");
+}
+
+#[test]
+fn invalid_key_and_id() {
+    let mut h = hub();
+    let out = h.connect(
+        ConnectRequest {
+            session: 1,
+            api_key: Some("nope".into()),
+            ..Default::default()
+        },
+        T0,
+    );
+    assert_eq!(events(&out)[0].2["type"], "invalid-key");
+    assert_eq!(closes(&out), vec![1]);
+    let out = open(&mut h, 2, "bad id!", "t");
+    assert_eq!(events(&out)[0].2["type"], "invalid-id");
+}
+
+#[test]
+fn relay_stamps_src_and_keeps_fields() {
+    let mut h = hub();
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "bob", "t2");
+    let payload = json!({"offer": {"type": "offer", "sdp": "v=0"}, "dst": "bob", "connectionId": "dc_1", "connectionType": "data",
+        "metadata": {"m": [1, 2]}, "serialization": "json", "label": "l", "dcInit": {"ordered": true}, "src": "mallory"});
+    let out = h.handle(1, msg("SEND_OFFER", payload.clone()), T0);
+    let ev = events(&out);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].0, 2);
+    assert_eq!(ev[0].1, "OFFER");
+    let mut expected = payload;
+    expected["src"] = json!("alice");
+    assert_eq!(ev[0].2, expected);
+    let out = h.handle(
+        1,
+        msg("SEND_CANDIDATE", json!({"candidate": {}, "dst": "carol"})),
+        T0,
+    );
+    assert_eq!(
+        events(&out)[0],
+        (
+            1,
+            "ERROR".into(),
+            json!({"type": "peer-unavailable", "message": "peer \"carol\" is not available"})
+        )
+    );
+}
+
+#[test]
+fn apps_are_isolated() {
+    let mut h = hub();
+    open(&mut h, 1, "alice", "t1");
+    let cred = peer_auth::Credential::issue(b"auth", "bob", T0 / 1000, 3600);
+    let out = h.connect(
+        ConnectRequest {
+            session: 2,
+            api_key: Some(AUTH_KEY.into()),
+            token: Some("t".into()),
+            peer_id: Some("bob".into()),
+            credential: Some(serde_json::to_string(&cred).unwrap()),
+            ..Default::default()
+        },
+        T0,
+    );
+    assert_eq!(events(&out)[0].1, "OPEN");
+    let out = h.handle(
+        2,
+        msg("SEND_OFFER", json!({"offer": {}, "dst": "alice"})),
+        T0,
+    );
+    assert_eq!(events(&out)[0].2["type"], "peer-unavailable");
+    assert_eq!(h.list_peers(KEY).unwrap(), vec!["alice".to_string()]);
+    assert_eq!(h.list_peers(AUTH_KEY), Err(RestError::Disabled));
+    assert_eq!(h.peer_exists(KEY, "bob"), Ok(false));
+}
+
+#[test]
+fn leave_goes_to_contacts_on_destroy_and_after_grace() {
+    let mut h = hub();
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "bob", "t2");
+    open(&mut h, 3, "carol", "t3");
+    h.handle(1, msg("SEND_OFFER", json!({"offer": {}, "dst": "bob"})), T0);
+    let out = h.disconnect(1, Disconnect::Clean, T0);
+    assert_eq!(events(&out), vec![(2, "LEAVE".into(), json!("alice"))]);
+    h.handle(
+        2,
+        msg("SEND_OFFER", json!({"offer": {}, "dst": "carol"})),
+        T0,
+    );
+    assert!(events(&h.disconnect(2, Disconnect::Dropped, T0)).is_empty());
+    assert!(events(&h.tick(T0 + 1000)).is_empty());
+    assert_eq!(
+        events(&h.tick(T0 + 30_000)),
+        vec![(3, "LEAVE".into(), json!("bob"))]
+    );
+}
+
+#[test]
+fn mesh_room_flow() {
+    let mut h = hub();
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "bob", "t2");
+    let ev = events(&h.handle(
+        1,
+        msg("ROOM_JOIN", json!({"roomName": "r", "roomType": "mesh"})),
+        T0,
+    ));
+    assert_eq!(
+        ev,
+        vec![(
+            1,
+            "ROOM_USER_JOIN".into(),
+            json!({"roomName": "r", "src": "alice", "roomMembers": ["alice"]})
+        )]
+    );
+    let ev = events(&h.handle(
+        2,
+        msg("ROOM_JOIN", json!({"roomName": "r", "roomType": "mesh"})),
+        T0,
+    ));
+    assert_eq!(ev.len(), 2);
+    assert!(ev
+        .iter()
+        .all(|e| e.2 == json!({"roomName": "r", "src": "bob", "roomMembers": ["alice", "bob"]})));
+    let ev = events(&h.handle(
+        2,
+        msg("ROOM_GET_USERS", json!({"roomName": "r", "type": "media"})),
+        T0,
+    ));
+    assert_eq!(
+        ev[0].2,
+        json!({"roomName": "r", "type": "media", "userList": ["alice", "bob"]})
+    );
+    let ev = events(&h.handle(
+        1,
+        msg("ROOM_SEND_DATA", json!({"roomName": "r", "data": {"k": 1}})),
+        T0,
+    ));
+    assert_eq!(
+        ev,
+        vec![(
+            2,
+            "ROOM_DATA".into(),
+            json!({"roomName": "r", "src": "alice", "data": {"k": 1}})
+        )]
+    );
+    // Room-scoped relay inside the room works; a wrong room is refused.
+    let ev = events(&h.handle(
+        1,
+        msg(
+            "SEND_OFFER",
+            json!({"offer": {}, "dst": "bob", "roomName": "r"}),
+        ),
+        T0,
+    ));
+    assert_eq!(ev[0].1, "OFFER");
+    assert_eq!(ev[0].2["roomName"], "r");
+    let ev = events(&h.handle(
+        1,
+        msg(
+            "SEND_OFFER",
+            json!({"offer": {}, "dst": "bob", "roomName": "other"}),
+        ),
+        T0,
+    ));
+    assert_eq!(ev[0].2["type"], "room-error");
+    let ev = events(&h.handle(1, msg("ROOM_GET_LOGS", json!({"roomName": "r"})), T0));
+    let log = ev[0].2["log"].as_array().unwrap();
+    assert_eq!(log.len(), 3);
+    let first: Value = serde_json::from_str(log[0].as_str().unwrap()).unwrap();
+    assert_eq!(first["messageType"], "ROOM_USER_JOIN");
+    assert_eq!(first["timestamp"], json!(T0));
+    let ev = events(&h.handle(2, msg("ROOM_LEAVE", json!({"roomName": "r"})), T0));
+    assert_eq!(
+        ev,
+        vec![(
+            1,
+            "ROOM_USER_LEAVE".into(),
+            json!({"roomName": "r", "src": "bob"})
+        )]
+    );
+    let ev = events(&h.handle(
+        2,
+        msg("ROOM_SEND_DATA", json!({"roomName": "r", "data": 1})),
+        T0,
+    ));
+    assert_eq!(ev[0].2["type"], "room-error");
+    // Wrong type for an existing room.
+    let ev = events(&h.handle(
+        2,
+        msg("ROOM_JOIN", json!({"roomName": "r", "roomType": "sfu"})),
+        T0,
+    ));
+    assert_eq!(ev[0].2["type"], "room-error");
+    // Disconnect leaves rooms.
+    h.handle(
+        2,
+        msg("ROOM_JOIN", json!({"roomName": "r", "roomType": "mesh"})),
+        T0,
+    );
+    let ev = events(&h.disconnect(2, Disconnect::Clean, T0));
+    assert!(ev.contains(&(
+        1,
+        "ROOM_USER_LEAVE".into(),
+        json!({"roomName": "r", "src": "bob"})
+    )));
+}
+
+#[test]
+fn room_size_limit() {
+    let mut h = Hub::new(
+        &[AppConfig {
+            key: KEY.into(),
+            secret: "s".into(),
+            rest_api: true,
+            require_credential: false,
+        }],
+        Limits {
+            max_room_members: 1,
+            ..Limits::default()
+        },
+        Timeouts::default(),
+    );
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "bob", "t2");
+    h.handle(
+        1,
+        msg("ROOM_JOIN", json!({"roomName": "r", "roomType": "mesh"})),
+        T0,
+    );
+    let ev = events(&h.handle(
+        2,
+        msg("ROOM_JOIN", json!({"roomName": "r", "roomType": "mesh"})),
+        T0,
+    ));
+    assert_eq!(ev[0].2["type"], "room-error");
+}
+
+#[test]
+fn credentials_expiry_warning_and_update() {
+    let mut h = hub();
+    let now_s = T0 / 1000;
+    let connect = |h: &mut Hub, session, cred: Option<String>| {
+        h.connect(
+            ConnectRequest {
+                session,
+                api_key: Some(AUTH_KEY.into()),
+                token: Some(format!("t{session}")),
+                peer_id: Some(format!("p{session}")),
+                credential: cred,
+                ..Default::default()
+            },
+            T0,
+        )
+    };
+    let c = |peer: &str, ts: u64, ttl: u64, secret: &[u8]| {
+        serde_json::to_string(&peer_auth::Credential::issue(secret, peer, ts, ttl)).unwrap()
+    };
+    // Missing, wrong, expired, future.
+    for (session, cred) in [
+        (1, None),
+        (2, Some(c("p2", now_s, 3600, b"wrong"))),
+        (3, Some(c("p3", now_s - 700, 600, b"auth"))),
+        (4, Some(c("p4", now_s + 120, 3600, b"auth"))),
+        (5, Some("{".into())),
+    ] {
+        let out = connect(&mut h, session, cred);
+        assert_eq!(
+            events(&out)[0].2["type"],
+            "authentication",
+            "session {session}"
+        );
+        assert_eq!(closes(&out), vec![session]);
+    }
+    // Valid, expiring in 10 s: OPEN then an immediate AUTH_EXPIRES_IN.
+    let out = connect(&mut h, 6, Some(c("p6", now_s - 590, 600, b"auth")));
+    let ev = events(&out);
+    assert_eq!(ev[0].1, "OPEN");
+    assert_eq!(ev[1], (6, "AUTH_EXPIRES_IN".into(), json!(10)));
+    // A bad update is refused; a good one extends the session.
+    let bad: Value = serde_json::from_str(&c("p6", now_s, 3600, b"nope")).unwrap();
+    assert_eq!(
+        events(&h.handle(6, ClientMessage::UpdateCredential(bad), T0))[0].2["type"],
+        "authentication"
+    );
+    let good: Value = serde_json::from_str(&c("p6", now_s, 3600, b"auth")).unwrap();
+    assert!(events(&h.handle(6, ClientMessage::UpdateCredential(good), T0)).is_empty());
+    assert!(closes(&h.tick(T0 + 20_000)).is_empty());
+    // Without an update, expiry ends the session.
+    connect(&mut h, 7, Some(c("p7", now_s - 590, 600, b"auth")));
+    let out = h.tick(T0 + 10_000);
+    assert_eq!(closes(&out), vec![7]);
+    assert_eq!(events(&out)[0].2["type"], "authentication");
+}
+
+#[test]
+fn rate_limit_drops_and_reports_once() {
+    let mut h = Hub::new(
+        &[AppConfig {
+            key: KEY.into(),
+            secret: "s".into(),
+            rest_api: true,
+            require_credential: false,
+        }],
+        Limits {
+            messages_per_second: 1,
+            message_burst: 2,
+            ..Limits::default()
+        },
+        Timeouts::default(),
+    );
+    open(&mut h, 1, "alice", "t1");
+    let mut errors = 0;
+    for _ in 0..10 {
+        let ev = events(&h.handle(
+            1,
+            msg("ROOM_JOIN", json!({"roomName": "r", "roomType": "mesh"})),
+            T0,
+        ));
+        errors += ev
+            .iter()
+            .filter(|e| e.2["type"] == "signaling-limited")
+            .count();
+    }
+    assert_eq!(errors, 1);
+}
+
+#[test]
+fn sfu_events_go_to_media_backend() {
+    let mut h = hub();
+    open(&mut h, 1, "alice", "t1");
+    let out = h.handle(
+        1,
+        msg("ROOM_JOIN", json!({"roomName": "s", "roomType": "sfu"})),
+        T0,
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Media(MediaEvent {
+            kind: MediaEventKind::Joined,
+            ..
+        })
+    )));
+    let out = h.handle(1, msg("SFU_GET_OFFER", json!({"roomName": "s"})), T0);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Media(MediaEvent {
+            kind: MediaEventKind::GetOffer,
+            ..
+        })
+    )));
+}

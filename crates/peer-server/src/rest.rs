@@ -1,0 +1,52 @@
+//! The REST API the SDK calls: `listAllPeers` and `fetchPeerExists`.
+//!
+//! - `GET /api/apikeys/{key}/clients/` -> `["id", ...]`, 401 when the app's REST API is off.
+//! - `GET /api/apikeys/{key}/peers/{id}/exists` -> `{"exists": bool}` (always allowed: it reveals
+//!   no more than a failed connect would).
+//!
+//! Unknown keys get 404. Ids are percent-decoded (the browser sends a space as `%20`).
+
+use crate::http::{json_response, HttpResponse};
+use crate::hub::RestError;
+use crate::shared::Shared;
+use hyper::StatusCode;
+use percent_encoding::percent_decode_str;
+use serde_json::json;
+
+/// Routes `rest_path`, the part of the path after `/api/apikeys/`.
+pub fn route(shared: &Shared, rest_path: &str, origin: Option<&str>) -> HttpResponse {
+    let parts: Vec<&str> = rest_path.split('/').collect();
+    match parts.as_slice() {
+        [key, "clients"] | [key, "clients", ""] => match shared.list_peers(key) {
+            Ok(ids) => json_response(StatusCode::OK, &json!(ids), origin),
+            Err(e) => rest_error(e, origin),
+        },
+        [key, "peers", id, "exists"] => {
+            let id = percent_decode_str(id).decode_utf8_lossy();
+            match shared.peer_exists(key, &id) {
+                Ok(exists) => json_response(StatusCode::OK, &json!({ "exists": exists }), origin),
+                Err(e) => rest_error(e, origin),
+            }
+        }
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "not found"}),
+            origin,
+        ),
+    }
+}
+
+fn rest_error(e: RestError, origin: Option<&str>) -> HttpResponse {
+    match e {
+        RestError::UnknownKey => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "unknown API key"}),
+            origin,
+        ),
+        RestError::Disabled => json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "the REST API is disabled for this API key (rest_api = false)"}),
+            origin,
+        ),
+    }
+}
