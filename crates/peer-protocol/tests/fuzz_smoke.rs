@@ -173,11 +173,14 @@ fn check_payload_round_trip(packets: &[Packet]) {
     assert_eq!(again, packets, "payload round trip");
 }
 
-fn check_engineio(data: &[u8]) {
+/// Returns whether a payload decoded.
+fn check_engineio(data: &[u8]) -> bool {
+    let mut decoded = false;
     for binary in [false, true] {
         if let Ok(packets) = engineio::decode_payload(data, binary) {
             assert!(!packets.is_empty());
             check_payload_round_trip(&packets);
+            decoded = true;
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
@@ -190,6 +193,7 @@ fn check_engineio(data: &[u8]) {
     if let Ok(p) = a {
         check_payload_round_trip(&[p]);
     }
+    decoded
 }
 
 const MAX_ATTACHMENTS: usize = 8;
@@ -243,8 +247,10 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Messages are separated by `0xFF`; a message starting with `0x00` is binary.
-fn check_socketio(data: &[u8]) {
+/// Messages are separated by `0xFF`; a message starting with `0x00` is binary. Returns whether
+/// a client message parsed.
+fn check_socketio(data: &[u8]) -> bool {
+    let mut parsed = false;
     let mut decoder = Decoder::new(MAX_ATTACHMENTS);
     let mut waiting = false;
     for chunk in data.split(|&b| b == 0xff) {
@@ -270,10 +276,12 @@ fn check_socketio(data: &[u8]) {
                 check_event_round_trip(&event);
                 if let Ok(msg) = ClientMessage::parse(event) {
                     let _ = msg.event_name();
+                    parsed = true;
                 }
             }
         }
     }
+    parsed
 }
 
 /// `^[A-Za-z0-9_-]+(?:[ _-][A-Za-z0-9]+)*$`, matched by backtracking as the regex reads.
@@ -311,10 +319,12 @@ fn reference_api_key(s: &[u8]) -> bool {
         })
 }
 
-fn check_ids(data: &[u8]) {
+/// Returns whether `data` is a valid peer id.
+fn check_ids(data: &[u8]) -> bool {
     let text = String::from_utf8_lossy(data);
+    let valid = ids::is_valid_peer_id(&text);
     assert_eq!(
-        ids::is_valid_peer_id(&text),
+        valid,
         reference_peer_id(text.as_bytes()),
         "peer id rule disagrees with the regex on {text:?}"
     );
@@ -323,9 +333,11 @@ fn check_ids(data: &[u8]) {
         reference_api_key(text.as_bytes()),
         "API key rule disagrees with the regex on {text:?}"
     );
+    valid
 }
 
-fn check_handshake(data: &[u8]) {
+/// Returns whether a peer id was found.
+fn check_handshake(data: &[u8]) -> bool {
     let text = String::from_utf8_lossy(data);
     let q = HandshakeQuery::parse(&text);
     let _ = q.transport_kind();
@@ -336,6 +348,7 @@ fn check_handshake(data: &[u8]) {
     if let Some(key) = &q.api_key {
         check_ids(key.as_bytes());
     }
+    q.peer_id.is_some()
 }
 
 const ENGINEIO_SEEDS: &[&[u8]] = &[
@@ -374,31 +387,75 @@ const QUERY_SEEDS: &[&[u8]] = &[
     b"peerId=a%20b%20c&peerId=a%20%20b&peerId=a%20b-&peerId=_x",
 ];
 
-/// Runs `check` on `count` inputs drawn from `seeds`, with the seeds themselves first.
-fn drive(seed: u64, count: usize, seeds: &[&[u8]], check: fn(&[u8])) {
+/// Runs `check` on `count` inputs drawn from `seeds`, with the seeds themselves first, and
+/// fails unless at least `min_hits` of the generated inputs got past the decoder (`check`
+/// returned true): mutants that all bounce off the first check would test nothing.
+fn drive(seed: u64, count: usize, min_hits: usize, seeds: &[&[u8]], check: fn(&[u8]) -> bool) {
     for s in seeds {
         check(s);
     }
     let mut rng = Rng::new(seed);
+    let mut hits = 0;
     for _ in 0..count {
         let input = next_input(&mut rng, seeds);
-        check(&input);
+        hits += usize::from(check(&input));
     }
+    eprintln!("{hits} of {count} inputs decoded");
+    assert!(hits >= min_hits, "only {hits} of {count} inputs decoded");
 }
 
 #[test]
 fn engineio_decoders_never_panic_and_round_trip() {
-    drive(1, 120_000, ENGINEIO_SEEDS, check_engineio);
+    drive(1, 100_000, 1_000, ENGINEIO_SEEDS, check_engineio);
+}
+
+/// Random packet lists, encoded as polling bodies, then decoded as they are or lightly mutated:
+/// the mutated-seed inputs above mostly break a length prefix, these mostly do not.
+#[test]
+fn engineio_encoded_payloads_round_trip() {
+    let mut rng = Rng::new(5);
+    let mut hits = 0;
+    for _ in 0..30_000 {
+        let packets: Vec<Packet> = (0..1 + rng.below(4))
+            .map(|_| {
+                let mut text = String::new();
+                for _ in 0..rng.below(4) {
+                    let piece: &[u8] = INTERESTING[rng.below(INTERESTING.len())];
+                    text.push_str(&String::from_utf8_lossy(piece));
+                }
+                match rng.below(8) {
+                    0 => Packet::Open(text),
+                    1 => Packet::Close,
+                    2 => Packet::Ping(text),
+                    3 => Packet::Pong(text),
+                    4 => Packet::Message(text),
+                    5 => Packet::BinaryMessage(Bytes::from(text.into_bytes())),
+                    6 => Packet::Upgrade,
+                    _ => Packet::Noop,
+                }
+            })
+            .collect();
+        check_payload_round_trip(&packets);
+        let frames: Vec<Frame> = packets.iter().map(Packet::encode).collect();
+        let body = engineio::encode_payload(&frames).body;
+        let input = if rng.chance(2) {
+            body.to_vec()
+        } else {
+            mutate(&mut rng, &body, ENGINEIO_SEEDS)
+        };
+        hits += usize::from(check_engineio(&input));
+    }
+    assert!(hits >= 15_000, "only {hits} of 30000 payloads decoded");
 }
 
 #[test]
 fn socketio_decoder_never_panics_and_round_trips() {
-    drive(2, 80_000, SOCKETIO_SEEDS, check_socketio);
+    drive(2, 80_000, 4_000, SOCKETIO_SEEDS, check_socketio);
 }
 
 #[test]
 fn handshake_query_never_panics() {
-    drive(3, 50_000, QUERY_SEEDS, check_handshake);
+    drive(3, 50_000, 10_000, QUERY_SEEDS, check_handshake);
 }
 
 #[test]
@@ -414,7 +471,7 @@ fn id_rules_match_their_regexes() {
         b"abcdefgh-ijkl-mnop-qrst-uvwxyz012345",
         b"peer_0123456789abcdef",
     ];
-    drive(4, 80_000, seeds, check_ids);
+    drive(4, 80_000, 10_000, seeds, check_ids);
     // Every short string over the alphabet that matters: exhaustive, not random.
     let alphabet = b"a-_ A.";
     let mut buf = Vec::new();
