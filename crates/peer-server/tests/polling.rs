@@ -140,7 +140,7 @@ async fn binary_payloads_both_ways() {
     let frames = encode_event(
         "ROOM_SEND_DATA",
         &json!({"roomName": "r", "data": {"_placeholder": true, "num": 0}}),
-        &[blob.clone()],
+        std::slice::from_ref(&blob),
     );
     assert_eq!(post(frames).await, 200);
     assert_eq!(
@@ -151,7 +151,7 @@ async fn binary_payloads_both_ways() {
     bob.emit_binary(
         "ROOM_SEND_DATA",
         &json!({"roomName": "r", "data": [{"_placeholder": true, "num": 0}, "tail"]}),
-        &[blob.clone()],
+        std::slice::from_ref(&blob),
     )
     .await;
     let mut seen = Vec::new();

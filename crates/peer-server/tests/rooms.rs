@@ -59,7 +59,7 @@ async fn mesh_room_of_three() {
     a.emit_binary(
         "ROOM_SEND_DATA",
         &json!({"roomName": "r", "data": {"_placeholder": true, "num": 0}}),
-        &[blob.clone()],
+        std::slice::from_ref(&blob),
     )
     .await;
     for peer in [&mut b, &mut c] {
@@ -170,7 +170,7 @@ async fn twenty_mib_room_data() {
     a.emit_binary(
         "ROOM_SEND_DATA",
         &json!({"roomName": "big", "data": {"_placeholder": true, "num": 0}}),
-        &[blob.clone()],
+        std::slice::from_ref(&blob),
     )
     .await;
     let ev = b.expect("ROOM_DATA").await;
