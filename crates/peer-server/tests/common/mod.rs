@@ -91,6 +91,16 @@ impl TestServer {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit code, once the process has exited.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child.try_wait().ok().flatten().and_then(|s| s.code())
+    }
+
     /// The WebSocket URL for a query.
     pub fn ws_url(&self, query: &str) -> String {
         format!(
