@@ -261,7 +261,10 @@ pub fn decode_binary_payload(mut body: &[u8]) -> Result<Vec<Packet>, DecodeError
             if b > 9 || i > MAX_LENGTH_DIGITS {
                 return Err(DecodeError::BadLength);
             }
-            len = len * 10 + usize::from(b);
+            len = len
+                .checked_mul(10)
+                .and_then(|l| l.checked_add(usize::from(b)))
+                .ok_or(DecodeError::BadLength)?;
             i += 1;
         }
         if i == 1 {

@@ -1,0 +1,221 @@
+//! The properties the cargo-fuzz targets check, as plain functions of the fuzz input.
+//!
+//! Every function must never panic on any input; where a decode succeeds, re-encoding it and
+//! decoding again must give the same value. Each target in `fuzz_targets/` calls one of these.
+
+use bytes::Bytes;
+use peer_auth::Credential;
+use peer_protocol::engineio::{self, Frame, Packet, CONTENT_TYPE_BINARY, CONTENT_TYPE_TEXT};
+use peer_protocol::handshake::HandshakeQuery;
+use peer_protocol::socketio::{self, Decoder, Event};
+use peer_protocol::{ids, ClientMessage};
+use serde_json::Value;
+
+/// The attachment limit the Socket.IO targets decode with.
+pub const MAX_ATTACHMENTS: usize = 8;
+/// The secret the credential target verifies with.
+pub const SECRET: &[u8] = b"fuzz-secret";
+/// The "current time" the credential target verifies at.
+pub const NOW: u64 = 1_700_000_000;
+
+/// Decodes `frame` (as a WebSocket would deliver it) back into a packet.
+fn decode_frame(frame: &Frame) -> Result<Packet, engineio::DecodeError> {
+    match frame {
+        Frame::Text(b) => {
+            let text = std::str::from_utf8(b).expect("Frame::Text holds UTF-8");
+            Packet::decode_text(text)
+        }
+        Frame::Binary(b) => Packet::decode_binary(b),
+    }
+}
+
+/// Re-encodes decoded packets as one polling body and checks that it decodes to the same packets.
+pub fn check_payload_round_trip(packets: &[Packet]) {
+    let frames: Vec<Frame> = packets.iter().map(Packet::encode).collect();
+    let encoded = engineio::encode_payload(&frames);
+    let binary = match encoded.content_type {
+        CONTENT_TYPE_BINARY => true,
+        CONTENT_TYPE_TEXT => false,
+        other => panic!("unknown content type {other:?}"),
+    };
+    assert_eq!(
+        binary,
+        frames.iter().any(|f| matches!(f, Frame::Binary(_))),
+        "content type does not match the frames"
+    );
+    let again = engineio::decode_payload(&encoded.body, binary)
+        .unwrap_or_else(|e| panic!("re-encoded payload does not decode: {e:?} {encoded:?}"));
+    assert_eq!(again, packets, "payload round trip changed the packets");
+}
+
+/// Checks that a single decoded packet survives `encode` then decode.
+pub fn check_packet_round_trip(packet: &Packet) {
+    let frame = packet.encode();
+    assert!(!frame.is_empty(), "encoded frame is empty");
+    let again = decode_frame(&frame)
+        .unwrap_or_else(|e| panic!("re-encoded packet does not decode: {e:?} {frame:?}"));
+    assert_eq!(&again, packet, "packet round trip changed the packet");
+}
+
+/// `engineio_payload`: both payload formats and both single-packet decoders.
+pub fn engineio_payload(data: &[u8]) {
+    for binary in [false, true] {
+        if let Ok(packets) = engineio::decode_payload(data, binary) {
+            assert!(!packets.is_empty(), "a successful decode yields packets");
+            check_payload_round_trip(&packets);
+            for p in &packets {
+                check_packet_round_trip(p);
+            }
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(p) = Packet::decode_text(text) {
+            check_packet_round_trip(&p);
+            check_payload_round_trip(std::slice::from_ref(&p));
+        }
+    }
+    let from_slice = Packet::decode_binary(data);
+    let from_bytes = Packet::decode_binary_bytes(Bytes::copy_from_slice(data));
+    assert_eq!(
+        from_slice, from_bytes,
+        "decode_binary and decode_binary_bytes differ"
+    );
+    if let Ok(p) = from_slice {
+        check_packet_round_trip(&p);
+    }
+}
+
+/// Splits fuzz input into engine messages: chunks separated by `0xFF` (never in UTF-8); a chunk
+/// starting with `0x00` is a binary message (the rest), anything else is text (lossy UTF-8).
+pub fn split_messages(data: &[u8]) -> Vec<Message> {
+    data.split(|&b| b == 0xff)
+        .map(|chunk| match chunk.split_first() {
+            Some((0, rest)) => Message::Binary(Bytes::copy_from_slice(rest)),
+            _ => Message::Text(String::from_utf8_lossy(chunk).into_owned()),
+        })
+        .collect()
+}
+
+/// One engine message as the Socket.IO layer sees it.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// A text message (the engine `4` prefix already stripped).
+    Text(String),
+    /// A binary attachment (the engine `0x04` prefix already stripped).
+    Binary(Bytes),
+}
+
+/// Checks that an event survives `encode_event` and a fresh [`Decoder`].
+pub fn check_event_round_trip(event: &Event) {
+    let frames = socketio::encode_event(&event.name, &event.payload, &event.attachments);
+    let mut decoder = Decoder::new(MAX_ATTACHMENTS.max(event.attachments.len()));
+    let mut done = None;
+    for (i, frame) in frames.iter().enumerate() {
+        assert!(done.is_none(), "decoder finished before the last frame");
+        let packet = decode_frame(frame).expect("encode_event frames decode");
+        let fed = match packet {
+            Packet::Message(text) => decoder.feed_text(&text),
+            Packet::BinaryMessage(b) => decoder.feed_binary(b),
+            other => panic!("encode_event produced {other:?} at frame {i}"),
+        };
+        done = fed.unwrap_or_else(|e| panic!("re-encoded event does not decode: {e:?} {frames:?}"));
+    }
+    let packet = done.expect("decoder completes on the last frame");
+    let again = packet.into_event().expect("re-encoded event is an event");
+    assert!(
+        again.name == event.name
+            && again.attachments == event.attachments
+            && same_json(&again.payload, &event.payload),
+        "event round trip changed {event:?} into {again:?}"
+    );
+}
+
+/// JSON equality, exact: with serde_json's `float_roundtrip` feature (enabled by the workspace)
+/// every number survives a parse/serialize round trip bit for bit.
+pub fn same_json(a: &Value, b: &Value) -> bool {
+    a == b
+}
+
+/// `socketio_decoder`: messages through [`Decoder`], then [`socketio::SioPacket::into_event`]
+/// and [`ClientMessage::parse`].
+pub fn socketio_decoder(data: &[u8]) {
+    let mut decoder = Decoder::new(MAX_ATTACHMENTS);
+    // Whether the decoder holds a binary packet waiting for attachments.
+    let mut waiting = false;
+    for message in split_messages(data) {
+        let fed = match message {
+            Message::Text(text) => {
+                let fed = decoder.feed_text(&text);
+                if !waiting {
+                    // With nothing pending, the decoder is the one-shot parser.
+                    let parsed = socketio::parse_packet(&text, MAX_ATTACHMENTS)
+                        .map(|(p, n)| (n == 0).then_some(p));
+                    assert_eq!(fed, parsed, "Decoder and parse_packet disagree on {text:?}");
+                }
+                fed
+            }
+            Message::Binary(b) => decoder.feed_binary(b),
+        };
+        waiting = matches!(fed, Ok(None));
+        if !waiting {
+            assert_eq!(decoder.pending_bytes(), 0, "nothing may stay pending");
+        }
+        let Ok(Some(packet)) = fed else { continue };
+        assert!(packet.attachments.len() <= MAX_ATTACHMENTS);
+        if let Ok(event) = packet.into_event() {
+            check_event_round_trip(&event);
+            if let Ok(msg) = ClientMessage::parse(event) {
+                let _ = msg.event_name();
+            }
+        }
+    }
+}
+
+/// `handshake_query`: [`HandshakeQuery::parse`] on arbitrary UTF-8, then the id rules and the
+/// credential parser on what it found.
+pub fn handshake_query(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let q = HandshakeQuery::parse(&text);
+    let _ = q.transport_kind();
+    if let Some(id) = &q.peer_id {
+        assert!(!id.is_empty(), "an empty peerId must be absent");
+        let _ = ids::is_valid_peer_id(id);
+    }
+    if let Some(key) = &q.api_key {
+        let _ = ids::is_valid_api_key(key);
+    }
+    if let Some(c) = &q.credential {
+        credential(c.as_bytes());
+    }
+}
+
+/// `credential`: [`Credential::from_json`] then [`Credential::verify`] with a fixed secret; a
+/// credential issued for the parsed timestamp and ttl must verify exactly when they are in range.
+pub fn credential(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(c) = Credential::from_json(&text) else {
+        return;
+    };
+    for peer in ["alice", "", "peer with space"] {
+        for (now, skew) in [(NOW, 30), (0, 0), (u64::MAX, u64::MAX)] {
+            let presented = c.verify(SECRET, peer, now, skew);
+            let issued = Credential::issue(SECRET, peer, c.timestamp, c.ttl);
+            let expected_ok = (peer_auth::MIN_TTL..=peer_auth::MAX_TTL).contains(&c.ttl)
+                && c.timestamp <= now.saturating_add(skew)
+                && c.timestamp.saturating_add(c.ttl) > now;
+            let result = issued.verify(SECRET, peer, now, skew);
+            assert_eq!(
+                result.is_ok(),
+                expected_ok,
+                "issued credential {issued:?} at now={now} skew={skew}: {result:?}"
+            );
+            if let Ok(exp) = result {
+                assert_eq!(exp, issued.expires_at());
+            }
+            if presented.is_ok() {
+                // Only a token equal (after base64) to the issued one can verify.
+                assert!(expected_ok, "verified a credential outside its window");
+            }
+        }
+    }
+}
