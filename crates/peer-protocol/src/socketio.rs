@@ -179,7 +179,7 @@ pub fn parse_packet(text: &str, max_attachments: usize) -> Result<(SioPacket, us
 #[derive(Debug)]
 pub struct Decoder {
     max_attachments: usize,
-    pending: Option<(SioPacket, usize)>,
+    pending: Option<Box<(SioPacket, usize)>>,
 }
 
 impl Decoder {
@@ -201,13 +201,13 @@ impl Decoder {
         if expected == 0 {
             return Ok(Some(packet));
         }
-        self.pending = Some((packet, expected));
+        self.pending = Some(Box::new((packet, expected)));
         Ok(None)
     }
 
     /// Feeds an engine binary message. Returns a packet when its last attachment arrived.
     pub fn feed_binary(&mut self, data: Bytes) -> Result<Option<SioPacket>, SioError> {
-        let (mut packet, expected) = self.pending.take().ok_or(SioError::UnexpectedBinary)?;
+        let (mut packet, expected) = *self.pending.take().ok_or(SioError::UnexpectedBinary)?;
         packet.attachments.push(data);
         if packet.attachments.len() == expected {
             if let Some(value) = &packet.data {
@@ -217,7 +217,7 @@ impl Decoder {
             }
             return Ok(Some(packet));
         }
-        self.pending = Some((packet, expected));
+        self.pending = Some(Box::new((packet, expected)));
         Ok(None)
     }
 
@@ -225,7 +225,7 @@ impl Decoder {
     pub fn pending_bytes(&self) -> usize {
         self.pending
             .as_ref()
-            .map_or(0, |(p, _)| p.attachments.iter().map(Bytes::len).sum())
+            .map_or(0, |b| b.0.attachments.iter().map(Bytes::len).sum())
     }
 }
 

@@ -32,7 +32,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+
+/// Length of the kernel's accept queue (capped by `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// A bound server, ready to run.
 pub struct Server {
@@ -43,7 +46,15 @@ pub struct Server {
 impl Server {
     /// Binds the configured address.
     pub async fn bind(config: Config) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(config.listen).await?;
+        let socket = if config.listen.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(config.listen)?;
+        // A deep accept queue: thousands of peers may (re)connect at once after a restart.
+        let listener = socket.listen(LISTEN_BACKLOG)?;
         Ok(Server {
             shared: Arc::new(Shared::new(config)),
             listener,

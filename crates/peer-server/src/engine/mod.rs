@@ -3,3 +3,4 @@
 pub mod polling;
 pub mod session;
 pub mod websocket;
+pub mod wsframe;

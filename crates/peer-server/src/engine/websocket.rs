@@ -1,179 +1,266 @@
 //! The WebSocket transport: a fresh WebSocket session, or the probe/upgrade of a polling session,
 //! then one task per connection that reads client frames in order and writes queued frames.
+//!
+//! The connection runs on the raw `TcpStream` taken back from hyper after the upgrade, with the
+//! frame codec of [`super::wsframe`]. Reads go through a per-thread scratch buffer, so an idle
+//! connection holds no read or write buffer at all.
 
+use super::wsframe::{self, FrameDecoder, WsMessage, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT};
 use crate::engine::session::{Session, Transport};
 use crate::hub::Disconnect;
 use crate::shared::Shared;
-use futures::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use peer_protocol::engineio::{Frame, Packet};
 use peer_protocol::handshake::HandshakeQuery;
 use peer_protocol::ErrorType;
+use std::cell::RefCell;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
-
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 /// How long a client may take between opening the probe WebSocket and sending `5` (upgrade).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Size of the per-thread read buffer.
+const SCRATCH: usize = 64 * 1024;
+/// Frames up to this size are batched into one write.
+const BATCH_LIMIT: usize = 16 * 1024;
 
-/// The WebSocket configuration: small buffers for idle peers, frames up to the payload limit.
-pub fn ws_config(max_payload: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_message_size(Some(max_payload + 64))
-        .max_frame_size(Some(max_payload + 64))
+thread_local! {
+    static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; SCRATCH]);
+}
+
+/// A WebSocket connection: the socket and its frame decoder.
+struct Conn {
+    stream: TcpStream,
+    decoder: FrameDecoder,
+}
+
+/// What a read produced.
+enum Read {
+    /// Messages (possibly none yet).
+    Messages(Vec<WsMessage>),
+    /// The peer closed the TCP connection.
+    Eof,
+}
+
+impl Conn {
+    /// Reads what is available (waiting until something is) and decodes it.
+    async fn read(&mut self) -> io::Result<Result<Read, wsframe::WsError>> {
+        loop {
+            self.stream.readable().await?;
+            let mut out = Vec::new();
+            let result = SCRATCH_BUF.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                match self.stream.try_read(&mut buf[..]) {
+                    Ok(0) => Ok(None),
+                    Ok(n) => Ok(Some(self.decoder.feed(&buf[..n], &mut out))),
+                    Err(e) => Err(e),
+                }
+            });
+            match result {
+                Ok(None) => return Ok(Ok(Read::Eof)),
+                Ok(Some(Ok(()))) => return Ok(Ok(Read::Messages(out))),
+                Ok(Some(Err(e))) => return Ok(Err(e)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes engine frames, small ones batched into one write.
+    async fn write_frames(&mut self, frames: &[Frame]) -> io::Result<()> {
+        let mut batch = Vec::new();
+        for frame in frames {
+            let (opcode, payload) = match frame {
+                Frame::Text(b) => (OP_TEXT, b),
+                Frame::Binary(b) => (OP_BINARY, b),
+            };
+            if payload.len() <= BATCH_LIMIT {
+                wsframe::encode_frame(&mut batch, opcode, payload);
+                continue;
+            }
+            if !batch.is_empty() {
+                self.stream.write_all(&batch).await?;
+                batch.clear();
+            }
+            let (header, n) = wsframe::frame_header(opcode, payload.len());
+            self.stream.write_all(&header[..n]).await?;
+            self.stream.write_all(payload).await?;
+        }
+        if !batch.is_empty() {
+            self.stream.write_all(&batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_control(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(payload.len() + 2);
+        wsframe::encode_frame(&mut buf, opcode, payload);
+        self.stream.write_all(&buf).await
+    }
+
+    /// Sends a close frame with `code` and shuts the write side.
+    async fn close(&mut self, code: u16) {
+        let _ = self.write_control(OP_CLOSE, &code.to_be_bytes()).await;
+        let _ = self.stream.shutdown().await;
+    }
 }
 
 /// Runs a WebSocket connection after the HTTP upgrade.
+///
+/// This future lives as long as the connection, so its size is memory per idle peer: the
+/// one-time and per-message steps are boxed and the handshake query is dropped once used.
 pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, query: HandshakeQuery) {
-    let config = ws_config(shared.config.limits.max_payload_bytes);
-    let mut ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    let session = match query.sid.as_deref() {
-        None => match fresh(&shared, &mut ws, &query).await {
+    let parts = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => parts,
+        Err(_) => {
+            tracing::warn!("websocket upgrade on an unexpected connection type");
+            return;
+        }
+    };
+    let mut conn = Conn {
+        stream: parts.io.into_inner(),
+        decoder: FrameDecoder::new(shared.config.limits.max_payload_bytes + 64),
+    };
+    let mut early = Vec::new();
+    let fed = conn.decoder.feed(&parts.read_buf, &mut early);
+    // The leftover bytes share hyper's whole read buffer: release it now, not at the end.
+    drop(parts.read_buf);
+    if let Err(e) = fed {
+        Box::pin(conn.close(e.close_code())).await;
+        return;
+    }
+    let session = match query.sid.clone() {
+        None => match Box::pin(fresh(&shared, &mut conn, query)).await {
             Some(s) => s,
             None => return,
         },
         Some(sid) => {
-            let Some(session) = shared.session(sid) else {
-                let _ = ws
-                    .close(Some(close_frame(CloseCode::Policy, "Session ID unknown")))
-                    .await;
+            drop(query);
+            let Some(session) = shared.session(&sid) else {
+                Box::pin(conn.close(1008)).await;
                 return;
             };
-            if session.transport() != Transport::Polling || !probe(&shared, &session, &mut ws).await
+            if session.transport() != Transport::Polling
+                || !Box::pin(probe(&session, &mut conn, std::mem::take(&mut early))).await
             {
                 return;
             }
             session
         }
     };
-    let how = serve(&shared, &session, &mut ws).await;
+    let how = serve(&shared, &session, &mut conn, early).await;
     shared.finish(&session, how);
 }
 
-fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
-    CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }
-}
-
 /// A session that starts on WebSocket: open packet, then the Socket.IO connect.
-async fn fresh(shared: &Arc<Shared>, ws: &mut Ws, query: &HandshakeQuery) -> Option<Arc<Session>> {
+async fn fresh(
+    shared: &Arc<Shared>,
+    conn: &mut Conn,
+    query: HandshakeQuery,
+) -> Option<Arc<Session>> {
     let session = match shared.new_session(Transport::WebSocket) {
         Ok(s) => s,
         Err(_) => {
-            let _ = ws
-                .close(Some(close_frame(
-                    CloseCode::Again,
-                    "server is at its session limit",
-                )))
-                .await;
+            conn.close(1013).await;
             return None;
         }
     };
     let open = shared.handshake_packet(&session, false).encode();
-    if send(ws, &open).await.is_err() {
+    if conn.write_frames(&[open]).await.is_err() {
         shared.finish(&session, Disconnect::Dropped);
         return None;
     }
-    shared.open_session(&session, query);
+    shared.open_session(&session, &query);
     Some(session)
 }
 
 /// The upgrade of a polling session: `2probe` -> `3probe`, then `5`. False if it did not finish.
-async fn probe(shared: &Arc<Shared>, session: &Arc<Session>, ws: &mut Ws) -> bool {
+async fn probe(session: &Arc<Session>, conn: &mut Conn, early: Vec<WsMessage>) -> bool {
     let steps = async {
-        while let Some(Ok(msg)) = ws.next().await {
-            let Message::Text(text) = msg else { continue };
-            match Packet::decode_text(text.as_str()) {
-                Ok(Packet::Ping(data)) if data == "probe" => {
-                    if send(ws, &Packet::Pong(data).encode()).await.is_err() {
-                        return false;
+        let mut pending = early;
+        loop {
+            for msg in std::mem::take(&mut pending) {
+                let WsMessage::Text(text) = msg else { continue };
+                let Ok(text) = std::str::from_utf8(&text) else {
+                    return false;
+                };
+                match Packet::decode_text(text) {
+                    Ok(Packet::Ping(data)) if data == "probe" => {
+                        if conn
+                            .write_frames(&[Packet::Pong(data).encode()])
+                            .await
+                            .is_err()
+                        {
+                            return false;
+                        }
                     }
+                    Ok(Packet::Upgrade) => return true,
+                    _ => return false,
                 }
-                Ok(Packet::Upgrade) => return true,
+            }
+            match conn.read().await {
+                Ok(Ok(Read::Messages(m))) => pending = m,
                 _ => return false,
             }
         }
-        false
     };
     match tokio::time::timeout(PROBE_TIMEOUT, steps).await {
         Ok(true) => {
             session.touch();
             session.upgrade_to_websocket();
             tracing::debug!(session = session.id, "upgraded to websocket");
-            let _ = shared;
             true
         }
         _ => false,
     }
 }
 
-async fn send(ws: &mut Ws, frame: &Frame) -> Result<(), WsError> {
-    ws.send(to_message(frame)).await
-}
-
-fn to_message(frame: &Frame) -> Message {
-    match frame {
-        Frame::Text(bytes) => match Utf8Bytes::try_from(bytes.clone()) {
-            Ok(text) => Message::Text(text),
-            Err(_) => Message::Binary(bytes.clone()),
-        },
-        Frame::Binary(bytes) => Message::Binary(bytes.clone()),
-    }
-}
-
 /// The main loop: flush queued frames, read client frames. Returns how the session ended.
-async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, ws: &mut Ws) -> Disconnect {
+async fn serve(
+    shared: &Arc<Shared>,
+    session: &Arc<Session>,
+    conn: &mut Conn,
+    early: Vec<WsMessage>,
+) -> Disconnect {
+    for msg in early {
+        if let Some(how) = Box::pin(on_message(shared, session, conn, msg)).await {
+            return Box::pin(finish_with(session, conn, how)).await;
+        }
+    }
     loop {
         let changed = session.changed();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let frames = session.drain();
         if !frames.is_empty() {
-            for frame in &frames {
-                if ws.feed(to_message(frame)).await.is_err() {
-                    return Disconnect::Dropped;
-                }
-            }
-            if ws.flush().await.is_err() {
+            if Box::pin(conn.write_frames(&frames)).await.is_err() {
                 return Disconnect::Dropped;
             }
             continue;
         }
         if session.is_closing() {
-            let _ = ws.close(Some(close_frame(CloseCode::Normal, ""))).await;
+            Box::pin(conn.close(1000)).await;
             return Disconnect::Clean;
         }
-        tokio::select! {
-            _ = &mut changed => {}
-            incoming = ws.next() => {
-                match incoming {
-                    None => return Disconnect::Dropped,
-                    Some(Err(WsError::Capacity(e))) => {
-                        tracing::debug!(session = session.id, error = %e, "frame too large");
-                        shared.fail(session, ErrorType::InvalidMessage, "message exceeds the payload limit");
-                        flush_then_close(session, ws, CloseCode::Size).await;
-                        return Disconnect::Dropped;
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(session = session.id, error = %e, "websocket error");
-                        return Disconnect::Dropped;
-                    }
-                    Some(Ok(msg)) => {
-                        if let Some(how) = on_message(shared, session, msg).await {
-                            flush_then_close(session, ws, CloseCode::Normal).await;
-                            return how;
-                        }
+        let read = tokio::select! {
+            _ = &mut changed => continue,
+            read = conn.read() => read,
+        };
+        match read {
+            Err(e) => {
+                tracing::debug!(session = session.id, error = %e, "websocket read failed");
+                return Disconnect::Dropped;
+            }
+            Ok(Ok(Read::Eof)) => return Disconnect::Dropped,
+            Ok(Err(e)) => return Box::pin(protocol_error(shared, session, conn, e)).await,
+            Ok(Ok(Read::Messages(messages))) => {
+                for msg in messages {
+                    if let Some(how) = Box::pin(on_message(shared, session, conn, msg)).await {
+                        return Box::pin(finish_with(session, conn, how)).await;
                     }
                 }
             }
@@ -181,27 +268,51 @@ async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, ws: &mut Ws) -> Dis
     }
 }
 
-async fn flush_then_close(session: &Session, ws: &mut Ws, code: CloseCode) {
-    for frame in session.drain() {
-        if ws.feed(to_message(&frame)).await.is_err() {
-            return;
-        }
-    }
-    let _ = ws.flush().await;
-    let _ = ws.close(Some(close_frame(code, ""))).await;
+async fn protocol_error(
+    shared: &Arc<Shared>,
+    session: &Arc<Session>,
+    conn: &mut Conn,
+    e: wsframe::WsError,
+) -> Disconnect {
+    tracing::debug!(session = session.id, error = %e, "websocket protocol error");
+    let reason = if matches!(e, wsframe::WsError::TooBig(_)) {
+        "message exceeds the payload limit"
+    } else {
+        "websocket protocol error"
+    };
+    shared.fail(session, ErrorType::InvalidMessage, reason);
+    let frames = session.drain();
+    let _ = conn.write_frames(&frames).await;
+    conn.close(e.close_code()).await;
+    Disconnect::Dropped
 }
 
-/// Handles one client frame; `Some` when the session ends.
+async fn finish_with(session: &Session, conn: &mut Conn, how: Disconnect) -> Disconnect {
+    let frames = session.drain();
+    let _ = conn.write_frames(&frames).await;
+    conn.close(1000).await;
+    how
+}
+
+/// Handles one client message; `Some` when the session ends.
 async fn on_message(
     shared: &Arc<Shared>,
     session: &Arc<Session>,
-    msg: Message,
+    conn: &mut Conn,
+    msg: WsMessage,
 ) -> Option<Disconnect> {
     let packet = match msg {
-        Message::Text(text) => Packet::decode_text(text.as_str()),
-        Message::Binary(data) => Packet::decode_binary_bytes(data),
-        Message::Close(_) => return Some(Disconnect::Dropped),
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+        WsMessage::Text(data) => match std::str::from_utf8(&data) {
+            Ok(text) => Packet::decode_text(text),
+            Err(_) => Err(peer_protocol::engineio::DecodeError::NotUtf8),
+        },
+        WsMessage::Binary(data) => Packet::decode_binary_bytes(data),
+        WsMessage::Ping(data) => {
+            let _ = conn.write_control(OP_PONG, &data).await;
+            return None;
+        }
+        WsMessage::Pong => return None,
+        WsMessage::Close(_) => return Some(Disconnect::Dropped),
     };
     match packet {
         Ok(packet) => {
