@@ -142,6 +142,7 @@ pub async fn handle(
         .map(str::to_owned);
     let origin = origin.as_deref();
     let path = req.uri().path().to_owned();
+    tracing::trace!(method = %req.method(), uri = %req.uri(), "request");
     if req.method() == Method::OPTIONS {
         return Ok(preflight(origin));
     }

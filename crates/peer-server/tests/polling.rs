@@ -191,11 +191,24 @@ async fn upgrade_probe_releases_pending_poll() {
         ws.next().await.expect("reply").expect("ok"),
         Message::Text("3probe".into())
     );
-    ws.send(Message::Text("5".into())).await.expect("upgrade");
-    let body = pending.await.expect("poll task");
+    // engine.io-client pauses polling and waits for the pending poll before it sends `5`, so the
+    // server must release that poll (with a noop) as soon as the probe succeeded.
+    let body = tokio::time::timeout(std::time::Duration::from_secs(2), pending)
+        .await
+        .expect("pending poll released right after the probe")
+        .expect("poll task");
     assert_eq!(messages(&body, false), vec![Packet::Noop]);
-    // Messages now flow over the WebSocket.
+    // `5` and the first event often arrive in one read: the event must not be lost.
     let (mut bob, _) = Client::open(&server, KEY, Some("bob"), "t2").await;
+    ws.feed(Message::Text("5".into())).await.expect("upgrade");
+    ws.feed(Message::Text(
+        "42[\"SEND_OFFER\",{\"offer\":{},\"dst\":\"bob\",\"connectionId\":\"dc\",\"connectionType\":\"data\"}]".into(),
+    ))
+    .await
+    .expect("event");
+    ws.flush().await.expect("flush");
+    assert_eq!(bob.expect("OFFER").await.payload["src"], "alice");
+    // Messages now flow over the WebSocket.
     bob.emit(
         "SEND_OFFER",
         &json!({"offer": {}, "dst": "alice", "connectionId": "dc", "connectionType": "data"}),

@@ -60,9 +60,11 @@ pub async fn poll(shared: &Arc<Shared>, sid: &str, origin: Option<&str>) -> Http
         tokio::pin!(changed);
         changed.as_mut().enable();
         let frames = session.drain();
-        if !frames.is_empty() || session.is_closing() || session.transport() == Transport::WebSocket
-        {
+        if !frames.is_empty() || session.is_closing() {
             break frames;
+        }
+        if session.poll_should_return() {
+            break vec![Packet::Noop.encode()];
         }
         tokio::select! {
             _ = &mut changed => {}

@@ -27,6 +27,7 @@ struct Inner {
     queued_bytes: usize,
     transport: Transport,
     closing: bool,
+    probing: bool,
     poll_active: bool,
     last_seen: Instant,
 }
@@ -75,6 +76,7 @@ impl Session {
                 queued_bytes: 0,
                 transport,
                 closing: false,
+                probing: false,
                 poll_active: false,
                 last_seen: Instant::now(),
             }),
@@ -138,6 +140,19 @@ impl Session {
     /// The current transport.
     pub fn transport(&self) -> Transport {
         self.lock().transport
+    }
+
+    /// A WebSocket probe succeeded (`3probe` sent): a pending poll must return (with a noop if
+    /// there is nothing to send), because the client waits for it before sending `5` (upgrade).
+    pub fn start_probe(&self) {
+        self.lock().probing = true;
+        self.notify.notify_waiters();
+    }
+
+    /// Whether a probe is under way or the session moved to WebSocket: polls return at once.
+    pub fn poll_should_return(&self) -> bool {
+        let inner = self.lock();
+        inner.probing || inner.transport == Transport::WebSocket
     }
 
     /// Switches to WebSocket after a successful upgrade and wakes a pending poll.

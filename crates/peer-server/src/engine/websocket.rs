@@ -144,10 +144,12 @@ pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, query: HandshakeQuery)
                 Box::pin(conn.close(1008)).await;
                 return;
             };
-            if session.transport() != Transport::Polling
-                || !Box::pin(probe(&session, &mut conn, std::mem::take(&mut early))).await
-            {
+            if session.transport() != Transport::Polling {
                 return;
+            }
+            match Box::pin(probe(&session, &mut conn, std::mem::take(&mut early))).await {
+                Some(rest) => early = rest,
+                None => return,
             }
             session
         }
@@ -179,14 +181,18 @@ async fn fresh(
 }
 
 /// The upgrade of a polling session: `2probe` -> `3probe`, then `5`. False if it did not finish.
-async fn probe(session: &Arc<Session>, conn: &mut Conn, early: Vec<WsMessage>) -> bool {
+async fn probe(
+    session: &Arc<Session>,
+    conn: &mut Conn,
+    early: Vec<WsMessage>,
+) -> Option<Vec<WsMessage>> {
     let steps = async {
-        let mut pending = early;
+        let mut pending = std::collections::VecDeque::from(early);
         loop {
-            for msg in std::mem::take(&mut pending) {
+            while let Some(msg) = pending.pop_front() {
                 let WsMessage::Text(text) = msg else { continue };
                 let Ok(text) = std::str::from_utf8(&text) else {
-                    return false;
+                    return None;
                 };
                 match Packet::decode_text(text) {
                     Ok(Packet::Ping(data)) if data == "probe" => {
@@ -195,27 +201,31 @@ async fn probe(session: &Arc<Session>, conn: &mut Conn, early: Vec<WsMessage>) -
                             .await
                             .is_err()
                         {
-                            return false;
+                            return None;
                         }
+                        // The client now pauses polling and waits for its pending poll to
+                        // return before it sends `5`: release that poll.
+                        session.start_probe();
                     }
-                    Ok(Packet::Upgrade) => return true,
-                    _ => return false,
+                    // Whatever came in the same read after `5` belongs to the upgraded session.
+                    Ok(Packet::Upgrade) => return Some(Vec::from(pending)),
+                    _ => return None,
                 }
             }
             match conn.read().await {
-                Ok(Ok(Read::Messages(m))) => pending = m,
-                _ => return false,
+                Ok(Ok(Read::Messages(m))) => pending.extend(m),
+                _ => return None,
             }
         }
     };
     match tokio::time::timeout(PROBE_TIMEOUT, steps).await {
-        Ok(true) => {
+        Ok(Some(rest)) => {
             session.touch();
             session.upgrade_to_websocket();
             tracing::debug!(session = session.id, "upgraded to websocket");
-            true
+            Some(rest)
         }
-        _ => false,
+        _ => None,
     }
 }
 
