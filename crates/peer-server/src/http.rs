@@ -252,6 +252,8 @@ fn websocket_upgrade(
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(req);
+    // Boxed: the query lives in the connection's future for its whole life.
+    let query = Box::new(query);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => websocket::run(shared, upgraded, query).await,

@@ -50,7 +50,9 @@ impl Conn {
     /// Reads what is available (waiting until something is) and decodes it.
     async fn read(&mut self) -> io::Result<Result<Read, wsframe::WsError>> {
         loop {
-            self.stream.readable().await?;
+            // `poll_read_ready` keeps the waker in the socket's registration instead of in this
+            // future, which lives as long as the connection.
+            std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
             let mut out = Vec::new();
             let result = SCRATCH_BUF.with(|buf| {
                 let mut buf = buf.borrow_mut();
@@ -109,32 +111,43 @@ impl Conn {
     }
 }
 
+type Taken = Result<(Conn, Vec<WsMessage>), Option<(Conn, wsframe::WsError)>>;
+
+/// Takes the raw socket back from hyper and decodes any bytes hyper had already read. A plain
+/// function, so none of hyper's upgrade parts live in the connection's future.
+fn take_socket(upgraded: Upgraded, max_message: usize) -> Taken {
+    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        tracing::warn!("websocket upgrade on an unexpected connection type");
+        return Err(None);
+    };
+    let mut conn = Conn {
+        stream: parts.io.into_inner(),
+        decoder: FrameDecoder::new(max_message),
+    };
+    let mut early = Vec::new();
+    // The leftover bytes share hyper's whole read buffer, which is released when `parts` goes.
+    match conn.decoder.feed(&parts.read_buf, &mut early) {
+        Ok(()) => Ok((conn, early)),
+        Err(e) => Err(Some((conn, e))),
+    }
+}
+
 /// Runs a WebSocket connection after the HTTP upgrade.
 ///
 /// This future lives as long as the connection, so its size is memory per idle peer: the
 /// one-time and per-message steps are boxed and the handshake query is dropped once used.
-pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, query: HandshakeQuery) {
-    let parts = match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => parts,
-        Err(_) => {
-            tracing::warn!("websocket upgrade on an unexpected connection type");
+pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, query: Box<HandshakeQuery>) {
+    let max_message = shared.config.limits.max_payload_bytes + 64;
+    let (mut conn, mut early) = match take_socket(upgraded, max_message) {
+        Ok(taken) => taken,
+        Err(Some((mut conn, e))) => {
+            Box::pin(conn.close(e.close_code())).await;
             return;
         }
+        Err(None) => return,
     };
-    let mut conn = Conn {
-        stream: parts.io.into_inner(),
-        decoder: FrameDecoder::new(shared.config.limits.max_payload_bytes + 64),
-    };
-    let mut early = Vec::new();
-    let fed = conn.decoder.feed(&parts.read_buf, &mut early);
-    // The leftover bytes share hyper's whole read buffer: release it now, not at the end.
-    drop(parts.read_buf);
-    if let Err(e) = fed {
-        Box::pin(conn.close(e.close_code())).await;
-        return;
-    }
     let session = match query.sid.clone() {
-        None => match Box::pin(fresh(&shared, &mut conn, query)).await {
+        None => match Box::pin(fresh(&shared, &mut conn, *query)).await {
             Some(s) => s,
             None => return,
         },

@@ -23,7 +23,7 @@ use peer_protocol::{ids, ErrorType, ServerMessage};
 use rate::TokenBucket;
 use room::{loggable_data, Room};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Identifies one Engine.IO session (one socket of one peer).
@@ -118,7 +118,7 @@ pub enum RestError {
 struct Peer {
     token: String,
     session: Option<SessionId>,
-    contacts: HashSet<String>,
+    contacts: BTreeSet<String>,
     rooms: BTreeSet<String>,
     expires_at: Option<u64>,
     warned: bool,
@@ -126,13 +126,14 @@ struct Peer {
 }
 
 struct SessionState {
-    app: String,
+    app: Arc<str>,
     peer: String,
     bucket: TokenBucket,
     last_limited_ms: Option<u64>,
 }
 
 struct App {
+    key: Arc<str>,
     config: AppConfig,
     peers: HashMap<String, Peer>,
     rooms: HashMap<String, Room>,
@@ -160,6 +161,7 @@ impl Hub {
                 (
                     a.key.clone(),
                     App {
+                        key: Arc::from(a.key.as_str()),
                         config: a.clone(),
                         peers: HashMap::new(),
                         rooms: HashMap::new(),
@@ -313,7 +315,7 @@ impl Hub {
                     Peer {
                         token,
                         session: Some(session),
-                        contacts: HashSet::new(),
+                        contacts: BTreeSet::new(),
                         rooms: BTreeSet::new(),
                         expires_at,
                         warned: false,
@@ -329,7 +331,10 @@ impl Hub {
         self.sessions.insert(
             session,
             SessionState {
-                app: key.clone(),
+                app: self
+                    .apps
+                    .get(&key)
+                    .map_or_else(|| Arc::from(key.as_str()), |a| a.key.clone()),
                 peer: peer_id.clone(),
                 bucket: TokenBucket::new(
                     self.limits.messages_per_second,
@@ -482,11 +487,16 @@ impl Hub {
                 return;
             }
         }
+        // Remember who talked to whom, for LEAVE (no allocation once known).
         if let Some(p) = app.peers.get_mut(src) {
-            p.contacts.insert(relay.dst.clone());
+            if !p.contacts.contains(&relay.dst) {
+                p.contacts.insert(relay.dst.clone());
+            }
         }
         if let Some(p) = app.peers.get_mut(&relay.dst) {
-            p.contacts.insert(src.to_owned());
+            if !p.contacts.contains(src) {
+                p.contacts.insert(src.to_owned());
+            }
         }
         let mut body = relay.body;
         body.insert("src".into(), Value::String(src.to_owned()));
@@ -821,7 +831,7 @@ impl Hub {
         let grace = self.timeouts.reconnect_grace_ms;
         let Some(peer) = self
             .apps
-            .get_mut(&state.app)
+            .get_mut(&*state.app)
             .and_then(|a| a.peers.get_mut(&state.peer))
         else {
             return self.take();
