@@ -41,7 +41,9 @@ fn visit(dir: &Path, problems: &mut Vec<String>) -> Result<()> {
                     "{rel}: missing module doc comment (//!) on the first line"
                 ));
             }
-            let in_tests_dir = rel.contains("/tests/") || rel.contains("/benches/");
+            // Integration tests, benches and unit-test modules kept in their own `tests.rs`.
+            let in_tests_dir =
+                rel.contains("/tests/") || rel.contains("/benches/") || rel.ends_with("/tests.rs");
             if rel.starts_with("crates/") && !in_tests_dir {
                 // Library code: no `.unwrap()` before the unit-test module.
                 let body = text.split("#[cfg(test)]").next().unwrap_or("");
