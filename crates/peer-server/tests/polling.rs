@@ -12,6 +12,19 @@ use tokio_tungstenite::tungstenite::Message;
 
 const ORIGIN: &str = "http://127.0.0.1:5555";
 
+/// CORS for XHR with `withCredentials`: the Origin echoed, credentials allowed.
+fn assert_credentialed_cors(head: &str) {
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains(&format!("access-control-allow-origin: {ORIGIN}")),
+        "{head}"
+    );
+    assert!(
+        lower.contains("access-control-allow-credentials: true"),
+        "{head}"
+    );
+}
+
 fn base(id: &str, token: &str) -> String {
     format!("/socket.io/?apiKey={KEY}&token={token}&platform=javascript&sdk_version=4.4.5&peerId={id}&EIO=3&transport=polling")
 }
@@ -31,15 +44,7 @@ async fn handshake(server: &TestServer, id: &str, token: &str) -> (String, Vec<P
     )
     .await;
     assert_eq!(status, 200);
-    let lower = head.to_ascii_lowercase();
-    assert!(
-        lower.contains(&format!("access-control-allow-origin: {ORIGIN}")),
-        "{head}"
-    );
-    assert!(
-        lower.contains("access-control-allow-credentials: true"),
-        "{head}"
-    );
+    assert_credentialed_cors(&head);
     let packets = messages(&body, false);
     let Packet::Open(json) = &packets[0] else {
         panic!("no open packet: {packets:?}")
@@ -269,12 +274,5 @@ async fn preflight_and_cors() {
         lower.contains("access-control-allow-headers: content-type"),
         "{head}"
     );
-    assert!(
-        lower.contains(&format!("access-control-allow-origin: {ORIGIN}")),
-        "{head}"
-    );
-    assert!(
-        lower.contains("access-control-allow-credentials: true"),
-        "{head}"
-    );
+    assert_credentialed_cors(&head);
 }

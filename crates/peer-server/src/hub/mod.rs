@@ -451,6 +451,19 @@ impl Hub {
         self.apps.get(app)?.peers.get(peer)?.session
     }
 
+    /// The session of `dst`, or `peer-unavailable` to `from` when it has none.
+    fn route(&mut self, from: SessionId, app: &str, dst: &str) -> Option<SessionId> {
+        let to = self.session_of(app, dst);
+        if to.is_none() {
+            self.error(
+                from,
+                ErrorType::PeerUnavailable,
+                format!("peer {dst:?} is not available"),
+            );
+        }
+        to
+    }
+
     fn relay(
         &mut self,
         from: SessionId,
@@ -459,12 +472,7 @@ impl Hub {
         relay: Relay,
         event: &'static str,
     ) {
-        let Some(to) = self.session_of(app_key, &relay.dst) else {
-            self.error(
-                from,
-                ErrorType::PeerUnavailable,
-                format!("peer {:?} is not available", relay.dst),
-            );
+        let Some(to) = self.route(from, app_key, &relay.dst) else {
             return;
         };
         let Some(app) = self.apps.get_mut(app_key) else {
@@ -509,12 +517,7 @@ impl Hub {
     }
 
     fn force_close(&mut self, from: SessionId, app: &str, src: &str, req: ForceCloseRequest) {
-        let Some(to) = self.session_of(app, &req.dst) else {
-            self.error(
-                from,
-                ErrorType::PeerUnavailable,
-                format!("peer {:?} is not available", req.dst),
-            );
+        let Some(to) = self.route(from, app, &req.dst) else {
             return;
         };
         let msg = ServerMessage::ForceClose(ForceClose {

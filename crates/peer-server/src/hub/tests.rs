@@ -9,6 +9,17 @@ const KEY: &str = "11111111-2222-3333-4444-555555555555";
 const AUTH_KEY: &str = "33333333-2222-3333-4444-555555555555";
 const T0: u64 = 1_700_000_000_000;
 
+/// A hub with only the open app and the given limits.
+fn one_app_hub(limits: Limits) -> Hub {
+    let app = AppConfig {
+        key: KEY.into(),
+        secret: "s".into(),
+        rest_api: true,
+        require_credential: false,
+    };
+    Hub::new(&[app], limits, Timeouts::default())
+}
+
 fn hub() -> Hub {
     let apps = vec![
         AppConfig {
@@ -331,19 +342,10 @@ fn mesh_room_flow() {
 
 #[test]
 fn room_size_limit() {
-    let mut h = Hub::new(
-        &[AppConfig {
-            key: KEY.into(),
-            secret: "s".into(),
-            rest_api: true,
-            require_credential: false,
-        }],
-        Limits {
-            max_room_members: 1,
-            ..Limits::default()
-        },
-        Timeouts::default(),
-    );
+    let mut h = one_app_hub(Limits {
+        max_room_members: 1,
+        ..Limits::default()
+    });
     open(&mut h, 1, "alice", "t1");
     open(&mut h, 2, "bob", "t2");
     h.handle(
@@ -418,20 +420,11 @@ fn credentials_expiry_warning_and_update() {
 
 #[test]
 fn rate_limit_drops_and_reports_once() {
-    let mut h = Hub::new(
-        &[AppConfig {
-            key: KEY.into(),
-            secret: "s".into(),
-            rest_api: true,
-            require_credential: false,
-        }],
-        Limits {
-            messages_per_second: 1,
-            message_burst: 2,
-            ..Limits::default()
-        },
-        Timeouts::default(),
-    );
+    let mut h = one_app_hub(Limits {
+        messages_per_second: 1,
+        message_burst: 2,
+        ..Limits::default()
+    });
     open(&mut h, 1, "alice", "t1");
     let mut errors = 0;
     for _ in 0..10 {
