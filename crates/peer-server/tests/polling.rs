@@ -276,3 +276,82 @@ async fn preflight_and_cors() {
     );
     assert_credentialed_cors(&head);
 }
+
+#[tokio::test]
+async fn twenty_mib_room_data_over_polling() {
+    let server = TestServer::start("");
+    let (sid, _) = handshake(&server, "alice", "t1").await;
+    let (mut bob, _) = Client::open(&server, KEY, Some("bob"), "t2").await;
+    let url = format!("{}&sid={sid}", base("alice", "t1"));
+    let join = encode_payload(&encode_event(
+        "ROOM_JOIN",
+        &json!({"roomName": "big", "roomType": "mesh"}),
+        &[],
+    ));
+    assert_eq!(
+        http(
+            &server,
+            "POST",
+            &url,
+            &[("Content-Type", join.content_type)],
+            &join.body
+        )
+        .await
+        .0,
+        200
+    );
+    bob.emit("ROOM_JOIN", &json!({"roomName": "big", "roomType": "mesh"}))
+        .await;
+    bob.expect("ROOM_USER_JOIN").await;
+    // alice (polling) sends 20 MiB; bob (WebSocket) gets it whole.
+    let blob = bytes::Bytes::from(
+        (0..20 * 1024 * 1024u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    let frames = encode_event(
+        "ROOM_SEND_DATA",
+        &json!({"roomName": "big", "data": {"_placeholder": true, "num": 0}}),
+        std::slice::from_ref(&blob),
+    );
+    let body = encode_payload(&frames);
+    assert_eq!(
+        http(
+            &server,
+            "POST",
+            &url,
+            &[("Content-Type", body.content_type)],
+            &body.body
+        )
+        .await
+        .0,
+        200
+    );
+    let got = bob.expect("ROOM_DATA").await;
+    assert!(got.attachments[0] == blob, "attachment arrived intact");
+    // bob sends 20 MiB back; alice's poll carries it in one binary payload.
+    bob.emit_binary(
+        "ROOM_SEND_DATA",
+        &json!({"roomName": "big", "data": {"_placeholder": true, "num": 0}}),
+        std::slice::from_ref(&blob),
+    )
+    .await;
+    let mut received = None;
+    for _ in 0..5 {
+        let (_, head, body) = http(&server, "GET", &url, &[], b"").await;
+        let binary = head
+            .to_ascii_lowercase()
+            .contains("content-type: application/octet-stream");
+        received = messages(&body, binary).into_iter().find_map(|p| match p {
+            Packet::BinaryMessage(b) => Some(b),
+            _ => None,
+        });
+        if received.is_some() {
+            break;
+        }
+    }
+    assert!(
+        received.as_ref() == Some(&blob),
+        "20 MiB arrived over polling"
+    );
+}
