@@ -52,6 +52,9 @@ pub async fn poll(shared: &Arc<Shared>, sid: &str, origin: Option<&str>) -> Http
         );
         return engine_error(EngineErrorCode::BadRequest, "overlapping poll", origin);
     }
+    // Ends the poll even when the client goes away and hyper drops this future mid-wait;
+    // otherwise the session would count as busy forever and never time out.
+    let _active = PollGuard(&session);
     let t = &shared.config.timeouts;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(t.ping_interval_ms + t.ping_timeout_ms);
@@ -72,7 +75,6 @@ pub async fn poll(shared: &Arc<Shared>, sid: &str, origin: Option<&str>) -> Http
         }
     };
     let frames = shared.poll_frames(&session, frames);
-    session.end_poll();
     payload_response(encode_payload(&frames), origin)
 }
 
@@ -104,4 +106,13 @@ pub async fn post(
         }
     }
     crate::http::text_response(hyper::StatusCode::OK, "ok", origin)
+}
+
+/// Marks the session's long-poll as finished when dropped.
+struct PollGuard<'a>(&'a crate::engine::session::Session);
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        self.0.end_poll();
+    }
 }
