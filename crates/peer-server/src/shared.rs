@@ -158,6 +158,8 @@ impl Shared {
             Packet::BinaryMessage(data) => self.on_binary(session, data).await,
             Packet::Close => {
                 self.finish(session, Disconnect::Clean);
+                // Also ends a pending long-poll at once.
+                session.close(false);
                 false
             }
             Packet::Open(_) | Packet::Pong(_) | Packet::Upgrade | Packet::Noop => true,
