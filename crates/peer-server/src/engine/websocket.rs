@@ -261,7 +261,9 @@ async fn serve(
         let frames = session.drain();
         if !frames.is_empty() {
             if Box::pin(conn.write_frames(&frames)).await.is_err() {
-                return Disconnect::Dropped;
+                // The client may have said goodbye (`41`) just before closing: its bytes can
+                // still sit unread while our write fails. Honour them before calling it a drop.
+                return Box::pin(last_words(shared, session, conn)).await;
             }
             continue;
         }
@@ -278,7 +280,10 @@ async fn serve(
                 tracing::debug!(session = session.id, error = %e, "websocket read failed");
                 return Disconnect::Dropped;
             }
-            Ok(Ok(Read::Eof)) => return Disconnect::Dropped,
+            Ok(Ok(Read::Eof)) => {
+                tracing::debug!(session = session.id, "websocket closed by the client (EOF)");
+                return Disconnect::Dropped;
+            }
             Ok(Err(e)) => return Box::pin(protocol_error(shared, session, conn, e)).await,
             Ok(Ok(Read::Messages(messages))) => {
                 for msg in messages {
@@ -287,6 +292,33 @@ async fn serve(
                     }
                 }
             }
+        }
+    }
+}
+
+/// After a failed write: handles whatever the client sent that is still buffered, so a clean
+/// goodbye is not mistaken for a dropped connection.
+async fn last_words(shared: &Arc<Shared>, session: &Arc<Session>, conn: &mut Conn) -> Disconnect {
+    loop {
+        let mut out = Vec::new();
+        let read = SCRATCH_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            match conn.stream.try_read(&mut buf[..]) {
+                Ok(n) if n > 0 => conn.decoder.feed(&buf[..n], &mut out).is_ok(),
+                _ => false,
+            }
+        });
+        for msg in out {
+            if let Some(how) = on_message(shared, session, conn, msg).await {
+                return how;
+            }
+        }
+        if !read {
+            tracing::debug!(
+                session = session.id,
+                "write failed and the client said nothing more"
+            );
+            return Disconnect::Dropped;
         }
     }
 }
@@ -335,7 +367,14 @@ async fn on_message(
             return None;
         }
         WsMessage::Pong => return None,
-        WsMessage::Close(_) => return Some(Disconnect::Dropped),
+        WsMessage::Close(code) => {
+            tracing::debug!(
+                session = session.id,
+                ?code,
+                "websocket close frame without a Socket.IO goodbye"
+            );
+            return Some(Disconnect::Dropped);
+        }
     };
     match packet {
         Ok(packet) => {

@@ -74,9 +74,14 @@ impl TestServer {
         // Keep draining so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         if let Some(mut stderr) = child.stderr.take() {
+            // PEER_TEST_LOG=FILE keeps the server's log for debugging.
+            let keep = std::env::var_os("PEER_TEST_LOG");
             std::thread::spawn(move || {
                 let mut sink = Vec::new();
                 let _ = stderr.read_to_end(&mut sink);
+                if let Some(path) = keep {
+                    let _ = std::fs::write(path, &sink);
+                }
             });
         }
         TestServer {
@@ -283,10 +288,15 @@ impl Client {
         }
     }
 
-    /// Sends `41` then closes, like `peer.destroy()`.
+    /// Sends `41` then closes, like `peer.destroy()`: a browser finishes the WebSocket closing
+    /// handshake, reading until the server closes, so the socket never ends with a reset.
     pub async fn destroy(mut self) {
         let _ = self.ws.send(Message::Text("41".into())).await;
         let _ = self.ws.close(None).await;
+        let _ = tokio::time::timeout(WAIT, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
     }
 
     /// Drops the TCP connection without a goodbye.
