@@ -210,10 +210,13 @@ const BLANK_PAGE =
   '<!doctype html><html><head><meta charset="utf-8"><title>conformance</title>' +
   '<script src="/skyway.js"></script></head><body></body></html>';
 
-/** A fresh page (own browser context) with skyway.js loaded and the helpers installed. */
-async function newPage() {
+/**
+ * A fresh page (own browser context) with skyway.js loaded and the helpers installed.
+ * `contextOptions` go to playwright's `browser.newContext` (e.g. a `userAgent`).
+ */
+async function newPage(contextOptions = {}) {
   await context?.close().catch(() => {});
-  context = await browser.newContext();
+  context = await browser.newContext(contextOptions);
   const page = await context.newPage();
   page.on('console', (msg) => {
     // The SDK logs expected errors (e.g. rejected credentials) with their stack; the first line
@@ -495,6 +498,67 @@ describe('MediaConnection', () => {
     assert.equal(r.forceCloses[0].src, ids.alice, 'FORCE_CLOSE.src');
     assert.equal(r.forceCloses[0].connectionId, r.connectionId, 'FORCE_CLOSE.connectionId');
     assert.deepEqual(r.errors, [], 'no peer errors');
+  });
+});
+
+// skyway-js keeps Safari 15+ and iOS 15+ on long-polling (`transports: ['polling']`). With a
+// Safari user agent the real SDK in Chromium takes that path, so the XHR polling transport,
+// including binary room data in the XHR2 payload format both ways, is tested end to end.
+const SAFARI_15_UA =
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/15.4 Safari/605.1.15';
+
+describe('long-polling only (Safari 15 user agent)', () => {
+  it('opens, connects a DataConnection and exchanges room data without any WebSocket', T60, async () => {
+    const page = await newPage({ userAgent: SAFARI_15_UA });
+    const websockets = [];
+    page.on('websocket', (ws) => websockets.push(ws.url()));
+    const ids = { a: uid('pa'), b: uid('pb') };
+    const roomName = uid('proom');
+    const r = await page.evaluate(
+      async ({ ids, roomName }) => {
+        const a = await T.open(ids.a);
+        const b = await T.open(ids.b);
+        // A P2P DataConnection negotiated over polling signaling.
+        const incoming = T.wait(b, 'connection', 'b to receive the connection');
+        const conn = a.connect(ids.b, { serialization: 'json', metadata: { via: 'polling' } });
+        const bconn = await incoming;
+        await Promise.all([
+          conn.open ? null : T.wait(conn, 'open', 'a side open'),
+          bconn.open ? null : T.wait(bconn, 'open', 'b side open'),
+        ]);
+        const got = T.wait(bconn, 'data', 'data over the DataConnection');
+        conn.send({ hello: 'over polling signaling' });
+        const p2p = await got;
+        // Room data: text, object and 64 KiB binary, both directions.
+        const ra = a.joinRoom(roomName, { mode: 'mesh' });
+        await T.wait(ra, 'open', 'room open for a');
+        const rb = b.joinRoom(roomName, { mode: 'mesh' });
+        await T.wait(rb, 'open', 'room open for b');
+        const atB = [];
+        const atA = [];
+        rb.on('data', (m) => atB.push({ src: m.src, d: T.describe(m.data, 5) }));
+        ra.on('data', (m) => atA.push({ src: m.src, d: T.describe(m.data, 5) }));
+        ra.send('polling text ✓');
+        ra.send({ n: 1, list: ['x'] });
+        ra.send(T.pattern(64 * 1024, 5));
+        rb.send(T.pattern(64 * 1024, 5));
+        await T.until(() => atB.length >= 3 && atA.length >= 1, 'room data over polling both ways', 15000);
+        return {
+          p2p,
+          metadata: bconn.metadata,
+          atB,
+          atA,
+        };
+      },
+      { ids, roomName },
+    );
+    assert.deepEqual(websockets, [], 'the SDK must not open a WebSocket with a Safari 15 user agent');
+    assert.deepEqual(r.p2p, { hello: 'over polling signaling' });
+    assert.deepEqual(r.metadata, { via: 'polling' });
+    assert.deepEqual(r.atB[0], { src: ids.a, d: { kind: 'string', value: 'polling text ✓' } });
+    assert.deepEqual(r.atB[1], { src: ids.a, d: { kind: 'Object', value: { n: 1, list: ['x'] } } });
+    assert.deepEqual(r.atB[2], { src: ids.a, d: { kind: 'ArrayBuffer', length: 64 * 1024, firstBad: -1 } });
+    assert.deepEqual(r.atA[0], { src: ids.b, d: { kind: 'ArrayBuffer', length: 64 * 1024, firstBad: -1 } });
   });
 });
 
