@@ -145,6 +145,9 @@ pub fn socketio_decoder(data: &[u8]) {
     for message in split_messages(data) {
         let fed = match message {
             Message::Text(text) => {
+                if !waiting {
+                    check_relay_fast_path(&text);
+                }
                 let fed = decoder.feed_text(&text);
                 if !waiting {
                     // With nothing pending, the decoder is the one-shot parser.
@@ -169,6 +172,24 @@ pub fn socketio_decoder(data: &[u8]) {
             }
         }
     }
+}
+
+/// When the relay fast path accepts a text, the general path must give the same relay.
+pub fn check_relay_fast_path(text: &str) {
+    let Some(fast) = peer_protocol::client::parse_relay_fast(text) else { return };
+    let slow = socketio::parse_packet(text, MAX_ATTACHMENTS)
+        .ok()
+        .and_then(|(p, _)| p.into_event().ok())
+        .and_then(|e| ClientMessage::parse(e).ok())
+        .unwrap_or_else(|| panic!("fast path accepted {text:?}, the general path did not"));
+    let relay = |m: &ClientMessage| match m {
+        ClientMessage::SendOffer(r) | ClientMessage::SendAnswer(r) | ClientMessage::SendCandidate(r) => {
+            let v: Value = serde_json::from_str(r.with_src("s").get()).expect("relay text is JSON");
+            (m.event_name(), r.dst.clone(), r.room_name.clone(), v)
+        }
+        other => panic!("fast path produced {other:?}"),
+    };
+    assert_eq!(relay(&fast), relay(&slow), "fast and general paths disagree on {text:?}");
 }
 
 /// `handshake_query`: [`HandshakeQuery::parse`] on arbitrary UTF-8, then the id rules and the

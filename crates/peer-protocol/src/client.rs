@@ -3,7 +3,9 @@
 use crate::socketio::Event;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Event names of client messages.
@@ -61,14 +63,39 @@ impl RoomType {
 }
 
 /// `SEND_OFFER`, `SEND_ANSWER`, `SEND_CANDIDATE`: relayed to `dst` with every field kept.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relay {
     /// The destination peer id.
     pub dst: String,
     /// The room the relay belongs to (mesh rooms), if any.
     pub room_name: Option<String>,
-    /// The whole payload object as received; the server adds `src` before relaying.
-    pub body: Map<String, Value>,
+    /// The payload object as JSON text, every field kept except a client-sent `src`.
+    pub body: String,
+}
+
+impl Relay {
+    /// The payload with `src` set, as the JSON text to relay. `body` is an object without `src`,
+    /// so `src` is spliced in before the closing brace without re-encoding the rest.
+    pub fn with_src(&self, src: &str) -> Box<RawValue> {
+        let body = self.body.trim();
+        let inner = body
+            .strip_prefix('{')
+            .and_then(|b| b.strip_suffix('}'))
+            .unwrap_or("")
+            .trim();
+        let src = serde_json::to_string(src).unwrap_or_else(|_| "\"\"".into());
+        let text = if inner.is_empty() {
+            format!("{{\"src\":{src}}}")
+        } else {
+            format!("{{{inner},\"src\":{src}}}")
+        };
+        // `inner` comes from a JSON object and `src` is a JSON string: the result is JSON.
+        RawValue::from_string(text).unwrap_or_else(|_| empty_object())
+    }
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".into()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
 /// `ROOM_JOIN {roomName, roomType}`.
@@ -283,7 +310,7 @@ impl ClientMessage {
 }
 
 fn parse_relay(payload: Value, required: &str) -> Result<Relay, String> {
-    let Value::Object(body) = payload else {
+    let Value::Object(mut body) = payload else {
         return Err("payload must be an object".into());
     };
     let dst = match body.get("dst") {
@@ -302,10 +329,80 @@ fn parse_relay(payload: Value, required: &str) -> Result<Relay, String> {
         None | Some(Value::String(_)) => {}
         Some(_) => return Err("connectionId must be a string".into()),
     }
+    // A client never chooses its `src`: the server sets it.
+    body.remove("src");
+    let body = serde_json::to_string(&body).map_err(|e| e.to_string())?;
     Ok(Relay {
         dst,
         room_name,
         body,
+    })
+}
+
+/// The fields of a relay payload the server looks at, borrowed from the JSON text.
+#[derive(Deserialize)]
+struct RelayHead<'a> {
+    #[serde(borrow)]
+    dst: Cow<'a, str>,
+    #[serde(rename = "roomName", default, borrow)]
+    room_name: Option<Cow<'a, str>>,
+    #[serde(rename = "connectionId", default, borrow)]
+    connection_id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    src: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    offer: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    answer: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    candidate: Option<&'a RawValue>,
+}
+
+/// The fast path for the hot messages, `SEND_OFFER`, `SEND_ANSWER` and `SEND_CANDIDATE`, sent as
+/// a plain event (`2["NAME",{...}]`, the text of an engine message): the payload is validated
+/// and its routing fields read without building a JSON tree, and its text is kept for the relay.
+///
+/// Returns `None` whenever the general path must decide (another event, a binary event, an ack
+/// id, a namespace, a client-sent `src`, or anything malformed); when it returns a message, the
+/// general path ([`crate::socketio::parse_packet`] then [`ClientMessage::parse`]) would return
+/// the same one.
+pub fn parse_relay_fast(sio_text: &str) -> Option<ClientMessage> {
+    let json = sio_text.strip_prefix('2')?;
+    // Binary placeholders (which a plain event must not carry) are the general path's to judge;
+    // `\u` escapes could spell `_placeholder`, so texts with them go there too.
+    if !json.starts_with('[') || json.contains("_placeholder") || json.contains("\\u") {
+        return None;
+    }
+    let (name, payload): (Cow<'_, str>, &RawValue) = serde_json::from_str(json).ok()?;
+    let required = match name.as_ref() {
+        event::SEND_OFFER => "offer",
+        event::SEND_ANSWER => "answer",
+        event::SEND_CANDIDATE => "candidate",
+        _ => return None,
+    };
+    if !payload.get().starts_with('{') {
+        return None;
+    }
+    let head: RelayHead<'_> = serde_json::from_str(payload.get()).ok()?;
+    let required_value = match required {
+        "offer" => head.offer,
+        "answer" => head.answer,
+        _ => head.candidate,
+    };
+    let is_object = |raw: Option<&RawValue>| raw.is_some_and(|r| r.get().starts_with('{'));
+    let is_string = |raw: Option<&RawValue>| raw.is_none_or(|r| r.get().starts_with('"'));
+    if head.src.is_some() || !is_object(required_value) || !is_string(head.connection_id) {
+        return None;
+    }
+    let relay = Relay {
+        dst: head.dst.into_owned(),
+        room_name: head.room_name.map(Cow::into_owned),
+        body: payload.get().to_owned(),
+    };
+    Some(match required {
+        "offer" => ClientMessage::SendOffer(relay),
+        "answer" => ClientMessage::SendAnswer(relay),
+        _ => ClientMessage::SendCandidate(relay),
     })
 }
 
@@ -332,7 +429,61 @@ mod tests {
             panic!("not an offer")
         };
         assert_eq!(r.dst, "bob");
-        assert_eq!(Value::Object(r.body), payload);
+        assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap(), payload);
+        let mut expected = payload;
+        expected["src"] = json!("alice");
+        assert_eq!(
+            serde_json::from_str::<Value>(r.with_src("alice").get()).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_general_path() {
+        let cases = [
+            r#"2["SEND_OFFER",{"offer":{"type":"offer","sdp":"v=0\r\n"},"dst":"bob","connectionId":"dc_1","connectionType":"data","metadata":{"é":[1.5e300]}}]"#,
+            r#"2["SEND_CANDIDATE",{ "candidate" : {"candidate":"c"} , "dst":"b c", "roomName":"r" }]"#,
+            r#"2["SEND_ANSWER",{"answer":{},"dst":"x","roomName":null}]"#,
+        ];
+        for text in cases {
+            let fast = parse_relay_fast(text).expect("fast path applies");
+            let (packet, _) = crate::socketio::parse_packet(text, 0).unwrap();
+            let slow = ClientMessage::parse(packet.into_event().unwrap()).unwrap();
+            let (ClientMessage::SendOffer(f)
+            | ClientMessage::SendAnswer(f)
+            | ClientMessage::SendCandidate(f)) = &fast
+            else {
+                panic!()
+            };
+            let (ClientMessage::SendOffer(g)
+            | ClientMessage::SendAnswer(g)
+            | ClientMessage::SendCandidate(g)) = &slow
+            else {
+                panic!()
+            };
+            assert_eq!(fast.event_name(), slow.event_name());
+            assert_eq!((&f.dst, &f.room_name), (&g.dst, &g.room_name));
+            let fv: Value = serde_json::from_str(f.with_src("s").get()).unwrap();
+            let gv: Value = serde_json::from_str(g.with_src("s").get()).unwrap();
+            assert_eq!(fv, gv, "{text}");
+        }
+        // Declined: the general path decides (and reports errors).
+        for text in [
+            r#"2["SEND_OFFER",{"offer":{},"dst":"b","src":"forged"}]"#,
+            r#"2["SEND_OFFER",["b"]]"#,
+            r#"2["SEND_OFFER",{"offer":1,"dst":"b"}]"#,
+            r#"2["SEND_OFFER",{"offer":{},"dst":5}]"#,
+            r#"2["SEND_OFFER",{"offer":{},"dst":"b","connectionId":7}]"#,
+            r#"2["ROOM_JOIN",{"roomName":"r","roomType":"mesh"}]"#,
+            r#"21["SEND_OFFER",{"offer":{},"dst":"b"}]"#,
+            r#"2/x,["SEND_OFFER",{"offer":{},"dst":"b"}]"#,
+            r#"2["SEND_OFFER",{"offer":{},"dst":"b"}"#,
+            r#"2["SEND_OFFER",{"offer":{},"dst":"b"},"extra"]"#,
+            r#"2["SEND_OFFER",{"offer":{"_placeholder":true,"num":0},"dst":"b"}]"#,
+            r#"2["SEND_OFFER",{"offer":{"\u005fplaceholder":true,"num":0},"dst":"b"}]"#,
+        ] {
+            assert!(parse_relay_fast(text).is_none(), "{text}");
+        }
     }
 
     #[test]

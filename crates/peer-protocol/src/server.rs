@@ -5,6 +5,7 @@ use crate::error_type::ErrorType;
 use crate::socketio::encode_event;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Event names of server messages.
@@ -154,6 +155,22 @@ pub struct ForceClose {
     pub connection_id: Option<String>,
 }
 
+/// JSON text sent as it is (a relayed payload), compared by its text.
+#[derive(Debug, Clone)]
+pub struct RawJson(pub Box<RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &RawJson) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// A message to the SDK.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerMessage {
@@ -161,12 +178,12 @@ pub enum ServerMessage {
     Open(Open),
     /// `ERROR`.
     Error(ErrorMessage),
-    /// `OFFER`: the sender's `SEND_OFFER` payload plus `src`.
-    Offer(Map<String, Value>),
-    /// `ANSWER`: the sender's `SEND_ANSWER` payload plus `src`.
-    Answer(Map<String, Value>),
-    /// `CANDIDATE`: the sender's `SEND_CANDIDATE` payload plus `src`.
-    Candidate(Map<String, Value>),
+    /// `OFFER`: the sender's `SEND_OFFER` payload plus `src`, as JSON text.
+    Offer(RawJson),
+    /// `ANSWER`: the sender's `SEND_ANSWER` payload plus `src`, as JSON text.
+    Answer(RawJson),
+    /// `CANDIDATE`: the sender's `SEND_CANDIDATE` payload plus `src`, as JSON text.
+    Candidate(RawJson),
     /// `LEAVE "<peerId>"`.
     Leave(String),
     /// `AUTH_EXPIRES_IN <seconds>`.
@@ -225,7 +242,7 @@ impl ServerMessage {
             ServerMessage::Open(m) => to(m),
             ServerMessage::Error(m) => to(m),
             ServerMessage::Offer(m) | ServerMessage::Answer(m) | ServerMessage::Candidate(m) => {
-                Value::Object(m.clone())
+                serde_json::from_str(m.0.get()).unwrap_or(Value::Null)
             }
             ServerMessage::Leave(id) => Value::String(id.clone()),
             ServerMessage::AuthExpiresIn(s) => Value::from(*s),

@@ -221,6 +221,11 @@ impl Decoder {
         Ok(None)
     }
 
+    /// Whether no binary packet is waiting for attachments (the next message starts a packet).
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_none()
+    }
+
     /// Bytes held for an incomplete binary packet.
     pub fn pending_bytes(&self) -> usize {
         self.pending

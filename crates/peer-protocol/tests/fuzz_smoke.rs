@@ -249,6 +249,33 @@ fn same_json(a: &Value, b: &Value) -> bool {
 
 /// Messages are separated by `0xFF`; a message starting with `0x00` is binary. Returns whether
 /// a client message parsed.
+/// When the relay fast path accepts a text, the general path must give the same relay.
+fn check_relay_fast_path(text: &str) {
+    let Some(fast) = peer_protocol::client::parse_relay_fast(text) else {
+        return;
+    };
+    let slow = socketio::parse_packet(text, MAX_ATTACHMENTS)
+        .ok()
+        .and_then(|(p, _)| p.into_event().ok())
+        .and_then(|e| ClientMessage::parse(e).ok())
+        .unwrap_or_else(|| panic!("fast path accepted {text:?}, the general path did not"));
+    let relay = |m: &ClientMessage| match m {
+        ClientMessage::SendOffer(r)
+        | ClientMessage::SendAnswer(r)
+        | ClientMessage::SendCandidate(r) => {
+            let v: serde_json::Value =
+                serde_json::from_str(r.with_src("s").get()).expect("relay text is JSON");
+            (m.event_name(), r.dst.clone(), r.room_name.clone(), v)
+        }
+        other => panic!("fast path produced {other:?}"),
+    };
+    assert_eq!(
+        relay(&fast),
+        relay(&slow),
+        "fast and general paths disagree on {text:?}"
+    );
+}
+
 fn check_socketio(data: &[u8]) -> bool {
     let mut parsed = false;
     let mut decoder = Decoder::new(MAX_ATTACHMENTS);
@@ -258,6 +285,9 @@ fn check_socketio(data: &[u8]) -> bool {
             Some((0, rest)) => decoder.feed_binary(Bytes::copy_from_slice(rest)),
             _ => {
                 let text = String::from_utf8_lossy(chunk);
+                if !waiting {
+                    check_relay_fast_path(&text);
+                }
                 let fed = decoder.feed_text(&text);
                 if !waiting {
                     let parsed = socketio::parse_packet(&text, MAX_ATTACHMENTS)
@@ -377,6 +407,8 @@ const SOCKETIO_SEEDS: &[&[u8]] = &[
     b"452-[\"X\",[{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]]\xff\x00a\xff\x00b",
     b"0\xff1\xff3[\"x\"]\xff4\"err\"\xff2[\"ROOM_LEAVE\",{\"roomName\":\"r\"}]",
     b"2[\"X\",1.5e300,-0.0,12345678901234567890]",
+    b"2[\"SEND_ANSWER\",{ \"answer\" : {\"sdp\":\"\\u00e9\"}, \"dst\":\"b c\", \"src\":\"forged\", \"roomName\":\"r\" }]",
+    b"2[\"SEND_CANDIDATE\",{\"candidate\":{\"candidate\":\"c\"},\"dst\":\"\\ud83d\\ude00\",\"metadata\":[1,{\"k\":null}]}]",
 ];
 
 const QUERY_SEEDS: &[&[u8]] = &[

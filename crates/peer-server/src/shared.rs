@@ -151,6 +151,15 @@ impl Shared {
             }
             Packet::Message(text) => {
                 let mut decoder = session.inbound.lock().await;
+                if decoder.is_idle() {
+                    // Offers, answers and candidates are most of the traffic: relay them without
+                    // building a JSON tree when the general path would give the same message.
+                    if let Some(msg) = peer_protocol::client::parse_relay_fast(&text) {
+                        drop(decoder);
+                        self.on_message(session, msg);
+                        return true;
+                    }
+                }
                 let result = decoder.feed_text(&text);
                 drop(decoder);
                 self.on_decoded(session, result)
@@ -209,12 +218,7 @@ impl Shared {
                     .map_err(|e| e.to_string())
                     .and_then(|ev| ClientMessage::parse(ev).map_err(|e| e.to_string()));
                 match parsed {
-                    Ok(msg) => {
-                        tracing::trace!(session = session.id, event = msg.event_name(), "in");
-                        let mut core = self.core();
-                        let out = core.hub.handle(session.id, msg, now_ms());
-                        self.dispatch(&mut core, out);
-                    }
+                    Ok(msg) => self.on_message(session, msg),
                     Err(reason) => self.invalid(session, &reason),
                 }
                 true
@@ -228,6 +232,14 @@ impl Shared {
                 true
             }
         }
+    }
+
+    /// Hands a parsed client message to the hub and dispatches what it says.
+    fn on_message(&self, session: &Session, msg: ClientMessage) {
+        tracing::trace!(session = session.id, event = msg.event_name(), "in");
+        let mut core = self.core();
+        let out = core.hub.handle(session.id, msg, now_ms());
+        self.dispatch(&mut core, out);
     }
 
     /// Reports a malformed message to the client as `ERROR invalid-message`.

@@ -17,7 +17,7 @@ use peer_protocol::client::{
 };
 use peer_protocol::engineio::Frame;
 use peer_protocol::server::{
-    self, ForceClose, Open, RoomData, RoomLogs, RoomUserJoin, RoomUserLeave, RoomUsers,
+    self, ForceClose, Open, RawJson, RoomData, RoomLogs, RoomUserJoin, RoomUserLeave, RoomUsers,
 };
 use peer_protocol::{ids, ErrorType, ServerMessage};
 use rate::TokenBucket;
@@ -506,8 +506,7 @@ impl Hub {
                 p.contacts.insert(src.to_owned());
             }
         }
-        let mut body = relay.body;
-        body.insert("src".into(), Value::String(src.to_owned()));
+        let body = RawJson(relay.with_src(src));
         let msg = match event {
             server::event::OFFER => ServerMessage::Offer(body),
             server::event::ANSWER => ServerMessage::Answer(body),
