@@ -501,6 +501,42 @@ describe('MediaConnection', () => {
   });
 });
 
+describe('reconnect', () => {
+  it('keeps its id when the transport drops and socket.io reconnects with the same token', T60, async () => {
+    const page = await newPage();
+    const ids = { a: uid('ra'), b: uid('rb') };
+    const r = await page.evaluate(
+      async ({ ids }) => {
+        const a = await T.open(ids.a);
+        const b = await T.open(ids.b);
+        const io = a.socket._io;
+        await T.until(() => io.io.engine && io.io.engine.transport.name === 'websocket', 'the upgrade to websocket');
+        const reconnected = new Promise((resolve) => io.once('reconnect', resolve));
+        // Drop the transport as a network failure would: socket.io-client reconnects by itself,
+        // presenting the same peerId and token.
+        io.io.engine.close();
+        await Promise.race([reconnected, T.sleep(15000).then(() => Promise.reject(new Error('no reconnect within 15 s')))]);
+        await T.until(() => a.open === true, 'peer.open after the reconnect');
+        // The server still knows a under its id: b can reach it.
+        const incoming = T.wait(a, 'connection', 'a to receive a connection after reconnecting');
+        const conn = b.connect(ids.a, { serialization: 'json' });
+        const aconn = await incoming;
+        await Promise.all([
+          conn.open ? null : T.wait(conn, 'open', 'b side open'),
+          aconn.open ? null : T.wait(aconn, 'open', 'a side open'),
+        ]);
+        const got = T.wait(aconn, 'data', 'data after the reconnect');
+        conn.send({ after: 'reconnect' });
+        return { id: a.id, data: await got, errors: a.rec.errors };
+      },
+      { ids },
+    );
+    assert.equal(r.id, ids.a, 'the peer keeps its id');
+    assert.deepEqual(r.data, { after: 'reconnect' });
+    assert.deepEqual(r.errors, [], 'no error events (no unavailable-id)');
+  });
+});
+
 // skyway-js keeps Safari 15+ and iOS 15+ on long-polling (`transports: ['polling']`). With a
 // Safari user agent the real SDK in Chromium takes that path, so the XHR polling transport,
 // including binary room data in the XHR2 payload format both ways, is tested end to end.
