@@ -1,0 +1,87 @@
+//! Relaying offers, answers, candidates and force-closes between the peers of one app.
+
+use super::*;
+
+impl Hub {
+    /// The session of `dst`, or `peer-unavailable` to `from` when it has none.
+    pub(super) fn route(&mut self, from: SessionId, app: &str, dst: &str) -> Option<SessionId> {
+        let to = self.session_of(app, dst);
+        if to.is_none() {
+            self.error(
+                from,
+                ErrorType::PeerUnavailable,
+                format!("peer {dst:?} is not available"),
+            );
+        }
+        to
+    }
+
+    pub(super) fn relay(
+        &mut self,
+        from: SessionId,
+        app_key: &str,
+        src: &str,
+        relay: Relay,
+        event: &'static str,
+    ) {
+        let Some(to) = self.route(from, app_key, &relay.dst) else {
+            return;
+        };
+        let Some(app) = self.apps.get_mut(app_key) else {
+            return;
+        };
+        if let Some(room_name) = &relay.room_name {
+            let inside = app
+                .rooms
+                .get(room_name)
+                .is_some_and(|r| r.has(src) && r.has(&relay.dst));
+            if !inside {
+                self.error(
+                    from,
+                    ErrorType::RoomError,
+                    format!(
+                        "{src:?} and {:?} are not both in room {room_name:?}",
+                        relay.dst
+                    ),
+                );
+                return;
+            }
+        }
+        // Remember who talked to whom, for LEAVE (no allocation once known).
+        if let Some(p) = app.peers.get_mut(src) {
+            if !p.contacts.contains(&relay.dst) {
+                p.contacts.insert(relay.dst.clone());
+            }
+        }
+        if let Some(p) = app.peers.get_mut(&relay.dst) {
+            if !p.contacts.contains(src) {
+                p.contacts.insert(src.to_owned());
+            }
+        }
+        let body = RawJson(relay.with_src(src));
+        let msg = match event {
+            server::event::OFFER => ServerMessage::Offer(body),
+            server::event::ANSWER => ServerMessage::Answer(body),
+            _ => ServerMessage::Candidate(body),
+        };
+        self.send(to, &msg);
+    }
+
+    pub(super) fn force_close(
+        &mut self,
+        from: SessionId,
+        app: &str,
+        src: &str,
+        req: ForceCloseRequest,
+    ) {
+        let Some(to) = self.route(from, app, &req.dst) else {
+            return;
+        };
+        let msg = ServerMessage::ForceClose(ForceClose {
+            src: src.to_owned(),
+            dst: req.dst,
+            connection_id: req.connection_id,
+        });
+        self.send(to, &msg);
+    }
+}
