@@ -353,8 +353,6 @@ impl Shared {
         if session.is_closing() {
             frames.push(Packet::Close.encode());
             self.finish(session, Disconnect::Clean);
-        } else if frames.is_empty() && session.transport() == Transport::WebSocket {
-            frames.push(Packet::Noop.encode());
         }
         frames
     }

@@ -53,23 +53,28 @@ impl Conn {
             // `poll_read_ready` keeps the waker in the socket's registration instead of in this
             // future, which lives as long as the connection.
             std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
-            let mut out = Vec::new();
-            let result = SCRATCH_BUF.with(|buf| {
-                let mut buf = buf.borrow_mut();
-                match self.stream.try_read(&mut buf[..]) {
-                    Ok(0) => Ok(None),
-                    Ok(n) => Ok(Some(self.decoder.feed(&buf[..n], &mut out))),
-                    Err(e) => Err(e),
-                }
-            });
-            match result {
-                Ok(None) => return Ok(Ok(Read::Eof)),
-                Ok(Some(Ok(()))) => return Ok(Ok(Read::Messages(out))),
-                Ok(Some(Err(e))) => return Ok(Err(e)),
+            let (n, out, fed) = match self.read_now() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            }
+                other => other?,
+            };
+            return Ok(match (n, fed) {
+                (0, _) => Ok(Read::Eof),
+                (_, Ok(())) => Ok(Read::Messages(out)),
+                (_, Err(e)) => Err(e),
+            });
         }
+    }
+
+    /// One non-blocking read through the per-thread scratch buffer: the bytes read (0 at EOF),
+    /// the messages decoded, and whether decoding stopped on an error.
+    fn read_now(&mut self) -> io::Result<(usize, Vec<WsMessage>, Result<(), wsframe::WsError>)> {
+        let mut out = Vec::new();
+        SCRATCH_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let n = self.stream.try_read(&mut buf[..])?;
+            let fed = self.decoder.feed(&buf[..n], &mut out);
+            Ok((n, out, fed))
+        })
     }
 
     /// Writes engine frames, small ones batched into one write.
@@ -251,7 +256,8 @@ async fn serve(
 ) -> Disconnect {
     for msg in early {
         if let Some(how) = Box::pin(on_message(shared, session, conn, msg)).await {
-            return Box::pin(finish_with(session, conn, how)).await;
+            Box::pin(flush_and_close(session, conn, 1000)).await;
+            return how;
         }
     }
     loop {
@@ -288,7 +294,8 @@ async fn serve(
             Ok(Ok(Read::Messages(messages))) => {
                 for msg in messages {
                     if let Some(how) = Box::pin(on_message(shared, session, conn, msg)).await {
-                        return Box::pin(finish_with(session, conn, how)).await;
+                        Box::pin(flush_and_close(session, conn, 1000)).await;
+                        return how;
                     }
                 }
             }
@@ -299,28 +306,21 @@ async fn serve(
 /// After a failed write: handles whatever the client sent that is still buffered, so a clean
 /// goodbye is not mistaken for a dropped connection.
 async fn last_words(shared: &Arc<Shared>, session: &Arc<Session>, conn: &mut Conn) -> Disconnect {
-    loop {
-        let mut out = Vec::new();
-        let read = SCRATCH_BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            match conn.stream.try_read(&mut buf[..]) {
-                Ok(n) if n > 0 => conn.decoder.feed(&buf[..n], &mut out).is_ok(),
-                _ => false,
-            }
-        });
-        for msg in out {
+    while let Ok((n, messages, fed)) = conn.read_now() {
+        for msg in messages {
             if let Some(how) = on_message(shared, session, conn, msg).await {
                 return how;
             }
         }
-        if !read {
-            tracing::debug!(
-                session = session.id,
-                "write failed and the client said nothing more"
-            );
-            return Disconnect::Dropped;
+        if n == 0 || fed.is_err() {
+            break;
         }
     }
+    tracing::debug!(
+        session = session.id,
+        "write failed and the client said nothing more"
+    );
+    Disconnect::Dropped
 }
 
 async fn protocol_error(
@@ -336,17 +336,15 @@ async fn protocol_error(
         "websocket protocol error"
     };
     shared.fail(session, ErrorType::InvalidMessage, reason);
-    let frames = session.drain();
-    let _ = conn.write_frames(&frames).await;
-    conn.close(e.close_code()).await;
+    flush_and_close(session, conn, e.close_code()).await;
     Disconnect::Dropped
 }
 
-async fn finish_with(session: &Session, conn: &mut Conn, how: Disconnect) -> Disconnect {
+/// Ends the connection: writes what is still queued, then a close frame with `code`.
+async fn flush_and_close(session: &Session, conn: &mut Conn, code: u16) {
     let frames = session.drain();
     let _ = conn.write_frames(&frames).await;
-    conn.close(1000).await;
-    how
+    conn.close(code).await;
 }
 
 /// Handles one client message; `Some` when the session ends.
