@@ -170,11 +170,7 @@ impl Packet {
 
     /// Decodes a binary packet (a WebSocket binary frame): type byte `4` then the data.
     pub fn decode_binary(b: &[u8]) -> Result<Packet, DecodeError> {
-        match b.first() {
-            None => Err(DecodeError::Empty),
-            Some(4) => Ok(Packet::BinaryMessage(Bytes::copy_from_slice(&b[1..]))),
-            Some(&other) => Err(DecodeError::UnknownType(other)),
-        }
+        Packet::decode_binary_bytes(Bytes::copy_from_slice(b))
     }
 
     /// Decodes a WebSocket binary frame without copying the data.

@@ -85,11 +85,6 @@ impl Shared {
         self.by_sid.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Number of live Engine.IO sessions.
-    pub fn session_count(&self) -> usize {
-        self.registry().len()
-    }
-
     /// Looks up a session by its Engine.IO `sid`.
     pub fn session(&self, sid: &str) -> Option<Arc<Session>> {
         self.registry().get(sid).cloned()

@@ -185,11 +185,6 @@ impl Hub {
         }
     }
 
-    /// Number of open sessions.
-    pub fn session_count(&self) -> usize {
-        self.sessions.len()
-    }
-
     fn take(&mut self) -> Vec<Output> {
         std::mem::take(&mut self.out)
     }
