@@ -14,6 +14,8 @@
 //   CONFORMANCE_VERBOSE            print every browser console line (not only errors)
 //   CONFORMANCE_SDK_DEBUG          skyway.js `debug` level (default 2; 3 logs all signaling)
 //   CONFORMANCE_TRACE              print the signaling traffic (WebSocket frames, HTTP requests)
+//   PEER_AGENT_BIN                 the Rust interop agent (crates/peer/examples/interop_agent.rs);
+//                                  the `Rust peer interop` scenarios are skipped without it
 //
 // Every scenario runs in its own browser context; all the Peer objects of one scenario live in
 // the same page and talk to each other over real WebRTC on loopback.
@@ -26,6 +28,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { RustAgent } from './rust-agent.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -856,5 +859,188 @@ describe('credentials', () => {
     const unexpected = r.errors.filter((e) => e.type !== 'authentication');
     assert.deepEqual(unexpected, [], 'only authentication errors');
     assert.equal(r.openAfter, false, 'peer.open is false after expiry (the server disconnected it)');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Rust peers (crates/peer) meeting skyway-js peers
+// ---------------------------------------------------------------------------------------------
+
+/** The interop agent binary (`cargo build -p peer --example interop_agent`). */
+const AGENT_BIN = process.env.PEER_AGENT_BIN;
+
+/**
+ * What each serialization must carry. skyway-js cannot send an empty ArrayBuffer with `binary`
+ * (its js-binarypack throws "Invalid length" on `0 || 0 || undefined`), so 0 B goes only from
+ * Rust to the browser, which receives it but cannot echo it.
+ */
+function interopValues(serialization, fromRust = false) {
+  const values = [
+    { kind: 'text', value: TEXT },
+    { kind: 'text', value: '' },
+    { kind: 'text', value: `${'長い文字列😀'.repeat(150)}` },
+  ];
+  if (serialization !== 'none') {
+    values.push({ kind: 'json', value: OBJECT });
+    values.push({ kind: 'json', value: [1, 'two', 3.25, { deep: [true, null] }] });
+  }
+  const sizes = {
+    binary: [...(fromRust ? [0] : []), 1, 16190, 65536, 1 << 20, 10 << 20],
+    'binary-utf8': [...(fromRust ? [0] : []), 16191, 1 << 20],
+    none: [1, 16384, 65535],
+    json: [],
+  }[serialization];
+  for (const length of sizes) values.push({ kind: 'bytes', length });
+  return values;
+}
+
+/** The description an echo of `v` must have (as T.describe and the agent report it). */
+function expected(v) {
+  if (v.kind === 'bytes') return { kind: 'bytes', length: v.length, firstBad: -1 };
+  return { kind: v.kind, value: v.value };
+}
+
+/** T.describe's output in the agent's vocabulary. */
+function fromBrowser(d) {
+  if (d.kind === 'ArrayBuffer') return { kind: 'bytes', length: d.length, firstBad: d.firstBad };
+  if (d.kind === 'string') return { kind: 'text', value: d.value };
+  return { kind: 'json', value: d.value };
+}
+
+const short = (x) => JSON.stringify(x).slice(0, 200);
+
+describe('Rust peer interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set' }, () => {
+  let agent;
+  afterEach(async () => {
+    await agent?.stop();
+    agent = undefined;
+  });
+
+  const startAgent = async () => {
+    const id = uid('rust');
+    agent = new RustAgent(AGENT_BIN, { port: PORT, key: KEYS.open, id });
+    await agent.waitFor((e) => e.event === 'open' || e.event === 'error', 'open');
+    assert.equal(agent.events.find((e) => e.event === 'open')?.id, id, short(agent.events));
+    return id;
+  };
+
+  for (const serialization of ['binary', 'binary-utf8', 'json', 'none']) {
+    it(`browser connects to Rust with "${serialization}": echo, label, metadata, close(true)`, T60, async () => {
+      const rustId = await startAgent();
+      const page = await newPage();
+      const values = interopValues(serialization);
+      const label = `to-rust-${serialization}`;
+      const metadata = { from: 'browser', serialization, emoji: '😀', n: [1, 2] };
+      const r = await page.evaluate(
+        async ({ bid, rustId, serialization, label, metadata, values }) => {
+          const b = await T.open(bid);
+          const conn = b.connect(rustId, { serialization, label, metadata });
+          await T.wait(conn, 'open', 'DataConnection to the Rust peer to open', 20000);
+          const got = [];
+          conn.on('data', (d) => got.push(T.describe(d)));
+          for (const v of values) {
+            const before = got.length;
+            conn.send(v.kind === 'bytes' ? T.pattern(v.length) : v.value);
+            await T.until(() => got.length > before, `echo of ${v.kind} ${v.length ?? ''}`, 40000);
+          }
+          const closed = T.wait(conn, 'close', 'own side to close');
+          conn.close(true);
+          await closed;
+          return { got, id: conn.id, errors: b.rec.errors };
+        },
+        { bid: uid('browser'), rustId, serialization, label, metadata, values },
+      );
+      const seen = await agent.waitFor((e) => e.event === 'connection', 'connection');
+      assert.equal(seen.conn, r.id, 'connection id');
+      assert.equal(seen.label, label, 'label seen by Rust');
+      assert.deepEqual(seen.metadata, metadata, 'metadata seen by Rust');
+      assert.equal(seen.serialization, serialization, 'serialization seen by Rust');
+      const received = agent.events.filter((e) => e.event === 'data').map((e) => e.data);
+      assert.equal(received.length, values.length, `Rust received ${short(received)}`);
+      values.forEach((v, i) => {
+        assert.deepEqual(received[i], expected(v), `Rust decoded value ${i} (${v.kind})`);
+        assert.deepEqual(fromBrowser(r.got[i]), expected(v), `browser decoded echo ${i} (${v.kind})`);
+      });
+      await agent.waitFor((e) => e.event === 'close' && e.conn === r.id, 'close after FORCE_CLOSE');
+      assert.deepEqual(r.errors, [], 'no browser peer errors');
+      assert.deepEqual(agent.events.filter((e) => e.event === 'error'), [], 'no Rust errors');
+    });
+
+    it(`Rust connects to the browser with "${serialization}": echo, label, metadata, close(true)`, T60, async () => {
+      await startAgent();
+      const page = await newPage();
+      const bid = uid('browser');
+      await page.evaluate(async (bid) => {
+        const b = await T.open(bid);
+        window.rec = { conns: [], data: [], closed: 0 };
+        b.on('connection', (c) => {
+          rec.conns.push({ id: c.id, remoteId: c.remoteId, label: c.label, metadata: c.metadata, serialization: c.serialization });
+          c.on('data', (d) => {
+            rec.data.push(T.describe(d));
+            // skyway-js cannot send an empty ArrayBuffer with `binary` (see interopValues).
+            if (!(d instanceof ArrayBuffer && d.byteLength === 0 && c.serialization !== 'none')) c.send(d);
+          });
+          c.on('close', () => rec.closed++);
+        });
+      }, bid);
+      const values = interopValues(serialization, true);
+      const label = `from-rust-${serialization}`;
+      const metadata = { from: 'rust', serialization, emoji: '🦀' };
+      const conn = `dc_rust${serialization.replace('-', '')}`;
+      agent.command({ cmd: 'connect', peer: bid, conn, serialization, label, metadata });
+      await agent.waitFor((e) => e.event === 'conn-open' && e.conn === conn, 'conn-open');
+      let from = agent.events.length;
+      for (const v of values) {
+        agent.command({ cmd: 'send', conn, data: v.kind === 'bytes' ? { kind: 'bytes', length: v.length } : v });
+        if (v.kind === 'bytes' && v.length === 0 && serialization !== 'none') {
+          await agent.waitFor((e) => e.event === 'sent' && e.conn === conn, 'sent', 20000, from);
+          continue; // received by the browser (checked below), not echoed
+        }
+        const echo = await agent.waitFor((e) => e.event === 'data' && e.conn === conn, `echo of ${v.kind}`, 40000, from);
+        from = agent.events.indexOf(echo) + 1;
+        assert.deepEqual(echo.data, expected(v), `Rust decoded the browser's echo of ${v.kind} ${v.length ?? ''}`);
+      }
+      const r = await page.evaluate(() => window.rec);
+      assert.equal(r.conns.length, 1);
+      assert.equal(r.conns[0].id, conn, 'connection id seen by the browser');
+      assert.equal(r.conns[0].label, label, 'label seen by the browser');
+      assert.deepEqual(r.conns[0].metadata, metadata, 'metadata seen by the browser');
+      assert.equal(r.conns[0].serialization, serialization, 'serialization seen by the browser');
+      values.forEach((v, i) => {
+        assert.deepEqual(fromBrowser(r.data[i]), expected(v), `browser decoded value ${i} (${v.kind})`);
+      });
+      agent.command({ cmd: 'close', conn, force: true });
+      await page.evaluate(() => T.until(() => rec.closed === 1, 'the browser side to close after FORCE_CLOSE'));
+      assert.deepEqual(agent.events.filter((e) => e.event === 'error'), [], 'no Rust errors');
+    });
+  }
+
+  it('destroy() of the Rust peer closes the browser side (LEAVE)', T30, async () => {
+    const rustId = await startAgent();
+    const page = await newPage();
+    const pending = page.evaluate(
+      async ({ bid, rustId }) => {
+        const b = await T.open(bid);
+        const conn = b.connect(rustId, { serialization: 'json' });
+        await T.wait(conn, 'open', 'open', 20000);
+        window.ready = true;
+        await T.wait(conn, 'close', 'close after the Rust peer is destroyed', 20000);
+        return { errors: b.rec.errors };
+      },
+      { bid: uid('browser'), rustId },
+    );
+    await page.waitForFunction(() => window.ready === true, null, { timeout: 20000 });
+    agent.command({ cmd: 'destroy' });
+    const r = await pending;
+    assert.deepEqual(r.errors, []);
+    await agent.waitFor((e) => e.event === 'peer-close', 'peer close event');
+  });
+
+  it('connecting to an unknown peer gives peer-unavailable on the Rust side', T30, async () => {
+    await startAgent();
+    agent.command({ cmd: 'connect', peer: uid('nobody'), conn: 'dc_nobody' });
+    const err = await agent.waitFor((e) => e.event === 'error', 'an error');
+    assert.equal(err.type, 'peer-unavailable', short(err));
+    await agent.waitFor((e) => e.event === 'close' && e.conn === 'dc_nobody', 'the connection to close');
   });
 });

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use peer_auth::Credential;
+use peer_binarypack::{Chunk, Limits, Reassembler, Value as PackValue};
 use peer_protocol::engineio::{self, Frame, Packet, CONTENT_TYPE_BINARY, CONTENT_TYPE_TEXT};
 use peer_protocol::handshake::HandshakeQuery;
 use peer_protocol::socketio::{self, Decoder, Event};
@@ -239,4 +240,107 @@ pub fn credential(data: &[u8]) {
             }
         }
     }
+}
+
+/// What a decoded value decodes to after packing again: `undefined` packs as nil, an integral
+/// float as an integer.
+fn binarypack_normalized(v: &PackValue) -> PackValue {
+    match v {
+        PackValue::Undefined => PackValue::Nil,
+        PackValue::Float(f) => PackValue::number(*f),
+        PackValue::Array(items) => {
+            PackValue::Array(items.iter().map(binarypack_normalized).collect())
+        }
+        PackValue::Map(entries) => PackValue::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (binarypack_normalized(k), binarypack_normalized(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Checks that a decoded value packs and unpacks to itself (modulo [`binarypack_normalized`]).
+fn check_binarypack_round_trip(v: &PackValue) {
+    let bytes = peer_binarypack::pack(v);
+    let again = peer_binarypack::unpack(&bytes)
+        .unwrap_or_else(|e| panic!("packed value does not unpack: {e} {v:?}"));
+    assert_eq!(
+        again,
+        binarypack_normalized(v),
+        "pack/unpack changed the value"
+    );
+}
+
+/// The limits the `binarypack` target reassembles with (small, so the fuzzer reaches them).
+pub const BINARYPACK_LIMITS: Limits = Limits {
+    max_message_bytes: 4096,
+    max_total_bytes: 16384,
+    max_pending_messages: 8,
+    max_parts: 64,
+};
+
+/// `binarypack`: [`peer_binarypack::unpack`] and `unpack_prefix` of the input, [`Chunk::decode`]
+/// of it, and the input as a sequence of chunk messages (each prefixed by a one-byte length)
+/// fed to a [`Reassembler`]. No panic; every decoded value packs and unpacks to itself (modulo
+/// `undefined` → nil and integral floats → integers); the prefix decoder agrees with the whole-input decoder on what it consumed; a decoded chunk
+/// re-encodes and decodes to itself; the reassembler stays within its limits and returns
+/// complete messages of at most `max_message_bytes`.
+pub fn binarypack(data: &[u8]) {
+    let whole = peer_binarypack::unpack(data);
+    if let Ok(v) = &whole {
+        check_binarypack_round_trip(v);
+    }
+    if let Ok((v, used)) = peer_binarypack::unpack_prefix(data) {
+        assert!(used <= data.len() && used > 0, "prefix used {used} bytes");
+        assert_eq!(
+            peer_binarypack::unpack(&data[..used]).as_ref(),
+            Ok(&v),
+            "the prefix alone decodes differently"
+        );
+        if used == data.len() {
+            assert_eq!(whole.as_ref(), Ok(&v), "unpack and unpack_prefix differ");
+        }
+        check_binarypack_round_trip(&v);
+    } else {
+        assert!(
+            whole.is_err(),
+            "unpack succeeded where unpack_prefix failed"
+        );
+    }
+    if let Ok(c) = Chunk::decode(data) {
+        assert_eq!(
+            Chunk::decode(&c.encode()).as_ref(),
+            Ok(&c),
+            "chunk round trip"
+        );
+    }
+
+    let mut r = Reassembler::new(BINARYPACK_LIMITS);
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len).min(tail.len());
+        let (message, tail) = tail.split_at(len);
+        rest = tail;
+        if let Ok(chunk) = Chunk::decode(message) {
+            let total_parts = chunk.total_parts;
+            if let Ok(Some(done)) = r.push(chunk) {
+                assert!(done.payload.len() <= BINARYPACK_LIMITS.max_message_bytes);
+                assert!(total_parts >= 1);
+            }
+        }
+        assert!(r.buffered_bytes() <= BINARYPACK_LIMITS.max_total_bytes);
+        assert!(r.pending_messages() <= BINARYPACK_LIMITS.max_pending_messages);
+        if message.first() == Some(&0xff) {
+            r.tick();
+            let _ = r.evict_stale(2);
+        }
+    }
+    while r.evict_oldest().is_some() {}
+    assert_eq!(
+        r.buffered_bytes(),
+        0,
+        "buffered bytes leak after evicting everything"
+    );
 }

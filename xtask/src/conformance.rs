@@ -47,6 +47,7 @@ pub fn run(args: &[String]) -> Result<()> {
     ensure_chromium()?;
     ensure_node_modules()?;
     cargo(&["build", "-p", "peer-server"])?;
+    cargo(&["build", "-p", "peer", "--example", "interop_agent"])?;
 
     let work = target_dir().join("conformance");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
@@ -203,7 +204,14 @@ fn run_node(port: u16, filter: Option<&str>) -> Result<()> {
         .env("CONFORMANCE_NOREST_KEY", NOREST_KEY)
         .env("CONFORMANCE_CREDENTIAL_KEY", CREDENTIAL_KEY)
         .env("CONFORMANCE_CREDENTIAL_SECRET", CREDENTIAL_SECRET)
-        .env("CHROMIUM_PATH", CHROMIUM);
+        .env("CHROMIUM_PATH", CHROMIUM)
+        .env(
+            "PEER_AGENT_BIN",
+            target_dir()
+                .join("debug")
+                .join("examples")
+                .join(format!("interop_agent{}", std::env::consts::EXE_SUFFIX)),
+        );
     eprintln!("$ node --test --test-reporter=spec conformance/skyway.test.mjs");
     let status = cmd
         .status()

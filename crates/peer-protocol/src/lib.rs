@@ -5,6 +5,7 @@
 //! - [`socketio`]: Socket.IO protocol 4 packets with binary attachments.
 //! - [`client`] and [`server`]: the signaling messages in each direction, as serde types with the
 //!   exact wire names; [`error_type`]: the `ERROR` types.
+//! - [`client_encode`] and [`server_parse`]: the reverse directions, for clients of a server.
 //! - [`handshake`]: the handshake query (`apiKey`, `token`, `peerId`, `credential`).
 //! - [`ids`]: the SDK's peer id and API key rules.
 //! - [`catalog`]: the message catalogue that `docs/protocol.md` is generated from.
@@ -15,11 +16,13 @@
 
 pub mod catalog;
 pub mod client;
+pub mod client_encode;
 pub mod engineio;
 pub mod error_type;
 pub mod handshake;
 pub mod ids;
 pub mod server;
+pub mod server_parse;
 pub mod socketio;
 
 pub use client::ClientMessage;

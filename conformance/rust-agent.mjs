@@ -1,0 +1,73 @@
+// The Rust side of the interop scenarios: spawns the `interop_agent` example of the `peer`
+// crate (a Rust Peer driven by JSON lines; see crates/peer/examples/interop_agent.rs) and
+// collects the events it prints.
+
+import { spawn } from 'node:child_process';
+import readline from 'node:readline';
+
+export class RustAgent {
+  /** Starts the agent binary `bin` as peer `id` on the server at 127.0.0.1:`port`. */
+  constructor(bin, { port, key, id }) {
+    this.events = [];
+    this.waiters = [];
+    this.stderr = '';
+    this.child = spawn(bin, ['--port', String(port), '--key', key, '--id', id], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    });
+    this.child.stderr.on('data', (d) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', resolve));
+    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
+      let ev;
+      try {
+        ev = JSON.parse(line);
+      } catch {
+        ev = { event: 'unparsed', line };
+      }
+      if (process.env.CONFORMANCE_VERBOSE) console.log(`    [rust] ${line.slice(0, 300)}`);
+      this.events.push(ev);
+      this.waiters = this.waiters.filter((w) => !w());
+    });
+  }
+
+  /** Sends one command. */
+  command(cmd) {
+    this.child.stdin.write(`${JSON.stringify(cmd)}\n`);
+  }
+
+  /** Resolves with the first event (from index `from`) matching `pred`, or rejects after `ms`. */
+  waitFor(pred, what, ms = 20000, from = 0) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = this.events.slice(from).find(pred);
+        if (hit) {
+          clearTimeout(timer);
+          resolve(hit);
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        const errors = this.events.filter((e) => e.event === 'error');
+        reject(
+          new Error(
+            `timed out after ${ms} ms waiting for the Rust peer: ${what}; errors: ` +
+              `${JSON.stringify(errors)}; stderr: ${this.stderr.slice(-800)}`,
+          ),
+        );
+      }, ms);
+      if (!check()) this.waiters.push(check);
+    });
+  }
+
+  /** Kills the process. */
+  async stop() {
+    if (this.child.exitCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}

@@ -1,0 +1,30 @@
+//! SkyWay peer-to-peer connections over WebRTC (`webrtc` 0.17.2), interoperable with
+//! `skyway-js@4.4.5`.
+//!
+//! - [`data_connection`]: [`DataConnection`], the SDK's DataConnection: label, metadata,
+//!   serialization, `dcInit`, trickle ICE both ways, backpressured `send`, `close(force)`.
+//! - [`framing`]: the pure per-serialization message codec (js-binarypack chunks for `binary`).
+//! - [`signal`]: parsing and building the `OFFER`/`ANSWER`/`CANDIDATE` payloads.
+//! - [`config`]: ICE servers and local address policy, and the shared WebRTC API object.
+//! - [`data`], [`serialization`], [`error`], [`random`]: values, options, errors and ids.
+//!
+//! A connection speaks to the signaling server only through a channel of
+//! `peer_protocol::ClientMessage`s, and hears from it through the `handle_*` methods the Peer's
+//! router calls; it does not know about sockets.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod data;
+pub mod data_connection;
+pub mod error;
+pub mod framing;
+pub mod random;
+pub mod serialization;
+pub mod signal;
+
+pub use config::{IceServer, IceTransportPolicy, LocalAddresses, RtcConfig, RtcContext};
+pub use data::Data;
+pub use data_connection::{ConnectOptions, ConnectionState, DataConnection, DataConnectionEvent};
+pub use error::ConnectionError;
+pub use serialization::{DcInit, Serialization};

@@ -1,0 +1,47 @@
+//! The transport's error type.
+
+use std::fmt;
+
+/// Why a signaling or REST operation failed.
+#[derive(Debug)]
+pub enum TransportError {
+    /// The WebSocket or TCP connection could not be made or broke.
+    Connect(String),
+    /// TLS configuration failed (a bad extra root certificate, for example).
+    Tls(String),
+    /// No `OPEN` arrived within the open timeout.
+    OpenTimeout,
+    /// The server ended the session before `OPEN` (usually after an `ERROR`).
+    Rejected(String),
+    /// The session is closed; nothing more can be sent.
+    Closed,
+    /// Too many messages wait for the connection to open.
+    QueueFull,
+    /// An HTTP call returned something unexpected.
+    Http {
+        /// The status code, 0 when the response could not be parsed.
+        status: u16,
+        /// The body or the parse failure.
+        message: String,
+    },
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Connect(e) => write!(f, "cannot reach the signaling server: {e}"),
+            TransportError::Tls(e) => write!(f, "TLS setup failed: {e}"),
+            TransportError::OpenTimeout => {
+                f.write_str("the server did not open the session in time")
+            }
+            TransportError::Rejected(e) => write!(f, "the server rejected the session: {e}"),
+            TransportError::Closed => f.write_str("the signaling session is closed"),
+            TransportError::QueueFull => {
+                f.write_str("too many signaling messages are waiting to be sent")
+            }
+            TransportError::Http { status, message } => write!(f, "HTTP {status}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}

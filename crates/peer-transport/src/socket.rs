@@ -1,0 +1,447 @@
+//! The tokio shell around [`ClientSession`]: one task owns the WebSocket, reconnects with the same
+//! id and token after a drop, and reports [`SignalingEvent`]s on a bounded channel.
+
+use crate::options::SignalingOptions;
+use crate::query::{handshake_query, token_from};
+use crate::session::{ClientSession, SessionError, SessionEvent};
+use crate::tls::client_config;
+use crate::TransportError;
+use futures::{SinkExt, StreamExt};
+use peer_protocol::client::ClientMessage;
+use peer_protocol::engineio::Frame;
+use peer_protocol::server::{ServerMessage, TurnCredential};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Capacity of the event channel; the socket task waits when the consumer lags.
+const EVENT_CAPACITY: usize = 1024;
+/// Capacity of the command channel.
+const COMMAND_CAPACITY: usize = 256;
+/// Largest WebSocket message accepted from the server (room data may be 20 MiB).
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// What the signaling session reports after it opened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalingEvent {
+    /// `OPEN` again after a reconnect (the first `OPEN` is the result of
+    /// [`Signaling::connect`]).
+    Reopened {
+        /// The peer id (the same as before).
+        peer_id: String,
+    },
+    /// A server message.
+    Message(ServerMessage),
+    /// The socket dropped; the session is trying to reconnect.
+    Reconnecting {
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// Why the socket dropped or the last attempt failed.
+        reason: String,
+    },
+    /// The session is over: closed by [`Signaling::close`], rejected by the server, or out of
+    /// reconnect attempts. No more events follow.
+    Closed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The result of a successful [`Signaling::connect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The peer id of the `OPEN`.
+    pub peer_id: String,
+    /// TURN credentials from the `OPEN`, if any.
+    pub turn_credential: Option<TurnCredential>,
+    /// The session token (the same across reconnects).
+    pub token: String,
+}
+
+enum Command {
+    Send(ClientMessage),
+    UpdateCredential(Value),
+    Close,
+}
+
+#[derive(Debug, Default)]
+struct Status {
+    open: bool,
+    closed: bool,
+}
+
+/// A handle to the signaling session; cheap to clone. Dropping every handle closes the session.
+#[derive(Debug, Clone)]
+pub struct Signaling {
+    commands: mpsc::Sender<Command>,
+    status: Arc<Mutex<Status>>,
+}
+
+impl Signaling {
+    /// Connects to the server and waits for `OPEN`. Fails with the server's reason when it
+    /// rejects the handshake (`ERROR` then disconnect), or after `open_timeout`.
+    pub async fn connect(
+        options: SignalingOptions,
+    ) -> Result<(Signaling, Opened, mpsc::Receiver<SignalingEvent>), TransportError> {
+        let connector = if options.server.secure {
+            Some(Connector::Rustls(client_config(
+                &options.extra_root_certificates,
+            )?))
+        } else {
+            Some(Connector::Plain)
+        };
+        let token = options.token.clone().unwrap_or_else(|| {
+            let mut b = [0u8; 8];
+            let _ = getrandom::fill(&mut b);
+            token_from(b)
+        });
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (ev_tx, ev_rx) = mpsc::channel(EVENT_CAPACITY);
+        let (open_tx, open_rx) = oneshot::channel();
+        let status = Arc::new(Mutex::new(Status::default()));
+        let timeout = options.open_timeout;
+        let task = SocketTask {
+            session: ClientSession::new(
+                Instant::now(),
+                options.app_ping_interval,
+                options.max_queued,
+            ),
+            options,
+            token: token.clone(),
+            connector,
+            commands: cmd_rx,
+            events: ev_tx,
+            status: status.clone(),
+            first_open: Some(open_tx),
+            last_error: None,
+        };
+        tokio::spawn(task.run());
+        let opened = match tokio::time::timeout(timeout, open_rx).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(TransportError::Closed),
+            Err(_) => {
+                let _ = cmd_tx.try_send(Command::Close);
+                return Err(TransportError::OpenTimeout);
+            }
+        };
+        Ok((
+            Signaling {
+                commands: cmd_tx,
+                status,
+            },
+            Opened {
+                peer_id: opened.0,
+                turn_credential: opened.1,
+                token,
+            },
+            ev_rx,
+        ))
+    }
+
+    /// Sends a message; while the socket is reconnecting it waits in a bounded queue.
+    pub async fn send(&self, msg: ClientMessage) -> Result<(), TransportError> {
+        self.commands
+            .send(Command::Send(msg))
+            .await
+            .map_err(|_| TransportError::Closed)
+    }
+
+    /// Sends `UPDATE_CREDENTIAL` and presents `credential` on later reconnects.
+    pub async fn update_credential(&self, credential: Value) -> Result<(), TransportError> {
+        self.commands
+            .send(Command::UpdateCredential(credential))
+            .await
+            .map_err(|_| TransportError::Closed)
+    }
+
+    /// Closes the session (`41`, then Engine.IO close). Idempotent.
+    pub async fn close(&self) {
+        let _ = self.commands.send(Command::Close).await;
+    }
+
+    /// Whether the server's `OPEN` holds on the current socket.
+    pub fn is_open(&self) -> bool {
+        self.status.lock().map(|s| s.open).unwrap_or(false)
+    }
+
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        self.status.lock().map(|s| s.closed).unwrap_or(true) || self.commands.is_closed()
+    }
+}
+
+type OpenResult = Result<(String, Option<TurnCredential>), TransportError>;
+
+struct SocketTask {
+    options: SignalingOptions,
+    session: ClientSession,
+    token: String,
+    connector: Option<Connector>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<SignalingEvent>,
+    status: Arc<Mutex<Status>>,
+    first_open: Option<oneshot::Sender<OpenResult>>,
+    last_error: Option<String>,
+}
+
+enum Ended {
+    /// The user closed the session.
+    ByUser,
+    /// The socket ended; maybe reconnect.
+    Dropped(SessionError),
+    /// The WebSocket failed.
+    Io(String),
+}
+
+impl SocketTask {
+    async fn run(mut self) {
+        let mut attempt = 0u32;
+        let reason = loop {
+            match self.dial().await {
+                Ok(ws) => {
+                    self.session.transport_connected(Instant::now());
+                    let ended = self.drive(ws).await;
+                    let was_open = self.session.is_open();
+                    self.session.transport_lost();
+                    self.set_open(false);
+                    let why = match ended {
+                        Ended::ByUser => break "closed".to_string(),
+                        Ended::Dropped(e) if !e.reconnectable() => {
+                            break match self.last_error.take() {
+                                Some(err) => format!("{e}: {err}"),
+                                None => e.to_string(),
+                            }
+                        }
+                        Ended::Dropped(e) => e.to_string(),
+                        Ended::Io(e) => e,
+                    };
+                    if self.session.peer_id().is_none() {
+                        // Never opened: report the failure of the first connection.
+                        break why;
+                    }
+                    if was_open {
+                        attempt = 0;
+                    }
+                    if !self.backoff(&mut attempt, why).await {
+                        break "out of reconnect attempts".to_string();
+                    }
+                }
+                Err(e) => {
+                    if self.session.peer_id().is_none() {
+                        break e;
+                    }
+                    if !self.backoff(&mut attempt, e).await {
+                        break "out of reconnect attempts".to_string();
+                    }
+                }
+            }
+        };
+        if let Some(tx) = self.first_open.take() {
+            let _ = tx.send(Err(TransportError::Rejected(reason.clone())));
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.open = false;
+            s.closed = true;
+        }
+        let _ = self.events.send(SignalingEvent::Closed { reason }).await;
+    }
+
+    /// Waits before the next attempt; false when the policy is exhausted or the user closed.
+    async fn backoff(&mut self, attempt: &mut u32, reason: String) -> bool {
+        *attempt += 1;
+        if *attempt > self.options.reconnect.attempts {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        let _ = getrandom::fill(&mut b);
+        let delay = self
+            .options
+            .reconnect
+            .delay_for(*attempt, f64::from(b[0]) / 255.0);
+        tracing::info!(attempt = *attempt, ?delay, %reason, "signaling socket dropped; reconnecting");
+        let _ = self
+            .events
+            .send(SignalingEvent::Reconnecting {
+                attempt: *attempt,
+                reason,
+            })
+            .await;
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return true,
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Close) => return false,
+                    Some(cmd) => self.apply_offline(cmd),
+                },
+            }
+        }
+    }
+
+    fn apply_offline(&mut self, cmd: Command) {
+        match cmd {
+            Command::Send(msg) => {
+                if self.session.send(msg).is_err() {
+                    tracing::warn!("signaling queue full; message dropped");
+                }
+            }
+            Command::UpdateCredential(c) => {
+                self.options.credential = Some(c.clone());
+                let _ = self.session.send(ClientMessage::UpdateCredential(c));
+            }
+            Command::Close => {}
+        }
+    }
+
+    async fn dial(&mut self) -> Result<Ws, String> {
+        let peer_id = self
+            .session
+            .peer_id()
+            .map(str::to_owned)
+            .or_else(|| self.options.peer_id.clone());
+        let credential = self
+            .options
+            .credential
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok());
+        let query = handshake_query(
+            &self.options.key,
+            &self.token,
+            peer_id.as_deref(),
+            credential.as_deref(),
+        );
+        let url = self.options.server.websocket_url(&query);
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE));
+        tracing::debug!(%url, "connecting signaling socket");
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            Some(config),
+            true,
+            self.connector.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(ws)
+    }
+
+    fn set_open(&self, open: bool) {
+        if let Ok(mut s) = self.status.lock() {
+            s.open = open;
+        }
+    }
+
+    async fn drive(&mut self, mut ws: Ws) -> Ended {
+        loop {
+            let mut wrote = false;
+            while let Some(frame) = self.session.poll_transmit() {
+                let msg = match frame {
+                    Frame::Text(b) => {
+                        Message::Text(String::from_utf8_lossy(&b).into_owned().into())
+                    }
+                    Frame::Binary(b) => Message::Binary(b),
+                };
+                if let Err(e) = ws.feed(msg).await {
+                    return Ended::Io(e.to_string());
+                }
+                wrote = true;
+            }
+            if wrote {
+                if let Err(e) = ws.flush().await {
+                    return Ended::Io(e.to_string());
+                }
+            }
+            while let Some(ev) = self.session.poll_event() {
+                self.deliver(ev).await;
+            }
+            let deadline = self.session.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let now = Instant::now;
+            let result = tokio::select! {
+                msg = ws.next() => match msg {
+                    Some(Ok(Message::Text(t))) => self.session.handle_text(now(), t.as_str()),
+                    Some(Ok(Message::Binary(b))) => self.session.handle_binary(now(), b),
+                    Some(Ok(Message::Close(_))) | None => return Ended::Io("the server closed the socket".into()),
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => return Ended::Io(e.to_string()),
+                },
+                cmd = self.commands.recv() => match cmd {
+                    Some(Command::Send(msg)) => {
+                        if self.session.send(msg).is_err() {
+                            tracing::warn!("signaling queue full; message dropped");
+                        }
+                        Ok(())
+                    }
+                    Some(Command::UpdateCredential(c)) => {
+                        self.apply_offline(Command::UpdateCredential(c));
+                        Ok(())
+                    }
+                    Some(Command::Close) | None => {
+                        self.session.close();
+                        while let Some(frame) = self.session.poll_transmit() {
+                            let msg = match frame {
+                                Frame::Text(b) => Message::Text(String::from_utf8_lossy(&b).into_owned().into()),
+                                Frame::Binary(b) => Message::Binary(b),
+                            };
+                            let _ = ws.feed(msg).await;
+                        }
+                        let _ = ws.flush().await;
+                        let _ = ws.close(None).await;
+                        return Ended::ByUser;
+                    }
+                },
+                _ = sleep => self.session.handle_timeout(now()),
+            };
+            if let Err(e) = result {
+                // Deliver what arrived before the failure (an ERROR before `41`, say).
+                while let Some(ev) = self.session.poll_event() {
+                    self.deliver(ev).await;
+                }
+                let _ = ws.close(None).await;
+                return Ended::Dropped(e);
+            }
+        }
+    }
+
+    async fn deliver(&mut self, ev: SessionEvent) {
+        match ev {
+            SessionEvent::Open {
+                peer_id,
+                turn_credential,
+            } => {
+                self.set_open(true);
+                self.last_error = None;
+                match self.first_open.take() {
+                    Some(tx) => {
+                        let _ = tx.send(Ok((peer_id, turn_credential)));
+                    }
+                    None => {
+                        let _ = self.events.send(SignalingEvent::Reopened { peer_id }).await;
+                    }
+                }
+            }
+            SessionEvent::Message(msg) => {
+                if let ServerMessage::Error(e) = &msg {
+                    self.last_error = Some(format!("{}: {}", e.kind, e.message));
+                }
+                if self.first_open.is_none() {
+                    let _ = self.events.send(SignalingEvent::Message(msg)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! `PeerEvent`: what [`Peer::next_event`](crate::Peer::next_event) yields.
+
+use crate::error::PeerError;
+use peer_connection::DataConnection;
+
+/// An event of the Peer (the SDK's Peer events).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum PeerEvent {
+    /// `open`: the server accepted the Peer under this id. The first event.
+    Open(String),
+    /// `connection`: a remote peer opened a DataConnection to this Peer. It is already being
+    /// answered; wait for its `Open` event before sending.
+    Connection(DataConnection),
+    /// `error`: something failed; the Peer goes on unless a `Disconnected` follows.
+    Error(PeerError),
+    /// `expiresin`: the credential expires in this many seconds; call
+    /// [`update_credential`](crate::Peer::update_credential).
+    ExpiresIn(u64),
+    /// `disconnected`: the signaling socket is gone for good (after `disconnect()`, a rejection
+    /// or failed reconnects). Existing connections stay up; no new ones can be made.
+    Disconnected(String),
+    /// `close`: the Peer was destroyed. The last event.
+    Close,
+}

@@ -1,0 +1,178 @@
+//! Test harness: the real `peer-server` process (built on first use) and Rust peers on it.
+#![allow(dead_code)]
+
+use peer::{LocalAddresses, Peer, PeerEvent, PeerOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The open app.
+pub const KEY: &str = "11111111-2222-3333-4444-555555555555";
+/// An app with the REST API off.
+pub const NOREST_KEY: &str = "22222222-2222-3333-4444-555555555555";
+/// An app requiring credentials.
+pub const AUTH_KEY: &str = "33333333-2222-3333-4444-555555555555";
+/// The secret of [`AUTH_KEY`].
+pub const AUTH_SECRET: &str = "credential-secret";
+/// How long to wait for an expected event.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The peer-server binary, built once per test process.
+pub fn server_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "peer-server",
+                "--bin",
+                "peer-server",
+            ])
+            .status()
+            .expect("run cargo build -p peer-server");
+        assert!(status.success(), "building peer-server failed");
+        target.join("debug").join("peer-server")
+    })
+    .clone()
+}
+
+/// A running server process, killed on drop.
+pub struct TestServer {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    config_path: PathBuf,
+}
+
+impl TestServer {
+    /// Starts the server with the three test apps.
+    pub fn start() -> TestServer {
+        TestServer::start_on(0)
+    }
+
+    /// Starts the server on `port` (0 picks one).
+    pub fn start_on(port: u16) -> TestServer {
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\n\
+             [[apps]]\nkey = \"{KEY}\"\nsecret = \"open-secret\"\n\
+             [[apps]]\nkey = \"{NOREST_KEY}\"\nsecret = \"norest\"\nrest_api = false\n\
+             [[apps]]\nkey = \"{AUTH_KEY}\"\nsecret = \"{AUTH_SECRET}\"\nrequire_credential = true\n"
+        );
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let config_path =
+            std::env::temp_dir().join(format!("peer-test-{}-{n}.toml", std::process::id()));
+        std::fs::File::create(&config_path)
+            .and_then(|mut f| f.write_all(config.as_bytes()))
+            .expect("write config");
+        let mut child = Command::new(server_binary())
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "peer_server=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn peer-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a line").expect("utf-8");
+        let port = first
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        std::thread::spawn(move || for _ in lines {});
+        if let Some(mut stderr) = child.stderr.take() {
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = stderr.read_to_end(&mut sink);
+            });
+        }
+        TestServer {
+            child,
+            port,
+            config_path,
+        }
+    }
+
+    /// Options for `key` on this server, loopback ICE.
+    pub fn options(&self, key: &str) -> PeerOptions {
+        let mut o = PeerOptions::new(key);
+        o.port = self.port;
+        o.config.local_addresses = LocalAddresses::LoopbackOnly;
+        o
+    }
+
+    /// Opens a peer on the open app.
+    pub async fn peer(&self, id: &str) -> Peer {
+        let p = Peer::new(Some(id), self.options(KEY))
+            .await
+            .unwrap_or_else(|e| panic!("open {id}: {e}"));
+        match next(&p).await {
+            PeerEvent::Open(got) => assert_eq!(got, id),
+            other => panic!("expected open, got {other:?}"),
+        }
+        p
+    }
+
+    /// Kills the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.config_path);
+    }
+}
+
+/// The next Peer event, or a panic after [`WAIT`].
+pub async fn next(p: &Peer) -> PeerEvent {
+    tokio::time::timeout(WAIT, p.next_event())
+        .await
+        .unwrap_or_else(|_| panic!("no event on {} within {WAIT:?}", p.id()))
+        .unwrap_or_else(|| panic!("event stream of {} ended", p.id()))
+}
+
+/// Waits for the next `Connection` event, skipping others.
+pub async fn next_connection(p: &Peer) -> peer::DataConnection {
+    loop {
+        if let PeerEvent::Connection(c) = next(p).await {
+            return c;
+        }
+    }
+}
+
+/// Runs `f` with a timeout of [`WAIT`].
+pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: timed out after {WAIT:?}"))
+}
+
+/// Deterministic bytes of length `n`.
+pub fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .rotate_left(seed as u32 % 31) as u8
+                ^ seed
+        })
+        .collect()
+}
