@@ -1,6 +1,6 @@
 //! `DataConnection`: one RTCPeerConnection with one data channel to a remote peer, framed by
-//! the SDK's serialization. The signaling messages it needs to send go out on a channel of
-//! [`ClientMessage`]s; the messages addressed to it come in through
+//! the SDK's serialization. The signaling messages it needs to send go to a
+//! [`SignalSink`](crate::sink::SignalSink); the messages addressed to it come in through
 //! [`DataConnection::handle_answer`], [`DataConnection::handle_candidate`] and
 //! [`DataConnection::handle_remote_close`], called by the Peer's router.
 
@@ -11,6 +11,7 @@ use crate::framing::{self, FrameDecoder};
 use crate::random::{base36_token, connection_id};
 use crate::serialization::{DcInit, Serialization};
 use crate::signal::{self, Offer};
+use crate::sink::Signal;
 use bytes::Bytes;
 use peer_binarypack::Limits;
 use peer_protocol::client::ClientMessage;
@@ -85,7 +86,7 @@ struct Inner {
     dc_init: DcInit,
     originator: bool,
     pc: Arc<RTCPeerConnection>,
-    signal: mpsc::Sender<ClientMessage>,
+    signal: Signal,
     state: watch::Sender<ConnectionState>,
     channel: StdMutex<Option<Arc<RawChannel>>>,
     /// Remote candidates held until the remote description is set; `None` once it is.
@@ -124,7 +125,7 @@ impl DataConnection {
     /// [`DataConnection::outgoing`] and [`DataConnection::offer`] instead.
     pub async fn connect(
         ctx: &RtcContext,
-        signal: mpsc::Sender<ClientMessage>,
+        signal: Signal,
         remote_id: &str,
         options: ConnectOptions,
     ) -> Result<DataConnection, ConnectionError> {
@@ -136,7 +137,7 @@ impl DataConnection {
     /// Creates the connection and its data channel without signaling anything yet.
     pub async fn outgoing(
         ctx: &RtcContext,
-        signal: mpsc::Sender<ClientMessage>,
+        signal: Signal,
         remote_id: &str,
         options: ConnectOptions,
     ) -> Result<DataConnection, ConnectionError> {
@@ -216,7 +217,7 @@ impl DataConnection {
     /// call [`DataConnection::answer`] next.
     pub async fn from_offer(
         ctx: &RtcContext,
-        signal: mpsc::Sender<ClientMessage>,
+        signal: Signal,
         offer: &Offer,
     ) -> Result<DataConnection, ConnectionError> {
         let raw = &offer.raw;
@@ -301,7 +302,7 @@ impl DataConnection {
         dc_init: DcInit,
         originator: bool,
         pc: Arc<RTCPeerConnection>,
-        signal: mpsc::Sender<ClientMessage>,
+        signal: Signal,
     ) -> DataConnection {
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         DataConnection {
@@ -482,11 +483,7 @@ impl DataConnection {
     }
 
     async fn signal(&self, msg: ClientMessage) -> Result<(), ConnectionError> {
-        self.inner
-            .signal
-            .send(msg)
-            .await
-            .map_err(|_| ConnectionError::SignalingClosed)
+        self.inner.signal.send(msg).await
     }
 
     /// Applies a relayed `ANSWER` (originator side).
@@ -689,13 +686,14 @@ impl DataConnection {
                 tokio::time::timeout(Duration::from_millis(50), self.inner.buffer_low.notified())
                     .await;
         }
-        raw.write_data_channel(data, is_string)
-            .await
-            .map(|_| ())
-            .map_err(|e| match self.state() {
+        // SCTP may never free its queue once the remote is gone: stop waiting on close.
+        tokio::select! {
+            r = raw.write_data_channel(data, is_string) => r.map(|_| ()).map_err(|e| match self.state() {
                 ConnectionState::Closed => ConnectionError::Closed,
                 _ => ConnectionError::WebRtc(e.to_string()),
-            })
+            }),
+            _ = self.closed() => Err(ConnectionError::Closed),
+        }
     }
 
     /// Bytes waiting in the channel's send buffer.

@@ -4,12 +4,12 @@
 //! - [`data_connection`]: [`DataConnection`], the SDK's DataConnection: label, metadata,
 //!   serialization, `dcInit`, trickle ICE both ways, backpressured `send`, `close(force)`.
 //! - [`framing`]: the pure per-serialization message codec (js-binarypack chunks for `binary`).
-//! - [`signal`]: parsing and building the `OFFER`/`ANSWER`/`CANDIDATE` payloads.
+//! - [`signal`]: parsing and building the `OFFER`/`ANSWER`/`CANDIDATE` payloads; [`sink`]: where
+//!   a connection's signaling goes.
 //! - [`config`]: ICE servers and local address policy, and the shared WebRTC API object.
 //! - [`data`], [`serialization`], [`error`], [`random`]: values, options, errors and ids.
 //!
-//! A connection speaks to the signaling server only through a channel of
-//! `peer_protocol::ClientMessage`s, and hears from it through the `handle_*` methods the Peer's
+//! A connection speaks to the signaling server only through a [`sink::SignalSink`], and hears from it through the `handle_*` methods the Peer's
 //! router calls; it does not know about sockets.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,9 +22,11 @@ pub mod framing;
 pub mod random;
 pub mod serialization;
 pub mod signal;
+pub mod sink;
 
 pub use config::{IceServer, IceTransportPolicy, LocalAddresses, RtcConfig, RtcContext};
 pub use data::Data;
 pub use data_connection::{ConnectOptions, ConnectionState, DataConnection, DataConnectionEvent};
 pub use error::ConnectionError;
 pub use serialization::{DcInit, Serialization};
+pub use sink::{Signal, SignalSink};

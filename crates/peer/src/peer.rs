@@ -4,8 +4,7 @@ use crate::error::{ErrorKind, PeerError};
 use crate::event::PeerEvent;
 use crate::options::PeerOptions;
 use crate::router;
-use peer_connection::{ConnectOptions, DataConnection, IceServer, RtcContext};
-use peer_protocol::client::ClientMessage;
+use peer_connection::{ConnectOptions, DataConnection, IceServer, RtcContext, Signal};
 use peer_protocol::ids::{is_valid_api_key, is_valid_peer_id};
 use peer_transport::{rest, PeerList, ServerAddr, Signaling, SignalingOptions};
 use std::collections::HashMap;
@@ -15,8 +14,6 @@ use tokio::sync::{mpsc, Mutex};
 
 /// Capacity of the Peer's event queue.
 const EVENT_CAPACITY: usize = 256;
-/// Capacity of the queue from connections to the signaling socket.
-const SIGNAL_CAPACITY: usize = 256;
 
 /// Life of the Peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +30,7 @@ pub(crate) struct Inner {
     pub(crate) server: ServerAddr,
     pub(crate) signaling: Signaling,
     pub(crate) rtc: RtcContext,
-    pub(crate) signal_tx: mpsc::Sender<ClientMessage>,
+    pub(crate) signal: Signal,
     pub(crate) connections: StdMutex<HashMap<String, Vec<DataConnection>>>,
     pub(crate) events_tx: mpsc::Sender<PeerEvent>,
     events_rx: Mutex<mpsc::Receiver<PeerEvent>>,
@@ -178,7 +175,6 @@ impl Peer {
             }
         }
         let rtc = RtcContext::new(&rtc_config)?;
-        let (signal_tx, signal_rx) = mpsc::channel(SIGNAL_CAPACITY);
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let inner = Arc::new(Inner {
             id: opened.peer_id.clone(),
@@ -186,7 +182,7 @@ impl Peer {
             server,
             signaling: signaling.clone(),
             rtc,
-            signal_tx,
+            signal: Arc::new(router::SignalingSink(signaling.clone())),
             connections: StdMutex::new(HashMap::new()),
             events_tx,
             events_rx: Mutex::new(events_rx),
@@ -196,7 +192,6 @@ impl Peer {
             tracing::info!(peer = %opened.peer_id, "peer open");
         }
         inner.emit(PeerEvent::Open(opened.peer_id)).await;
-        tokio::spawn(router::forward_signals(signaling, signal_rx));
         tokio::spawn(router::run(Arc::downgrade(&inner), sig_events));
         Ok(Peer { inner })
     }
@@ -249,13 +244,9 @@ impl Peer {
         if peer_id.is_empty() {
             return Err(PeerError::new(ErrorKind::InvalidArgument, "empty peer id"));
         }
-        let conn = DataConnection::outgoing(
-            &self.inner.rtc,
-            self.inner.signal_tx.clone(),
-            peer_id,
-            options,
-        )
-        .await?;
+        let conn =
+            DataConnection::outgoing(&self.inner.rtc, self.inner.signal.clone(), peer_id, options)
+                .await?;
         // Registered before the offer leaves, so that an immediate `peer-unavailable`, answer or
         // candidate finds it.
         self.inner.register(&conn);

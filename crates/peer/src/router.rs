@@ -4,8 +4,9 @@
 use crate::error::{ErrorKind, PeerError};
 use crate::event::PeerEvent;
 use crate::peer::{Inner, Life};
+use async_trait::async_trait;
 use peer_connection::signal::{self, parse_offer, parse_routed};
-use peer_connection::{ConnectionState, DataConnection};
+use peer_connection::{ConnectionError, ConnectionState, DataConnection, SignalSink};
 use peer_protocol::client::ClientMessage;
 use peer_protocol::server::ServerMessage;
 use peer_protocol::ErrorType;
@@ -13,12 +14,17 @@ use peer_transport::{Signaling, SignalingEvent};
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
 
-/// Forwards connection signaling to the socket, in order.
-pub(crate) async fn forward_signals(signaling: Signaling, mut rx: mpsc::Receiver<ClientMessage>) {
-    while let Some(msg) = rx.recv().await {
-        if signaling.send(msg).await.is_err() {
-            break;
-        }
+/// The Peer's signaling socket as the connections' [`SignalSink`]: a message is queued on the
+/// socket before `send` returns, so a later `disconnect` cannot overtake a `SEND_FORCE_CLOSE`.
+pub(crate) struct SignalingSink(pub(crate) Signaling);
+
+#[async_trait]
+impl SignalSink for SignalingSink {
+    async fn send(&self, msg: ClientMessage) -> Result<(), ConnectionError> {
+        self.0
+            .send(msg)
+            .await
+            .map_err(|_| ConnectionError::SignalingClosed)
     }
 }
 
@@ -75,8 +81,7 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
                         }
                         return;
                     }
-                    match DataConnection::from_offer(&inner.rtc, inner.signal_tx.clone(), &offer)
-                        .await
+                    match DataConnection::from_offer(&inner.rtc, inner.signal.clone(), &offer).await
                     {
                         Ok(conn) => {
                             inner.register(&conn);

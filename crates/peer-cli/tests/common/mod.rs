@@ -1,0 +1,333 @@
+//! Test harness: the real `peer-server` process (built on first use) and `peer-cli` child
+//! processes whose output is read line by line, with timeouts everywhere.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The app of the test server.
+pub const KEY: &str = "11111111-2222-3333-4444-555555555555";
+/// How long to wait for an expected line or exit.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique in this test run.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The peer-server binary, built once per test process.
+pub fn server_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "peer-server",
+                "--bin",
+                "peer-server",
+            ])
+            .status()
+            .expect("run cargo build -p peer-server");
+        assert!(status.success(), "building peer-server failed");
+        target.join("debug").join("peer-server")
+    })
+    .clone()
+}
+
+/// A running server process on a free port, killed on drop.
+pub struct TestServer {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    config_path: PathBuf,
+}
+
+impl TestServer {
+    /// Starts the server with one app, [`KEY`], on a free port.
+    pub fn start() -> TestServer {
+        // A short reconnect grace: a killed peer's LEAVE reaches its contacts after 2 s.
+        let config = format!(
+            "listen = \"127.0.0.1:0\"\n\
+             [timeouts]\nreconnect_grace_ms = 2000\n\
+             [[apps]]\nkey = \"{KEY}\"\nsecret = \"cli-test-secret\"\n"
+        );
+        let config_path = std::env::temp_dir().join(format!("{}.toml", unique("peer-cli-server")));
+        std::fs::write(&config_path, config).expect("write config");
+        let mut child = Command::new(server_binary())
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn peer-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a line").expect("utf-8");
+        let port = first
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        std::thread::spawn(move || for _ in lines {});
+        if let Some(mut stderr) = child.stderr.take() {
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = stderr.read_to_end(&mut sink);
+            });
+        }
+        TestServer {
+            child,
+            port,
+            config_path,
+        }
+    }
+
+    /// The common flags that point `peer-cli` at this server, with loopback ICE.
+    pub fn flags(&self) -> Vec<String> {
+        vec![
+            "--port".into(),
+            self.port.to_string(),
+            "--key".into(),
+            KEY.into(),
+            "--loopback".into(),
+        ]
+    }
+
+    /// Starts `peer-cli` with `args` followed by this server's flags.
+    pub fn cli(&self, args: &[&str]) -> Cli {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(self.flags());
+        Cli::spawn(&all)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config_path);
+    }
+}
+
+/// Which output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// stdout
+    Out,
+    /// stderr
+    Err,
+}
+
+/// How a finished `peer-cli` ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// All of stdout.
+    pub stdout: String,
+    /// All of stderr.
+    pub stderr: String,
+}
+
+/// A running `peer-cli`, killed on drop.
+pub struct Cli {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out_rx: Receiver<String>,
+    err_rx: Receiver<String>,
+    out_all: Arc<Mutex<Vec<String>>>,
+    err_all: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+    args: Vec<String>,
+}
+
+fn reader(
+    stream: impl Read + Send + 'static,
+    tx: mpsc::Sender<String>,
+    all: Arc<Mutex<Vec<String>>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            all.lock().unwrap().push(line.clone());
+            let _ = tx.send(line);
+        }
+    })
+}
+
+impl Cli {
+    /// Starts the binary with exactly `args`.
+    pub fn spawn<S: AsRef<str>>(args: &[S]) -> Cli {
+        let args: Vec<String> = args.iter().map(|s| s.as_ref().to_owned()).collect();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_peer-cli"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn peer-cli");
+        let (out_tx, out_rx) = mpsc::channel();
+        let (err_tx, err_rx) = mpsc::channel();
+        let out_all = Arc::new(Mutex::new(Vec::new()));
+        let err_all = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            reader(child.stdout.take().unwrap(), out_tx, out_all.clone()),
+            reader(child.stderr.take().unwrap(), err_tx, err_all.clone()),
+        ];
+        Cli {
+            stdin: child.stdin.take(),
+            child,
+            out_rx,
+            err_rx,
+            out_all,
+            err_all,
+            readers,
+            args,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "peer-cli {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.args,
+            self.out_all.lock().unwrap().join("\n"),
+            self.err_all.lock().unwrap().join("\n")
+        )
+    }
+
+    /// Waits for a line of `stream` containing `needle`; returns it. Panics after [`WAIT`].
+    pub fn wait_for(&self, stream: Stream, needle: &str) -> String {
+        let rx = match stream {
+            Stream::Out => &self.out_rx,
+            Stream::Err => &self.err_rx,
+        };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no {stream:?} line with {needle:?} within {WAIT:?}\n{}",
+                        self.describe()
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "{stream:?} ended without a line with {needle:?}\n{}",
+                        self.describe()
+                    )
+                }
+            }
+        }
+    }
+
+    /// Writes one line to stdin.
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Closes stdin (Ctrl-D).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the exit (panics after [`WAIT`], killing the process) and collects output.
+    pub fn finish(mut self) -> Finished {
+        self.stdin = None;
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("peer-cli did not exit within {WAIT:?}\n{}", self.describe());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Finished {
+            code: status.code().unwrap_or(-1),
+            stdout: self.out_all.lock().unwrap().join("\n"),
+            stderr: self.err_all.lock().unwrap().join("\n"),
+        }
+    }
+
+    /// Kills the process now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `peer-cli` with `args` to completion, stdin closed.
+pub fn run(args: &[&str]) -> Finished {
+    let mut cli = Cli::spawn(args);
+    cli.close_stdin();
+    cli.finish()
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// `n` pseudo-random bytes (xorshift64*, seeded from the clock).
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9E37_79B9_7F4A_7C15)
+        | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Writes `data` to `dir/name`; the path.
+pub fn write_file(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, data).expect("write test file");
+    path
+}
