@@ -9,8 +9,12 @@
 //!    one-way latency (sender → server → receiver, both in this process) p50 and p99.
 //!
 //! Prints a markdown table and writes it to `target/bench/signaling.md`. `--quick` is a smoke run.
+//!
+//! `cargo xtask bench data` (data-channel throughput and connect-to-open latency) lives in
+//! [`data`].
 
 mod client;
+mod data;
 mod server;
 
 use crate::util::root;
@@ -126,7 +130,8 @@ impl Opts {
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("signaling") => {}
-        _ => bail!("{USAGE}"),
+        Some("data") => return data::run(&args[1..]),
+        _ => bail!("{USAGE}\n{}", data::USAGE),
     }
     let opts = Opts::parse(&args[1..])?;
     let need = (opts.peers.max(opts.relay_peers) + 512) as u64;

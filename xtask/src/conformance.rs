@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where Debian's Chromium lives; the suite launches exactly this binary.
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// How long the server may take to print its listening line.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -129,7 +129,7 @@ require_credential = true
 }
 
 /// Makes sure `/usr/bin/chromium` exists, installing Debian's package when we are root.
-fn ensure_chromium() -> Result<()> {
+pub(crate) fn ensure_chromium() -> Result<()> {
     if Path::new(CHROMIUM).exists() {
         return Ok(());
     }
@@ -167,7 +167,7 @@ fn ensure_chromium() -> Result<()> {
 
 /// Runs `npm ci` (or `npm install` without a lock file) in `conformance/` when a dependency
 /// the suite needs is not installed.
-fn ensure_node_modules() -> Result<()> {
+pub(crate) fn ensure_node_modules() -> Result<()> {
     let dir = root().join("conformance");
     let modules = dir.join("node_modules");
     if modules.join("skyway-js").is_dir() && modules.join("playwright-core").is_dir() {

@@ -4,6 +4,8 @@
 //! - `test`: everything: fmt check, clippy, unit and integration tests, the conformance suite.
 //! - `conformance`: drive the real `skyway-js@4.4.5` in headless Chromium against `peer-server`.
 //! - `bench signaling`: load-test `peer-server` beside PeerServer (npm `peer`).
+//! - `bench data`: data-channel throughput and connect-to-open latency of the Rust `peer`
+//!   library beside a bare `webrtc` pair and skyway-js in Chromium.
 //! - `fuzz`: run the cargo-fuzz targets for a while.
 //! - `tidy`: repository hygiene checks.
 
@@ -27,7 +29,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::run(&rest),
         Some("tidy") => tidy::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench signaling | fuzz [SECONDS] | tidy>");
+            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data> | fuzz [SECONDS] | tidy>");
             bail!("unknown or missing subcommand")
         }
     }

@@ -12,9 +12,8 @@ pub fn root() -> PathBuf {
 
 /// Runs `cargo ARGS` in the workspace root and fails if it fails.
 pub fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(cargo)
+    let status = cargo_command()
         .args(args)
         .current_dir(root())
         .status()
@@ -23,4 +22,29 @@ pub fn cargo(args: &[&str]) -> Result<()> {
         bail!("cargo {} failed: {status}", args.join(" "));
     }
     Ok(())
+}
+
+/// A `cargo` command without the variables `cargo run` set for xtask itself (`CARGO_PKG_*`,
+/// `CARGO_MANIFEST_*`, ...): build scripts such as `ring`'s depend on them, so with them a build
+/// started from xtask and one from the shell keep invalidating each other (webrtc, rustls and
+/// ring rebuilt every time).
+pub fn cargo_command() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "OUT_DIR",
+            ]
+            .contains(&k.as_ref())
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
 }
