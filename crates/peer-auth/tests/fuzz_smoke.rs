@@ -6,27 +6,10 @@
 //! coverage-guided version is the `credential` target of `cargo xtask fuzz`.
 
 use peer_auth::{AuthError, Credential, MAX_TTL, MIN_TTL};
+use peer_testkit::Rng;
 
 const SECRET: &[u8] = b"smoke-secret";
 const NOW: u64 = 1_700_000_000;
-
-/// xorshift64*, seeded per test so every run checks the same inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const INTERESTING: &[&str] = &[
     "0",
@@ -134,7 +117,7 @@ fn credentials_never_panic_and_verify_only_in_window() {
     for s in seeds {
         assert!(check(s), "seed {s} does not parse");
     }
-    let mut rng = Rng(0x5EED_CAFE_F00D_0001);
+    let mut rng = Rng::new(0x5EED_CAFE_F00D_0001);
     let mut parsed = 0;
     for _ in 0..20_000 {
         let seed = seeds[rng.below(seeds.len())];

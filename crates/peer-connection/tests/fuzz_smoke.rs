@@ -4,25 +4,11 @@
 use peer_binarypack::Limits;
 use peer_connection::framing::{encode, FrameDecoder};
 use peer_connection::{Data, Serialization};
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use peer_testkit::Rng;
 
 #[test]
 fn hostile_messages_never_panic_and_good_ones_still_decode() {
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Rng::new(0x1234_5678_9abc_def1);
     let good = Data::Json(serde_json::json!({"k": "v😀", "n": [1, 2.5, null]}));
     let text = Data::Text("plain ü😀".into());
     for s in Serialization::ALL {

@@ -11,38 +11,8 @@ use peer_protocol::engineio::{self, Frame, Packet, CONTENT_TYPE_BINARY};
 use peer_protocol::handshake::HandshakeQuery;
 use peer_protocol::socketio::{self, Decoder, Event};
 use peer_protocol::{ids, ClientMessage};
+use peer_testkit::Rng;
 use serde_json::Value;
-
-/// xorshift64*: small, fast and good enough to drive mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// Bytes that matter to the formats under test, inserted more often than uniform noise.
 const INTERESTING: &[&[u8]] = &[

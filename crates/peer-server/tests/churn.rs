@@ -3,27 +3,12 @@
 //! has a valid shape, errors are only the expected kinds, and when everyone has gone the server
 //! lists no peers and rooms start empty again.
 
+use peer_testkit::Rng;
 mod common;
 
 use common::*;
 use serde_json::json;
 use std::time::Duration;
-
-/// A small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const CLIENTS: usize = 24;
 const STEPS: usize = 60;
@@ -36,12 +21,12 @@ async fn run_client(
     let server = &*port_server;
     let me = format!("churn{index}");
     let token = format!("tok{index}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (mut c, _) = Client::open(server, KEY, Some(&me), &token).await;
     let mut received = 0usize;
     for step in 0..STEPS {
         let room = format!("room{}", rng.below(3));
-        let other = format!("churn{}", rng.below(CLIENTS as u64));
+        let other = format!("churn{}", rng.below(CLIENTS));
         match rng.below(7) {
             0 => c.emit("ROOM_JOIN", &json!({"roomName": room, "roomType": "mesh"})).await,
             1 => c.emit("ROOM_LEAVE", &json!({"roomName": room})).await,

@@ -2,23 +2,9 @@
 //! session that reported an error can be reset and used again.
 
 use bytes::Bytes;
+use peer_testkit::Rng;
 use peer_transport::session::ClientSession;
 use std::time::{Duration, Instant};
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const SEEDS: &[&str] = &[
     r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":5000}"#,
@@ -61,7 +47,7 @@ fn mutate(rng: &mut Rng, s: &str) -> Vec<u8> {
 
 #[test]
 fn random_server_input_never_panics() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let t0 = Instant::now();
     for round in 0..3000u64 {
         let mut s = ClientSession::new(t0, Duration::from_secs(25), 16);

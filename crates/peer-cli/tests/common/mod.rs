@@ -2,12 +2,13 @@
 //! processes whose output is read line by line, with timeouts everywhere.
 #![allow(dead_code)]
 
+use peer_testkit::{server_binary, ServerProcess};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,39 +28,11 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// The peer-server binary, built once per test process.
-pub fn server_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "peer-server",
-                "--bin",
-                "peer-server",
-            ])
-            .status()
-            .expect("run cargo build -p peer-server");
-        assert!(status.success(), "building peer-server failed");
-        target.join("debug").join("peer-server")
-    })
-    .clone()
-}
-
 /// A running server process on a free port, killed on drop.
 pub struct TestServer {
-    child: Child,
+    _process: ServerProcess,
     /// The port it listens on (127.0.0.1).
     pub port: u16,
-    config_path: PathBuf,
 }
 
 impl TestServer {
@@ -71,34 +44,10 @@ impl TestServer {
              [timeouts]\nreconnect_grace_ms = 2000\n\
              [[apps]]\nkey = \"{KEY}\"\nsecret = \"cli-test-secret\"\n"
         );
-        let config_path = std::env::temp_dir().join(format!("{}.toml", unique("peer-cli-server")));
-        std::fs::write(&config_path, config).expect("write config");
-        let mut child = Command::new(server_binary())
-            .arg("--config")
-            .arg(&config_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn peer-server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("a line").expect("utf-8");
-        let port = first
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        std::thread::spawn(move || for _ in lines {});
-        if let Some(mut stderr) = child.stderr.take() {
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = stderr.read_to_end(&mut sink);
-            });
-        }
+        let process = ServerProcess::start(&server_binary(), &config);
         TestServer {
-            child,
-            port,
-            config_path,
+            port: process.port,
+            _process: process,
         }
     }
 
@@ -118,14 +67,6 @@ impl TestServer {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         all.extend(self.flags());
         Cli::spawn(&all)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config_path);
     }
 }
 

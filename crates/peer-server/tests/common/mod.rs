@@ -6,10 +6,9 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use peer_protocol::engineio::Packet;
 use peer_protocol::socketio::{encode_event, Decoder, PacketKind};
+use peer_testkit::ServerProcess;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -27,14 +26,11 @@ pub const AUTH_SECRET: &str = "credential-secret";
 /// How long to wait for an expected event.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
 /// A running server process, killed on drop.
 pub struct TestServer {
-    child: Child,
+    process: ServerProcess,
     /// The port it listens on (127.0.0.1).
     pub port: u16,
-    config_path: std::path::PathBuf,
 }
 
 impl TestServer {
@@ -46,64 +42,26 @@ impl TestServer {
              [[apps]]\nkey = \"{NOREST_KEY}\"\nsecret = \"norest\"\nrest_api = false\n\
              [[apps]]\nkey = \"{AUTH_KEY}\"\nsecret = \"{AUTH_SECRET}\"\nrequire_credential = true\n{extra}\n"
         );
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let config_path =
-            std::env::temp_dir().join(format!("peer-server-test-{}-{n}.toml", std::process::id()));
-        std::fs::File::create(&config_path)
-            .and_then(|mut f| f.write_all(config.as_bytes()))
-            .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_peer-server"))
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "peer_server=debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn peer-server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .expect("a line from peer-server")
-            .expect("utf-8 line");
-        let port = first
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        // Keep draining so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        if let Some(mut stderr) = child.stderr.take() {
-            // PEER_TEST_LOG=FILE keeps the server's log for debugging.
-            let keep = std::env::var_os("PEER_TEST_LOG");
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = stderr.read_to_end(&mut sink);
-                if let Some(path) = keep {
-                    let _ = std::fs::write(path, &sink);
-                }
-            });
-        }
+        let process = ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_peer-server")), &config);
         TestServer {
-            child,
-            port,
-            config_path,
+            port: process.port,
+            process,
         }
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The exit code, once the process has exited.
     pub fn exit_code(&mut self) -> Option<i32> {
-        self.child.try_wait().ok().flatten().and_then(|s| s.code())
+        self.process.exit_code()
     }
 
     /// The WebSocket URL for a query.
@@ -112,14 +70,6 @@ impl TestServer {
             "ws://127.0.0.1:{}/socket.io/?{query}&EIO=3&transport=websocket",
             self.port
         )
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config_path);
     }
 }
 

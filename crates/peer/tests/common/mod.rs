@@ -2,11 +2,7 @@
 #![allow(dead_code)]
 
 use peer::{LocalAddresses, Peer, PeerEvent, PeerOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use peer_testkit::{server_binary, ServerProcess};
 use std::time::Duration;
 
 /// The open app.
@@ -20,45 +16,15 @@ pub const AUTH_SECRET: &str = "credential-secret";
 /// How long to wait for an expected event.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// The peer-server binary, built once per test process.
-pub fn server_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "peer-server",
-                "--bin",
-                "peer-server",
-            ])
-            .status()
-            .expect("run cargo build -p peer-server");
-        assert!(status.success(), "building peer-server failed");
-        target.join("debug").join("peer-server")
-    })
-    .clone()
-}
-
-/// A running server process, killed on drop.
+/// A running server process with the three test apps, killed on drop.
 pub struct TestServer {
-    child: Child,
+    process: ServerProcess,
     /// The port it listens on (127.0.0.1).
     pub port: u16,
-    config_path: PathBuf,
 }
 
 impl TestServer {
-    /// Starts the server with the three test apps.
+    /// Starts the server on a free port.
     pub fn start() -> TestServer {
         TestServer::start_on(0)
     }
@@ -71,39 +37,10 @@ impl TestServer {
              [[apps]]\nkey = \"{NOREST_KEY}\"\nsecret = \"norest\"\nrest_api = false\n\
              [[apps]]\nkey = \"{AUTH_KEY}\"\nsecret = \"{AUTH_SECRET}\"\nrequire_credential = true\n"
         );
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let config_path =
-            std::env::temp_dir().join(format!("peer-test-{}-{n}.toml", std::process::id()));
-        std::fs::File::create(&config_path)
-            .and_then(|mut f| f.write_all(config.as_bytes()))
-            .expect("write config");
-        let mut child = Command::new(server_binary())
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "peer_server=debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn peer-server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("a line").expect("utf-8");
-        let port = first
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        std::thread::spawn(move || for _ in lines {});
-        if let Some(mut stderr) = child.stderr.take() {
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = stderr.read_to_end(&mut sink);
-            });
-        }
+        let process = ServerProcess::start(&server_binary(), &config);
         TestServer {
-            child,
-            port,
-            config_path,
+            port: process.port,
+            process,
         }
     }
 
@@ -129,15 +66,7 @@ impl TestServer {
 
     /// Kills the process.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_file(&self.config_path);
+        self.process.kill();
     }
 }
 

@@ -1,0 +1,12 @@
+//! Test support shared by the workspace's integration tests (a dev-dependency only):
+//!
+//! - [`server`]: the real `peer-server` process with a temporary configuration.
+//! - [`rng`]: a small deterministic PRNG for property and fuzz-smoke tests.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod rng;
+pub mod server;
+
+pub use rng::Rng;
+pub use server::{server_binary, ServerProcess};
