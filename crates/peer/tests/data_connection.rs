@@ -231,3 +231,51 @@ async fn unknown_peer_gives_peer_unavailable() {
     within("connection closes", conn.closed()).await;
     assert!(conn.send("x").await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_waits_for_a_slow_receiver_instead_of_buffering() {
+    let server = TestServer::start();
+    let b = server.peer("slow-b").await;
+    let a = server.peer("fast-a").await;
+    let conn = a
+        .connect(
+            "slow-b",
+            ConnectOptions {
+                serialization: Serialization::None,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let remote = next_connection(&b).await;
+    within("open", conn.wait_open()).await.unwrap();
+    within("open", remote.wait_open()).await.unwrap();
+    // 16 MiB in 65,535-byte messages while the receiver reads nothing: more than the sender's
+    // buffer, the SCTP window and the receiver's event queue (64 messages) hold together.
+    const N: usize = 256;
+    let sender = conn.clone();
+    let sending = tokio::spawn(async move {
+        let chunk = bytes::Bytes::from(pattern(65_535, 3));
+        for _ in 0..N {
+            sender.send(chunk.clone()).await.expect("send");
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        !sending.is_finished(),
+        "16 MiB cannot have gone to a receiver that reads nothing"
+    );
+    let buffered = conn.buffered_amount();
+    assert!(
+        buffered <= 1024 * 1024 + 65_535,
+        "the send buffer stays near its 1 MiB high-water mark, not {buffered} bytes"
+    );
+    // Once the receiver reads, everything arrives in order.
+    let mut got = 0;
+    while got < N {
+        let d = within("recv", remote.recv()).await.expect("data");
+        assert_eq!(d.as_bytes().map(|b| b.len()), Some(65_535));
+        got += 1;
+    }
+    within("sender done", sending).await.unwrap();
+}
