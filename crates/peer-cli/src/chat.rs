@@ -58,7 +58,7 @@ async fn converse(conn: &DataConnection, lines: &mut mpsc::Receiver<String>) -> 
         tokio::select! {
             line = lines.recv() => match line {
                 Some(line) => {
-                    if let Err(e) = session::send(conn, line).await {
+                    if let Err(e) = conn.send(line).await {
                         if !conn.is_open() {
                             eprintln!("\"{remote}\" closed the connection");
                             return Ok(());
@@ -68,7 +68,7 @@ async fn converse(conn: &DataConnection, lines: &mut mpsc::Receiver<String>) -> 
                 }
                 None => {
                     settle(conn).await;
-                    session::close(conn).await;
+                    conn.close(true).await;
                     eprintln!("closed the connection to \"{remote}\"");
                     return Ok(());
                 }

@@ -27,7 +27,7 @@ async fn echo(conn: DataConnection) {
     }
     let mut echoed = 0u64;
     while let Some(data) = conn.recv().await {
-        if let Err(e) = session::send(&conn, data).await {
+        if let Err(e) = conn.send(data).await {
             eprintln!("warning: echo to \"{remote}\" failed: {e}");
             break;
         }

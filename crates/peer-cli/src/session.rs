@@ -3,10 +3,7 @@
 
 use crate::args::Common;
 use anyhow::{anyhow, bail, Context, Result};
-use peer::{
-    ConnectOptions, ConnectionError, Data, DataConnection, LocalAddresses, Peer, PeerEvent,
-    PeerOptions,
-};
+use peer::{ConnectOptions, DataConnection, LocalAddresses, Peer, PeerEvent, PeerOptions};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -102,12 +99,12 @@ pub async fn connect(peer: &Peer, remote: &str, options: ConnectOptions) -> Resu
     match opened {
         Ok(Ok(())) => Ok(conn),
         Ok(Err(e)) => {
-            close(&conn).await;
+            conn.close(true).await;
             tracing::debug!("connection closed");
             Err(e)
         }
         Err(_) => {
-            close(&conn).await;
+            conn.close(true).await;
             tracing::debug!("connection closed");
             bail!(
                 "the connection to \"{remote}\" did not open within {OPEN_TIMEOUT:?} \
@@ -194,33 +191,4 @@ pub fn drain_events(peer: Peer) {
             }
         }
     });
-}
-
-/// Sends `data`, giving up as soon as the connection closes. (`DataConnection::send` alone can
-/// wait forever once the remote peer is gone: the SCTP send queue of a dead association never
-/// frees its space.)
-pub async fn send(conn: &DataConnection, data: impl Into<Data>) -> Result<(), ConnectionError> {
-    tokio::select! {
-        r = conn.send(data) => r,
-        _ = conn.closed() => Err(ConnectionError::Closed),
-    }
-}
-
-/// [`send`] for a JSON value.
-pub async fn send_json(
-    conn: &DataConnection,
-    value: serde_json::Value,
-) -> Result<(), ConnectionError> {
-    send(conn, Data::from_json(value)).await
-}
-
-/// How long a force close is given to reach the server before the Peer may be destroyed.
-const FORCE_CLOSE_FLUSH: Duration = Duration::from_millis(200);
-
-/// Closes with force (the remote side is told through the server) and gives that message
-/// a moment to leave: `close` only queues it, and a `destroy` right after could drop it, leaving
-/// the remote side to notice only when the server reports this peer gone.
-pub async fn close(conn: &DataConnection) {
-    conn.close(true).await;
-    tokio::time::sleep(FORCE_CLOSE_FLUSH).await;
 }

@@ -66,7 +66,7 @@ pub async fn send(
         let conn = session::connect(&peer, remote, options).await?;
         session::drain_events(peer);
         let result = send_file(&conn, outgoing).await;
-        session::close(&conn).await;
+        conn.close(true).await;
         result
     })
     .await
@@ -93,14 +93,14 @@ async fn send_file(conn: &DataConnection, outgoing: Outgoing) -> Result<()> {
                 return Err(e).with_context(|| format!("reading {name}"));
             }
         }
-        if let Err(e) = session::send(conn, Bytes::from(piece)).await {
+        if let Err(e) = conn.send(Bytes::from(piece)).await {
             progress.abandon();
             return Err(send_failure(conn, e, sent, size).await);
         }
         sent += want as u64;
         progress.set(sent);
     }
-    if let Err(e) = session::send_json(conn, protocol::done_message(size)).await {
+    if let Err(e) = conn.send_json(&protocol::done_message(size)).await {
         progress.abandon();
         return Err(send_failure(conn, e, sent, size).await);
     }
@@ -245,7 +245,7 @@ fn refuse(conn: DataConnection, why: String) {
     eprintln!("refused a connection from \"{}\": {why}", conn.remote_id());
     tokio::spawn(async move {
         if session::wait_open(&conn).await.is_ok() {
-            let _ = session::send_json(&conn, protocol::error_message(&why)).await;
+            let _ = conn.send_json(&protocol::error_message(&why)).await;
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
         }
         conn.close(true).await;
@@ -284,9 +284,9 @@ async fn receive_one(conn: &DataConnection, offer: &FileOffer, out: &Path) -> Re
             let what = format!("received {} from {remote}", path.display());
             progress.finish(&format_summary(&what, got, progress.elapsed()));
             // The sender closes once it has the confirmation.
-            let _ = session::send_json(conn, protocol::received_message(got)).await;
+            let _ = conn.send_json(&protocol::received_message(got)).await;
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
-            session::close(conn).await;
+            conn.close(true).await;
             Ok(path)
         }
         Err(e) => {
@@ -301,10 +301,12 @@ async fn receive_one(conn: &DataConnection, offer: &FileOffer, out: &Path) -> Re
 /// Tells the sender why the transfer failed (if it can still hear it) and closes.
 async fn reject(conn: &DataConnection, e: &anyhow::Error) {
     if conn.is_open() {
-        let _ = session::send_json(conn, protocol::error_message(&format!("{e:#}"))).await;
+        let _ = conn
+            .send_json(&protocol::error_message(&format!("{e:#}")))
+            .await;
         let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
     }
-    session::close(conn).await;
+    conn.close(true).await;
 }
 
 /// Creates the temporary file, replacing a stale one from an earlier failed run.
