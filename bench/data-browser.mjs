@@ -16,37 +16,13 @@
 // Environment: PEER_SERVER_PORT (required), BENCH_KEY, BENCH_BROWSER_MIB (16), BENCH_CONNECTS (20),
 // BENCH_BROWSER_CASES (binary,json,none), CHROMIUM_PATH (/usr/bin/chromium).
 
-import fs from 'node:fs';
-import http from 'node:http';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const conformance = path.join(here, '..', 'conformance');
-const require = createRequire(path.join(conformance, 'package.json'));
-const { chromium } = require('playwright-core');
+import { launchChromium, serveSdkPage } from '../conformance/browser.mjs';
 
 const PORT = Number(process.env.PEER_SERVER_PORT);
 const KEY = process.env.BENCH_KEY ?? '11111111-2222-3333-4444-555555555555';
 const MIB = Number(process.env.BENCH_BROWSER_MIB ?? 16);
 const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 20);
 const CASES = (process.env.BENCH_BROWSER_CASES ?? 'binary,json,none').split(',').map((s) => s.trim());
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/** The flags of conformance/skyway.test.mjs. */
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-];
 
 if (!Number.isInteger(PORT) || PORT <= 0) {
   console.error('PEER_SERVER_PORT must be the port of a running peer-server');
@@ -180,22 +156,8 @@ function median(v) {
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-const sdk = fs.readFileSync(path.join(conformance, 'node_modules/skyway-js/dist/skyway.js'));
-const server = http.createServer((req, res) => {
-  if (req.url === '/skyway.js') {
-    res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-    res.end(sdk);
-  } else if (req.url === '/' || req.url.startsWith('/?')) {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(PAGE);
-  } else {
-    res.writeHead(req.url === '/favicon.ico' ? 204 : 404);
-    res.end();
-  }
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+const { server, url: pageUrl } = await serveSdkPage(PAGE);
+const browser = await launchChromium();
 let failed = false;
 try {
   const version = browser.version();
@@ -207,7 +169,7 @@ try {
   });
   page.on('pageerror', (e) => console.error(`  [page error] ${e.message}`));
   await page.addInitScript(installSendCounter);
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  await page.goto(pageUrl);
   const run = Math.random().toString(36).slice(2, 8);
   await page.evaluate(openPeers, { port: PORT, key: KEY, run });
   for (const serialization of CASES) {

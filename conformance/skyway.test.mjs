@@ -23,14 +23,8 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium, serveSdkPage } from './browser.mjs';
 import { RustAgent } from './rust-agent.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 const PORT = Number(process.env.PEER_SERVER_PORT);
 const KEYS = {
@@ -40,22 +34,8 @@ const KEYS = {
 };
 const CREDENTIAL_SECRET =
   process.env.CONFORMANCE_CREDENTIAL_SECRET ?? 'conformance-credential-secret';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** skyway.js log level: 2 (warnings) by default, 3 (everything, incl. SDP) when debugging. */
 const SDK_DEBUG = Number(process.env.CONFORMANCE_SDK_DEBUG ?? 2);
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-];
 
 /** Ids are unique per run so a server-side id reservation from an earlier run cannot interfere. */
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -265,25 +245,8 @@ before(async () => {
     Number.isInteger(PORT) && PORT > 0,
     'PEER_SERVER_PORT must be set to the port of a running peer-server (use `cargo xtask conformance`)',
   );
-  const sdk = fs.readFileSync(path.join(here, 'node_modules/skyway-js/dist/skyway.js'));
-  pageServer = http.createServer((req, res) => {
-    if (req.url === '/skyway.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      res.end(sdk);
-    } else if (req.url === '/' || req.url.startsWith('/?')) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(BLANK_PAGE);
-    } else if (req.url === '/favicon.ico') {
-      res.writeHead(204);
-      res.end();
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
-  pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  ({ server: pageServer, url: pageUrl } = await serveSdkPage(BLANK_PAGE));
+  browser = await launchChromium();
 });
 
 afterEach(async () => {
