@@ -90,6 +90,23 @@ impl Value {
         Value::Float(n)
     }
 
+    /// The value `unpack(&pack(self))` returns: `undefined` packs as nil and an integral float
+    /// as an integer (see [`Value::number`]); everything else is kept.
+    pub fn packed_form(&self) -> Value {
+        match self {
+            Value::Undefined => Value::Nil,
+            Value::Float(f) => Value::number(*f),
+            Value::Array(items) => Value::Array(items.iter().map(Value::packed_form).collect()),
+            Value::Map(entries) => Value::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.packed_form(), v.packed_form()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     /// Converts JSON: `null`, booleans, strings, arrays and objects map one to one; numbers go
     /// through the JS rule of [`Value::number`] (integers that serde_json holds exactly stay
     /// exact). Object entries come in serde_json's iteration order.

@@ -13,7 +13,7 @@ use crate::serialization::{DcInit, Serialization};
 use crate::signal::{self, Offer};
 use crate::sink::Signal;
 use bytes::Bytes;
-use peer_binarypack::Limits;
+use peer_binarypack::{Limits, CHUNK_ID_LEN};
 use peer_protocol::client::ClientMessage;
 use serde_json::Value;
 use std::sync::{Arc, Mutex as StdMutex, Weak};
@@ -77,7 +77,8 @@ pub enum DataConnectionEvent {
     Close,
 }
 
-struct Inner {
+/// What a connection is, fixed at creation from the options or the offer.
+struct Meta {
     id: String,
     remote_id: String,
     label: String,
@@ -85,6 +86,10 @@ struct Inner {
     serialization: Serialization,
     dc_init: DcInit,
     originator: bool,
+}
+
+struct Inner {
+    meta: Meta,
     pc: Arc<RTCPeerConnection>,
     signal: Signal,
     state: watch::Sender<ConnectionState>,
@@ -109,10 +114,10 @@ pub struct DataConnection {
 impl std::fmt::Debug for DataConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DataConnection")
-            .field("id", &self.inner.id)
-            .field("remote_id", &self.inner.remote_id)
-            .field("label", &self.inner.label)
-            .field("serialization", &self.inner.serialization)
+            .field("id", &self.inner.meta.id)
+            .field("remote_id", &self.inner.meta.remote_id)
+            .field("label", &self.inner.meta.label)
+            .field("serialization", &self.inner.meta.serialization)
             .field("state", &self.state())
             .finish()
     }
@@ -151,28 +156,26 @@ impl DataConnection {
             options.serialization
         };
         let pc = Arc::new(ctx.api.new_peer_connection(ctx.config.clone()).await?);
-        let conn = DataConnection::build(
+        let meta = Meta {
             id,
-            remote_id.to_owned(),
+            remote_id: remote_id.to_owned(),
             label,
-            options.metadata,
+            metadata: options.metadata,
             serialization,
-            options.dc_init,
-            true,
-            pc,
-            signal,
-        );
-        conn.install_handlers();
+            dc_init: options.dc_init,
+            originator: true,
+        };
+        let conn = DataConnection::build(meta, pc, signal);
         let init = RTCDataChannelInit {
-            ordered: conn.inner.dc_init.ordered,
-            max_packet_life_time: conn.inner.dc_init.max_packet_life_time,
-            max_retransmits: conn.inner.dc_init.max_retransmits,
+            ordered: conn.inner.meta.dc_init.ordered,
+            max_packet_life_time: conn.inner.meta.dc_init.max_packet_life_time,
+            max_retransmits: conn.inner.meta.dc_init.max_retransmits,
             ..Default::default()
         };
         let channel = conn
             .inner
             .pc
-            .create_data_channel(&conn.inner.label, Some(init))
+            .create_data_channel(&conn.inner.meta.label, Some(init))
             .await?;
         conn.attach(channel);
         Ok(conn)
@@ -197,14 +200,15 @@ impl DataConnection {
                 .await
                 .map(|d| d.sdp)
                 .ok_or_else(|| ConnectionError::WebRtc("no local description".into()))?;
-        let dc_init = serde_json::to_value(&i.dc_init).unwrap_or(Value::Object(Default::default()));
+        let dc_init =
+            serde_json::to_value(&i.meta.dc_init).unwrap_or(Value::Object(Default::default()));
         let msg = signal::data_offer(
-            &i.remote_id,
-            &i.id,
+            &i.meta.remote_id,
+            &i.meta.id,
             &sdp,
-            i.metadata.as_ref(),
-            i.serialization.as_str(),
-            &i.label,
+            i.meta.metadata.as_ref(),
+            i.meta.serialization.as_str(),
+            &i.meta.label,
             &dc_init,
         )?;
         self.signal(msg).await?;
@@ -241,18 +245,16 @@ impl DataConnection {
             .unwrap_or_default();
         let metadata = raw.get("metadata").cloned().filter(|m| !m.is_null());
         let pc = Arc::new(ctx.api.new_peer_connection(ctx.config.clone()).await?);
-        let conn = DataConnection::build(
-            offer.connection_id.clone(),
-            offer.src.clone(),
+        let meta = Meta {
+            id: offer.connection_id.clone(),
+            remote_id: offer.src.clone(),
             label,
             metadata,
             serialization,
             dc_init,
-            false,
-            pc,
-            signal,
-        );
-        conn.install_handlers();
+            originator: false,
+        };
+        let conn = DataConnection::build(meta, pc, signal);
         let weak = Arc::downgrade(&conn.inner);
         conn.inner.pc.on_data_channel(Box::new(move |channel| {
             if let Some(inner) = weak.upgrade() {
@@ -287,33 +289,17 @@ impl DataConnection {
                 .await
                 .map(|d| d.sdp)
                 .ok_or_else(|| ConnectionError::WebRtc("no local description".into()))?;
-        self.signal(signal::answer(&i.remote_id, &i.id, "data", &sdp)?)
+        self.signal(signal::answer(&i.meta.remote_id, &i.meta.id, "data", &sdp)?)
             .await?;
         self.flush_local_candidates().await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        id: String,
-        remote_id: String,
-        label: String,
-        metadata: Option<Value>,
-        serialization: Serialization,
-        dc_init: DcInit,
-        originator: bool,
-        pc: Arc<RTCPeerConnection>,
-        signal: Signal,
-    ) -> DataConnection {
+    /// The connection around `pc`, with its ICE and state handlers installed.
+    fn build(meta: Meta, pc: Arc<RTCPeerConnection>, signal: Signal) -> DataConnection {
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
-        DataConnection {
+        let conn = DataConnection {
             inner: Arc::new(Inner {
-                id,
-                remote_id,
-                label,
-                metadata,
-                serialization,
-                dc_init,
-                originator,
+                meta,
                 pc,
                 signal,
                 state: watch::channel(ConnectionState::Connecting).0,
@@ -326,7 +312,9 @@ impl DataConnection {
                 buffer_low: Notify::new(),
                 limits: Limits::default(),
             }),
-        }
+        };
+        conn.install_handlers();
+        conn
     }
 
     fn install_handlers(&self) {
@@ -351,7 +339,7 @@ impl DataConnection {
                 Box::pin(async move {
                     if matches!(s, RTCPeerConnectionState::Failed) {
                         if let Some(inner) = weak.upgrade() {
-                            tracing::info!(id = %inner.id, "peer connection failed");
+                            tracing::info!(id = %inner.meta.id, "peer connection failed");
                             DataConnection { inner }.shutdown(false).await;
                         }
                     }
@@ -372,7 +360,7 @@ impl DataConnection {
 
     async fn send_candidate(&self, c: &RTCIceCandidateInit) {
         let i = &self.inner;
-        match signal::candidate_message(&i.remote_id, &i.id, "data", c) {
+        match signal::candidate_message(&i.meta.remote_id, &i.meta.id, "data", c) {
             Ok(msg) => {
                 let _ = self.signal(msg).await;
             }
@@ -453,13 +441,13 @@ impl DataConnection {
 
     async fn read_loop(self, raw: Arc<RawChannel>) {
         let mut buf = vec![0u8; READ_BUFFER];
-        let mut decoder = FrameDecoder::new(self.inner.serialization, self.inner.limits);
+        let mut decoder = FrameDecoder::new(self.inner.meta.serialization, self.inner.limits);
         loop {
             let before = raw.messages_received();
             let (n, is_string) = match raw.read_data_channel(&mut buf).await {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::debug!(id = %self.inner.id, error = %e, "data channel read ended");
+                    tracing::debug!(id = %self.inner.meta.id, error = %e, "data channel read ended");
                     break;
                 }
             };
@@ -471,7 +459,7 @@ impl DataConnection {
                 Ok(Some(data)) => DataConnectionEvent::Data(data),
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(id = %self.inner.id, error = %e, "dropping undecodable data");
+                    tracing::warn!(id = %self.inner.meta.id, error = %e, "dropping undecodable data");
                     DataConnectionEvent::Error(e)
                 }
             };
@@ -488,7 +476,7 @@ impl DataConnection {
 
     /// Applies a relayed `ANSWER` (originator side).
     pub async fn handle_answer(&self, sdp: &str) -> Result<(), ConnectionError> {
-        if !self.inner.originator {
+        if !self.inner.meta.originator {
             return Err(ConnectionError::InvalidSignal(
                 "an answer for a connection this peer did not offer".into(),
             ));
@@ -529,37 +517,37 @@ impl DataConnection {
 
     /// The connection id.
     pub fn id(&self) -> &str {
-        &self.inner.id
+        &self.inner.meta.id
     }
 
     /// The remote peer's id (the SDK's `remoteId`).
     pub fn remote_id(&self) -> &str {
-        &self.inner.remote_id
+        &self.inner.meta.remote_id
     }
 
     /// The data channel label.
     pub fn label(&self) -> &str {
-        &self.inner.label
+        &self.inner.meta.label
     }
 
     /// The metadata given by the offerer.
     pub fn metadata(&self) -> Option<&Value> {
-        self.inner.metadata.as_ref()
+        self.inner.meta.metadata.as_ref()
     }
 
     /// The serialization.
     pub fn serialization(&self) -> Serialization {
-        self.inner.serialization
+        self.inner.meta.serialization
     }
 
     /// The channel's reliability options.
     pub fn dc_init(&self) -> &DcInit {
-        &self.inner.dc_init
+        &self.inner.meta.dc_init
     }
 
     /// Whether this side sent the offer.
     pub fn is_originator(&self) -> bool {
-        self.inner.originator
+        self.inner.meta.originator
     }
 
     /// The current state.
@@ -648,10 +636,16 @@ impl DataConnection {
     pub async fn send(&self, data: impl Into<Data>) -> Result<(), ConnectionError> {
         let data = data.into();
         let raw = self.raw_channel()?;
+        // Only chunked messages carry an id; `json` and `none` skip the random bytes.
+        let chunk_id = if self.inner.meta.serialization.is_binary() {
+            base36_token(CHUNK_ID_LEN)
+        } else {
+            String::new()
+        };
         let messages = framing::encode(
-            self.inner.serialization,
+            self.inner.meta.serialization,
             &data,
-            &base36_token(16),
+            &chunk_id,
             MAX_UNCHUNKED_MESSAGE,
         )?;
         let _order = self.inner.send_lock.lock().await;
@@ -705,7 +699,7 @@ impl DataConnection {
     /// and closes at once; without, it notices when the channel closes.
     pub async fn close(&self, force: bool) {
         if force && self.state() != ConnectionState::Closed {
-            let msg = signal::force_close(&self.inner.remote_id, &self.inner.id);
+            let msg = signal::force_close(&self.inner.meta.remote_id, &self.inner.meta.id);
             let _ = self.signal(msg).await;
         }
         self.shutdown(true).await;
@@ -716,7 +710,7 @@ impl DataConnection {
         if previous == ConnectionState::Closed {
             return;
         }
-        tracing::debug!(id = %self.inner.id, graceful, "closing data connection");
+        tracing::debug!(id = %self.inner.meta.id, graceful, "closing data connection");
         let raw = self.inner.channel.lock().ok().and_then(|mut c| c.take());
         let pc = self.inner.pc.clone();
         // Closing the channel and the peer connection waits on SCTP and DTLS; do it aside so

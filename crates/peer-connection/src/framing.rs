@@ -6,7 +6,10 @@ use crate::data::Data;
 use crate::error::ConnectionError;
 use crate::serialization::Serialization;
 use bytes::Bytes;
-use peer_binarypack::{Chunk, ChunkMeta, Limits, Reassembler, Value};
+use peer_binarypack::{
+    Chunk, ChunkMeta, Limits, Reassembler, Value, TYPE_ARRAY, TYPE_ARRAY_BUFFER, TYPE_BOOLEAN,
+    TYPE_NUMBER, TYPE_OBJECT, TYPE_STRING,
+};
 
 /// One data-channel message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,12 +23,12 @@ pub struct ChannelMessage {
 /// The js-binarypack `type` name the SDK would put in a chunk for this value.
 fn type_name(v: &Value) -> &'static str {
     match v {
-        Value::Str(_) => "String",
-        Value::Bin(_) => "ArrayBuffer",
-        Value::Array(_) => "Array",
-        Value::Bool(_) => "Boolean",
-        Value::Int(_) | Value::UInt(_) | Value::Float(_) => "Number",
-        _ => "Object",
+        Value::Str(_) => TYPE_STRING,
+        Value::Bin(_) => TYPE_ARRAY_BUFFER,
+        Value::Array(_) => TYPE_ARRAY,
+        Value::Bool(_) => TYPE_BOOLEAN,
+        Value::Int(_) | Value::UInt(_) | Value::Float(_) => TYPE_NUMBER,
+        _ => TYPE_OBJECT,
     }
 }
 

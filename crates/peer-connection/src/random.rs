@@ -2,7 +2,6 @@
 
 /// `len` random base-36 characters.
 pub fn base36_token(len: usize) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut bytes = vec![0u8; len];
     if getrandom::fill(&mut bytes).is_err() {
         // No OS randomness: fall back to the clock; ids need only be unique, not secret.
@@ -15,10 +14,7 @@ pub fn base36_token(len: usize) -> String {
         }
     }
     // 252 = 7 * 36: values below it map evenly; the bias above is irrelevant for ids.
-    bytes
-        .iter()
-        .map(|b| DIGITS[(*b % 36) as usize] as char)
-        .collect()
+    peer_protocol::ids::base36_chars(&bytes)
 }
 
 /// A connection id: `prefix` + 11 base-36 characters (`dc_` / `mc_` in the SDK).

@@ -57,13 +57,17 @@ pub fn is_valid_api_key(key: &str) -> bool {
 /// Builds a server-assigned peer id from random bytes: `peer_` followed by 16 lowercase base-36
 /// characters. The result always satisfies [`is_valid_peer_id`] and needs no URL encoding.
 pub fn assigned_peer_id(random: [u8; 16]) -> String {
+    format!("peer_{}", base36_chars(&random))
+}
+
+/// One lowercase base-36 character (`0-9a-z`) per random byte: the form of the SDK's random
+/// tokens, connection ids and chunk ids.
+pub fn base36_chars(random: &[u8]) -> String {
     const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut id = String::with_capacity(21);
-    id.push_str("peer_");
-    for b in random {
-        id.push(char::from(ALPHABET[usize::from(b) % 36]));
-    }
-    id
+    random
+        .iter()
+        .map(|&b| char::from(ALPHABET[usize::from(b) % 36]))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The transport's error type.
 
+use peer_protocol::ErrorType;
 use std::fmt;
 
 /// Why a signaling or REST operation failed.
@@ -12,7 +13,12 @@ pub enum TransportError {
     /// No `OPEN` arrived within the open timeout.
     OpenTimeout,
     /// The server ended the session before `OPEN` (usually after an `ERROR`).
-    Rejected(String),
+    Rejected {
+        /// What happened, with the server's `ERROR` if there was one.
+        reason: String,
+        /// The type of the server's `ERROR`, if it sent one.
+        kind: Option<ErrorType>,
+    },
     /// The session is closed; nothing more can be sent.
     Closed,
     /// Too many messages wait for the connection to open.
@@ -34,7 +40,9 @@ impl fmt::Display for TransportError {
             TransportError::OpenTimeout => {
                 f.write_str("the server did not open the session in time")
             }
-            TransportError::Rejected(e) => write!(f, "the server rejected the session: {e}"),
+            TransportError::Rejected { reason, .. } => {
+                write!(f, "the server rejected the session: {reason}")
+            }
             TransportError::Closed => f.write_str("the signaling session is closed"),
             TransportError::QueueFull => {
                 f.write_str("too many signaling messages are waiting to be sent")

@@ -48,24 +48,9 @@ pub fn handshake_query(
     q
 }
 
-/// A base-36 token of 11 characters from 8 random bytes, like the SDK's `randomToken()`.
-pub fn token_from(random: [u8; 8]) -> String {
-    base36(u64::from_le_bytes(random) % 36u64.pow(11), 11)
-}
-
-/// `value` in base 36, left-padded with `0` to at least `width` characters.
-pub fn base36(mut value: u64, width: usize) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::with_capacity(13);
-    while value > 0 {
-        out.push(DIGITS[(value % 36) as usize]);
-        value /= 36;
-    }
-    while out.len() < width {
-        out.push(b'0');
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+/// A token of 11 base-36 characters, like the SDK's `randomToken()`.
+pub fn token_from(random: [u8; 11]) -> String {
+    peer_protocol::ids::base36_chars(&random)
 }
 
 #[cfg(test)]
@@ -91,12 +76,14 @@ mod tests {
 
     #[test]
     fn tokens_are_base36() {
-        let t = token_from([0xff; 8]);
+        let t = token_from([0xff; 11]);
         assert_eq!(t.len(), 11);
         assert!(t
             .bytes()
             .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
-        assert_eq!(base36(35, 1), "z");
-        assert_eq!(base36(0, 3), "000");
+        assert_eq!(
+            token_from([0, 35, 36, 1, 2, 3, 4, 5, 6, 7, 8]),
+            "0z012345678"
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::TransportError;
 use futures::{SinkExt, StreamExt};
 use peer_protocol::client::ClientMessage;
 use peer_protocol::engineio::Frame;
-use peer_protocol::server::{ServerMessage, TurnCredential};
+use peer_protocol::server::{ErrorMessage, ServerMessage, TurnCredential};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -98,7 +98,7 @@ impl Signaling {
             Some(Connector::Plain)
         };
         let token = options.token.clone().unwrap_or_else(|| {
-            let mut b = [0u8; 8];
+            let mut b = [0u8; 11];
             let _ = getrandom::fill(&mut b);
             token_from(b)
         });
@@ -188,7 +188,8 @@ struct SocketTask {
     events: mpsc::Sender<SignalingEvent>,
     status: Arc<Mutex<Status>>,
     first_open: Option<oneshot::Sender<OpenResult>>,
-    last_error: Option<String>,
+    /// The last `ERROR` of the current socket: why the server then disconnected us.
+    last_error: Option<ErrorMessage>,
 }
 
 enum Ended {
@@ -203,7 +204,7 @@ enum Ended {
 impl SocketTask {
     async fn run(mut self) {
         let mut attempt = 0u32;
-        let reason = loop {
+        let (reason, kind) = loop {
             match self.dial().await {
                 Ok(ws) => {
                     self.session.transport_connected(Instant::now());
@@ -212,11 +213,14 @@ impl SocketTask {
                     self.session.transport_lost();
                     self.set_open(false);
                     let why = match ended {
-                        Ended::ByUser => break "closed".to_string(),
+                        Ended::ByUser => break ("closed".to_string(), None),
                         Ended::Dropped(e) if !e.reconnectable() => {
                             break match self.last_error.take() {
-                                Some(err) => format!("{e}: {err}"),
-                                None => e.to_string(),
+                                Some(err) => (
+                                    format!("{e}: {}: {}", err.kind, err.message),
+                                    Some(err.kind),
+                                ),
+                                None => (e.to_string(), None),
                             }
                         }
                         Ended::Dropped(e) => e.to_string(),
@@ -224,27 +228,30 @@ impl SocketTask {
                     };
                     if self.session.peer_id().is_none() {
                         // Never opened: report the failure of the first connection.
-                        break why;
+                        break (why, None);
                     }
                     if was_open {
                         attempt = 0;
                     }
                     if !self.backoff(&mut attempt, why).await {
-                        break "out of reconnect attempts".to_string();
+                        break ("out of reconnect attempts".to_string(), None);
                     }
                 }
                 Err(e) => {
                     if self.session.peer_id().is_none() {
-                        break e;
+                        break (e, None);
                     }
                     if !self.backoff(&mut attempt, e).await {
-                        break "out of reconnect attempts".to_string();
+                        break ("out of reconnect attempts".to_string(), None);
                     }
                 }
             }
         };
         if let Some(tx) = self.first_open.take() {
-            let _ = tx.send(Err(TransportError::Rejected(reason.clone())));
+            let _ = tx.send(Err(TransportError::Rejected {
+                reason: reason.clone(),
+                kind,
+            }));
         }
         if let Ok(mut s) = self.status.lock() {
             s.open = false;
@@ -280,13 +287,15 @@ impl SocketTask {
                 _ = &mut sleep => return true,
                 cmd = self.commands.recv() => match cmd {
                     None | Some(Command::Close) => return false,
-                    Some(cmd) => self.apply_offline(cmd),
+                    Some(cmd) => self.apply(cmd),
                 },
             }
         }
     }
 
-    fn apply_offline(&mut self, cmd: Command) {
+    /// Applies a `Send` or `UpdateCredential` command; messages queue in the session until
+    /// the socket is open.
+    fn apply(&mut self, cmd: Command) {
         match cmd {
             Command::Send(msg) => {
                 if self.session.send(msg).is_err() {
@@ -344,13 +353,7 @@ impl SocketTask {
         loop {
             let mut wrote = false;
             while let Some(frame) = self.session.poll_transmit() {
-                let msg = match frame {
-                    Frame::Text(b) => {
-                        Message::Text(String::from_utf8_lossy(&b).into_owned().into())
-                    }
-                    Frame::Binary(b) => Message::Binary(b),
-                };
-                if let Err(e) = ws.feed(msg).await {
+                if let Err(e) = ws.feed(ws_message(frame)).await {
                     return Ended::Io(e.to_string());
                 }
                 wrote = true;
@@ -380,28 +383,18 @@ impl SocketTask {
                     Some(Err(e)) => return Ended::Io(e.to_string()),
                 },
                 cmd = self.commands.recv() => match cmd {
-                    Some(Command::Send(msg)) => {
-                        if self.session.send(msg).is_err() {
-                            tracing::warn!("signaling queue full; message dropped");
-                        }
-                        Ok(())
-                    }
-                    Some(Command::UpdateCredential(c)) => {
-                        self.apply_offline(Command::UpdateCredential(c));
-                        Ok(())
-                    }
                     Some(Command::Close) | None => {
                         self.session.close();
                         while let Some(frame) = self.session.poll_transmit() {
-                            let msg = match frame {
-                                Frame::Text(b) => Message::Text(String::from_utf8_lossy(&b).into_owned().into()),
-                                Frame::Binary(b) => Message::Binary(b),
-                            };
-                            let _ = ws.feed(msg).await;
+                            let _ = ws.feed(ws_message(frame)).await;
                         }
                         let _ = ws.flush().await;
                         let _ = ws.close(None).await;
                         return Ended::ByUser;
+                    }
+                    Some(cmd) => {
+                        self.apply(cmd);
+                        Ok(())
                     }
                 },
                 _ = sleep => self.session.handle_timeout(now()),
@@ -436,12 +429,20 @@ impl SocketTask {
             }
             SessionEvent::Message(msg) => {
                 if let ServerMessage::Error(e) = &msg {
-                    self.last_error = Some(format!("{}: {}", e.kind, e.message));
+                    self.last_error = Some(e.clone());
                 }
                 if self.first_open.is_none() {
                     let _ = self.events.send(SignalingEvent::Message(msg)).await;
                 }
             }
         }
+    }
+}
+
+/// The WebSocket message of an engine frame (text frames are ASCII-framed UTF-8).
+fn ws_message(frame: Frame) -> Message {
+    match frame {
+        Frame::Text(b) => Message::Text(String::from_utf8_lossy(&b).into_owned().into()),
+        Frame::Binary(b) => Message::Binary(b),
     }
 }

@@ -84,15 +84,11 @@ impl From<ConnectionError> for PeerError {
 impl From<TransportError> for PeerError {
     fn from(e: TransportError) -> PeerError {
         match &e {
-            TransportError::Rejected(reason) => {
-                // The session task reports "<why>: <type>: <message>" for a server ERROR.
-                let kind = ErrorType::ALL
-                    .into_iter()
-                    .find(|t| reason.contains(&format!("{}: ", t.as_str())))
-                    .map(ErrorKind::Server)
-                    .unwrap_or(ErrorKind::SocketError);
-                PeerError::new(kind, reason.clone())
-            }
+            TransportError::Rejected { reason, kind } => PeerError::new(
+                kind.map(ErrorKind::Server)
+                    .unwrap_or(ErrorKind::SocketError),
+                reason.clone(),
+            ),
             TransportError::Closed => PeerError::new(ErrorKind::Disconnected, e.to_string()),
             _ => PeerError::new(ErrorKind::SocketError, e.to_string()),
         }

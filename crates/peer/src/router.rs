@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use peer_connection::signal::{self, parse_offer, parse_routed};
 use peer_connection::{ConnectionError, ConnectionState, DataConnection, SignalSink};
 use peer_protocol::client::ClientMessage;
-use peer_protocol::server::ServerMessage;
+use peer_protocol::server::{RawJson, ServerMessage};
 use peer_protocol::ErrorType;
 use peer_transport::{Signaling, SignalingEvent};
 use std::sync::{Arc, Weak};
@@ -111,37 +111,8 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
                 }
             }
         }
-        ServerMessage::Answer(raw) | ServerMessage::Candidate(raw) => {
-            let Ok(value) = serde_json::from_str(raw.0.get()) else {
-                return;
-            };
-            let Ok(routed) = parse_routed(value) else {
-                return;
-            };
-            let Some(conn) = inner.find(&routed.src, &routed.connection_id) else {
-                if inner.logs(3) {
-                    tracing::debug!(id = %routed.connection_id, "signal for an unknown connection");
-                }
-                return;
-            };
-            let result = if routed.raw.contains_key("answer") {
-                match signal::answer_sdp(&routed.raw) {
-                    Ok(sdp) => conn.handle_answer(&sdp).await,
-                    Err(e) => Err(e),
-                }
-            } else {
-                match signal::candidate(&routed.raw) {
-                    Ok(Some(c)) => conn.handle_candidate(c).await,
-                    Ok(None) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            };
-            if let Err(e) = result {
-                if inner.logs(2) {
-                    tracing::warn!(id = %routed.connection_id, error = %e, "signal not applied");
-                }
-            }
-        }
+        ServerMessage::Answer(raw) => route_to_connection(inner, raw, Signal::Answer).await,
+        ServerMessage::Candidate(raw) => route_to_connection(inner, raw, Signal::Candidate).await,
         ServerMessage::Leave(remote) => {
             for conn in inner.take_all(&remote) {
                 conn.handle_remote_close().await;
@@ -183,6 +154,45 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
                     "room message ignored (rooms are not built yet)"
                 );
             }
+        }
+    }
+}
+
+/// Which relayed message [`route_to_connection`] applies.
+enum Signal {
+    Answer,
+    Candidate,
+}
+
+/// Applies a relayed `ANSWER` or `CANDIDATE` to the connection it names by
+/// `(src, connectionId)`.
+async fn route_to_connection(inner: &Arc<Inner>, raw: RawJson, kind: Signal) {
+    let Ok(value) = serde_json::from_str(raw.0.get()) else {
+        return;
+    };
+    let Ok(routed) = parse_routed(value) else {
+        return;
+    };
+    let Some(conn) = inner.find(&routed.src, &routed.connection_id) else {
+        if inner.logs(3) {
+            tracing::debug!(id = %routed.connection_id, "signal for an unknown connection");
+        }
+        return;
+    };
+    let result = match kind {
+        Signal::Answer => match signal::answer_sdp(&routed.raw) {
+            Ok(sdp) => conn.handle_answer(&sdp).await,
+            Err(e) => Err(e),
+        },
+        Signal::Candidate => match signal::candidate(&routed.raw) {
+            Ok(Some(c)) => conn.handle_candidate(c).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = result {
+        if inner.logs(2) {
+            tracing::warn!(id = %routed.connection_id, error = %e, "signal not applied");
         }
     }
 }

@@ -15,6 +15,7 @@
 //! command exits 0 whether targets are met or not; it fails only when something crashed.
 
 use super::server::{self, Kind, Server};
+use super::verdict;
 use crate::util::root;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -278,14 +279,6 @@ fn with_range(v: &Value, x: Option<f64>) -> String {
     match x {
         Some(x) if runs.len() > 1 => format!("{x:.1} ({lo:.1}–{hi:.1})"),
         _ => fmt(x, 1),
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "**PASS**"
-    } else {
-        "**MISS**"
     }
 }
 
