@@ -44,6 +44,33 @@ pub fn pack(value: &Value) -> Vec<u8> {
     out
 }
 
+/// Packs `value` into a new buffer, or returns the first length the format cannot express
+/// (above `u32::MAX` bytes or items) instead of panicking. For values from users.
+pub fn try_pack(value: &Value) -> Result<Vec<u8>, usize> {
+    match longest_length(value) {
+        n if n > u32::MAX as usize => Err(n),
+        _ => Ok(pack(value)),
+    }
+}
+
+/// The largest length header `value` needs (bytes of a string or byte string, items of an
+/// array or map).
+fn longest_length(value: &Value) -> usize {
+    match value {
+        Value::Str(s) => s.len() + 2 * astral_count(s),
+        Value::Bin(b) => b.len(),
+        Value::Array(items) => items
+            .iter()
+            .map(longest_length)
+            .fold(items.len(), usize::max),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| longest_length(k).max(longest_length(v)))
+            .fold(entries.len(), usize::max),
+        _ => 0,
+    }
+}
+
 /// Packs `value`, appending to `out`.
 ///
 /// # Panics
@@ -175,6 +202,17 @@ pub(crate) fn write_len(len: usize, small: u8, code16: u8, code32: u8, out: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn try_pack_packs_what_pack_does() {
+        let v = Value::Array(vec![
+            Value::Str("é😀".into()),
+            Value::Bin(vec![1, 2].into()),
+        ]);
+        assert_eq!(try_pack(&v), Ok(pack(&v)));
+        // "é😀" in CESU-8: 2 + 6 bytes.
+        assert_eq!(longest_length(&v), 8);
+    }
 
     fn hex(v: impl Into<Value>) -> String {
         pack(&v.into()).iter().map(|b| format!("{b:02x}")).collect()

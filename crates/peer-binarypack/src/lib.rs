@@ -63,6 +63,6 @@ pub use decode::{
     unpack, unpack_prefix, unpack_with, DecodeError, DecodeOptions, DEFAULT_MAX_DEPTH,
     JS_COUNTED_LENGTH_MAX_UNITS,
 };
-pub use encode::{pack, pack_into};
+pub use encode::{pack, pack_into, try_pack};
 pub use reassembly::{Assembled, Limits, Reassembler, ReassemblyError, ReassemblyErrorKind};
 pub use value::Value;

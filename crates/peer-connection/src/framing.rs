@@ -74,7 +74,13 @@ pub fn encode(
                 Data::Json(v) => Value::from_json(v),
                 Data::Packed(v) => v.clone(),
             };
-            let payload = peer_binarypack::pack(&value);
+            // A length above u32::MAX cannot be expressed in js-binarypack.
+            let payload = peer_binarypack::try_pack(&value).map_err(|size| {
+                ConnectionError::MessageTooLarge {
+                    size,
+                    max: u32::MAX as usize,
+                }
+            })?;
             let meta = ChunkMeta {
                 id: chunk_id.to_owned(),
                 type_name: type_name(&value).to_owned(),
