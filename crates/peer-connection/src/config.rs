@@ -4,7 +4,10 @@ use crate::error::ConnectionError;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::MediaEngine;
 use webrtc::api::setting_engine::SettingEngine;
+use webrtc::interceptor::registry::Registry;
 use webrtc::api::{APIBuilder, API};
 use webrtc::ice::network_type::NetworkType;
 use webrtc::ice_transport::ice_server::RTCIceServer;
@@ -61,7 +64,11 @@ pub struct RtcConfig {
 /// What every connection of a Peer shares: the WebRTC API object and the configuration.
 #[derive(Clone)]
 pub struct RtcContext {
+    /// Data connections: no media engine, no interceptors.
     pub(crate) api: Arc<API>,
+    /// Media connections: the default codecs (Opus, G722, PCMU, PCMA, VP8, VP9, H264, AV1,
+    /// H265) and interceptors (NACK, RTCP reports, TWCC).
+    pub(crate) media_api: Arc<API>,
     pub(crate) config: RTCConfiguration,
 }
 
@@ -95,6 +102,14 @@ impl RtcContext {
                 s.set_ip_filter(Box::new(|ip: IpAddr| ip.is_loopback()));
             }
         }
+        let mut media = MediaEngine::default();
+        media.register_default_codecs()?;
+        let registry = register_default_interceptors(Registry::new(), &mut media)?;
+        let media_api = APIBuilder::new()
+            .with_setting_engine(s.clone())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .build();
         let api = APIBuilder::new().with_setting_engine(s).build();
         let rtc = RTCConfiguration {
             ice_servers: config
@@ -114,6 +129,7 @@ impl RtcContext {
         };
         Ok(RtcContext {
             api: Arc::new(api),
+            media_api: Arc::new(media_api),
             config: rtc,
         })
     }

@@ -3,6 +3,9 @@
 //!
 //! - [`data_connection`]: [`DataConnection`], the SDK's DataConnection: label, metadata,
 //!   serialization, `dcInit`, trickle ICE both ways, backpressured `send`, `close(force)`.
+//! - [`media_connection`]: [`MediaConnection`], the SDK's MediaConnection: `call`/`answer` with
+//!   a [`MediaStream`] of local tracks, receive-only calls, the SDK's SDP options, remote tracks,
+//!   `replace_stream`, `close(force)`. [`media_options`]: its options.
 //! - [`framing`]: the pure per-serialization message codec (js-binarypack chunks for `binary`).
 //! - [`signal`]: parsing and building the `OFFER`/`ANSWER`/`CANDIDATE` payloads; [`sink`]: where
 //!   a connection's signaling goes.
@@ -19,6 +22,8 @@ pub mod data;
 pub mod data_connection;
 pub mod error;
 pub mod framing;
+pub mod media_connection;
+pub mod media_options;
 pub mod random;
 pub mod serialization;
 pub mod signal;
@@ -28,5 +33,8 @@ pub use config::{IceServer, IceTransportPolicy, LocalAddresses, RtcConfig, RtcCo
 pub use data::Data;
 pub use data_connection::{ConnectOptions, ConnectionState, DataConnection, DataConnectionEvent};
 pub use error::ConnectionError;
+pub use media_connection::{MediaConnection, MediaConnectionEvent};
+pub use media_options::{AnswerOptions, CallOptions};
+pub use peer_media::{Codec, LocalTrack, MediaKind, MediaStream, RemoteTrack};
 pub use serialization::{DcInit, Serialization};
 pub use sink::{Signal, SignalSink};

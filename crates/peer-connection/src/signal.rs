@@ -6,6 +6,9 @@ use peer_protocol::client::{ClientMessage, ForceCloseRequest, Relay};
 use serde_json::{json, Map, Value};
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 
+/// A remote ICE candidate as relayed (the `webrtc` crate's `RTCIceCandidateInit`).
+pub type CandidateInit = RTCIceCandidateInit;
+
 /// The fields of a relayed `OFFER` this crate uses; `raw` keeps the whole payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Offer {
@@ -138,6 +141,26 @@ pub fn data_offer(
         obj.insert("serialization".into(), Value::from(serialization));
         obj.insert("label".into(), Value::from(label));
         obj.insert("dcInit".into(), dc_init.clone());
+    }
+    relay(ClientMessage::SendOffer, body)
+}
+
+/// `SEND_OFFER` for a media connection: `{offer, dst, connectionId, connectionType:"media",
+/// metadata}`.
+pub fn media_offer(
+    dst: &str,
+    connection_id: &str,
+    sdp: &str,
+    metadata: Option<&Value>,
+) -> Result<ClientMessage, ConnectionError> {
+    let mut body = json!({
+        "offer": {"type": "offer", "sdp": sdp},
+        "dst": dst,
+        "connectionId": connection_id,
+        "connectionType": "media",
+    });
+    if let (Some(m), Some(obj)) = (metadata, body.as_object_mut()) {
+        obj.insert("metadata".into(), m.clone());
     }
     relay(ClientMessage::SendOffer, body)
 }

@@ -1,7 +1,7 @@
 //! `PeerEvent`: what [`Peer::next_event`](crate::Peer::next_event) yields.
 
 use crate::error::PeerError;
-use peer_connection::DataConnection;
+use peer_connection::{DataConnection, MediaConnection};
 
 /// An event of the Peer (the SDK's Peer events).
 #[derive(Debug, Clone)]
@@ -12,6 +12,9 @@ pub enum PeerEvent {
     /// `connection`: a remote peer opened a DataConnection to this Peer. It is already being
     /// answered; wait for its `Open` event before sending.
     Connection(DataConnection),
+    /// `call`: a remote peer is calling. Answer with
+    /// [`MediaConnection::answer`] (or close it to refuse).
+    Call(MediaConnection),
     /// `error`: something failed; the Peer goes on unless a `Disconnected` follows.
     Error(PeerError),
     /// `expiresin`: the credential expires in this many seconds; call

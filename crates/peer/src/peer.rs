@@ -4,7 +4,11 @@ use crate::error::{ErrorKind, PeerError};
 use crate::event::PeerEvent;
 use crate::options::PeerOptions;
 use crate::router;
-use peer_connection::{ConnectOptions, DataConnection, IceServer, RtcContext, Signal};
+use crate::connection::Connection;
+use peer_connection::{
+    CallOptions, ConnectOptions, DataConnection, IceServer, MediaConnection, MediaStream, RtcContext,
+    Signal,
+};
 use peer_protocol::ids::{is_valid_api_key, is_valid_peer_id};
 use peer_transport::{rest, PeerList, ServerAddr, Signaling, SignalingOptions};
 use std::collections::HashMap;
@@ -31,7 +35,7 @@ pub(crate) struct Inner {
     pub(crate) signaling: Signaling,
     pub(crate) rtc: RtcContext,
     pub(crate) signal: Signal,
-    pub(crate) connections: StdMutex<HashMap<String, Vec<DataConnection>>>,
+    pub(crate) connections: StdMutex<HashMap<String, Vec<Connection>>>,
     pub(crate) events_tx: mpsc::Sender<PeerEvent>,
     events_rx: Mutex<mpsc::Receiver<PeerEvent>>,
     pub(crate) life: AtomicU8,
@@ -60,7 +64,7 @@ impl Inner {
         self.options.debug >= level
     }
 
-    pub(crate) fn register(self: &Arc<Self>, conn: &DataConnection) {
+    pub(crate) fn register(self: &Arc<Self>, conn: Connection) {
         if let Ok(mut map) = self.connections.lock() {
             map.entry(conn.remote_id().to_owned())
                 .or_default()
@@ -76,7 +80,7 @@ impl Inner {
         });
     }
 
-    fn unregister(&self, conn: &DataConnection) {
+    fn unregister(&self, conn: &Connection) {
         if let Ok(mut map) = self.connections.lock() {
             if let Some(list) = map.get_mut(conn.remote_id()) {
                 list.retain(|c| c.id() != conn.id());
@@ -87,7 +91,7 @@ impl Inner {
         }
     }
 
-    pub(crate) fn find(&self, remote: &str, connection_id: &str) -> Option<DataConnection> {
+    pub(crate) fn find(&self, remote: &str, connection_id: &str) -> Option<Connection> {
         let map = self.connections.lock().ok()?;
         map.get(remote)?
             .iter()
@@ -95,7 +99,7 @@ impl Inner {
             .cloned()
     }
 
-    pub(crate) fn of(&self, remote: &str) -> Vec<DataConnection> {
+    pub(crate) fn of(&self, remote: &str) -> Vec<Connection> {
         self.connections
             .lock()
             .ok()
@@ -103,7 +107,7 @@ impl Inner {
             .unwrap_or_default()
     }
 
-    pub(crate) fn take_all(&self, remote: &str) -> Vec<DataConnection> {
+    pub(crate) fn take_all(&self, remote: &str) -> Vec<Connection> {
         self.connections
             .lock()
             .ok()
@@ -212,8 +216,8 @@ impl Peer {
         self.inner.life() == Life::Destroyed
     }
 
-    /// The live connections by remote peer id (the SDK's `connections`).
-    pub fn connections(&self) -> HashMap<String, Vec<DataConnection>> {
+    /// The live connections, data and media, by remote peer id (the SDK's `connections`).
+    pub fn connections(&self) -> HashMap<String, Vec<Connection>> {
         self.inner
             .connections
             .lock()
@@ -249,7 +253,41 @@ impl Peer {
                 .await?;
         // Registered before the offer leaves, so that an immediate `peer-unavailable`, answer or
         // candidate finds it.
-        self.inner.register(&conn);
+        self.inner.register(Connection::Data(conn.clone()));
+        conn.offer().await?;
+        Ok(conn)
+    }
+
+    /// Calls `peer_id` (the SDK's `call`): sends the stream's tracks (video, then audio), or
+    /// only receives when `stream` is `None` (see [`CallOptions`] for receive-only calls,
+    /// bandwidth and codec options). Returns at once; remote tracks arrive as the call's
+    /// [`MediaConnectionEvent::Track`](peer_connection::MediaConnectionEvent::Track) events. An
+    /// unknown peer gives a `peer-unavailable` [`PeerEvent::Error`](crate::PeerEvent::Error)
+    /// and closes the call.
+    pub async fn call(
+        &self,
+        peer_id: &str,
+        stream: Option<&MediaStream>,
+        options: CallOptions,
+    ) -> Result<MediaConnection, PeerError> {
+        if self.inner.life() != Life::Open {
+            return Err(PeerError::new(
+                ErrorKind::Disconnected,
+                "cannot call: the Peer is disconnected",
+            ));
+        }
+        if peer_id.is_empty() {
+            return Err(PeerError::new(ErrorKind::InvalidArgument, "empty peer id"));
+        }
+        let conn = MediaConnection::outgoing(
+            &self.inner.rtc,
+            self.inner.signal.clone(),
+            peer_id,
+            stream,
+            options,
+        )
+        .await?;
+        self.inner.register(Connection::Media(conn.clone()));
         conn.offer().await?;
         Ok(conn)
     }
@@ -324,7 +362,7 @@ impl Peer {
         if self.inner.life() == Life::Destroyed {
             return;
         }
-        let all: Vec<DataConnection> = self
+        let all: Vec<Connection> = self
             .inner
             .connections
             .lock()

@@ -5,8 +5,11 @@ use crate::error::{ErrorKind, PeerError};
 use crate::event::PeerEvent;
 use crate::peer::{Inner, Life};
 use async_trait::async_trait;
-use peer_connection::signal::{self, parse_offer, parse_routed};
-use peer_connection::{ConnectionError, ConnectionState, DataConnection, SignalSink};
+use crate::connection::Connection;
+use peer_connection::signal::{self, parse_offer, parse_routed, Offer};
+use peer_connection::{
+    ConnectionError, ConnectionState, DataConnection, MediaConnection, SignalSink,
+};
 use peer_protocol::client::ClientMessage;
 use peer_protocol::server::{RawJson, ServerMessage};
 use peer_protocol::ErrorType;
@@ -74,31 +77,8 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
                 return;
             };
             match parse_offer(value) {
-                Ok(offer) if offer.connection_type == "data" => {
-                    if inner.find(&offer.src, &offer.connection_id).is_some() {
-                        if inner.logs(2) {
-                            tracing::warn!(id = %offer.connection_id, "renegotiation of a data connection is not supported; offer ignored");
-                        }
-                        return;
-                    }
-                    match DataConnection::from_offer(&inner.rtc, inner.signal.clone(), &offer).await
-                    {
-                        Ok(conn) => {
-                            inner.register(&conn);
-                            inner.emit(PeerEvent::Connection(conn.clone())).await;
-                            let sdp = offer.sdp;
-                            let weak = Arc::downgrade(inner);
-                            tokio::spawn(async move {
-                                if let Err(e) = conn.answer(&sdp).await {
-                                    if let Some(inner) = weak.upgrade() {
-                                        inner.emit(PeerEvent::Error(e.into())).await;
-                                    }
-                                }
-                            });
-                        }
-                        Err(e) => inner.emit(PeerEvent::Error(e.into())).await,
-                    }
-                }
+                Ok(offer) if offer.connection_type == "data" => data_offer(inner, offer).await,
+                Ok(offer) if offer.connection_type == "media" => media_offer(inner, offer).await,
                 Ok(offer) => {
                     if inner.logs(2) {
                         tracing::warn!(kind = %offer.connection_type, src = %offer.src, "offer of an unsupported connection type ignored");
@@ -155,6 +135,64 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
                 );
             }
         }
+    }
+}
+
+/// A data `OFFER`: a new DataConnection, announced and answered at once.
+async fn data_offer(inner: &Arc<Inner>, offer: Offer) {
+    if inner.find(&offer.src, &offer.connection_id).is_some() {
+        if inner.logs(2) {
+            tracing::warn!(id = %offer.connection_id, "renegotiation of a data connection is not supported; offer ignored");
+        }
+        return;
+    }
+    match DataConnection::from_offer(&inner.rtc, inner.signal.clone(), &offer).await {
+        Ok(conn) => {
+            inner.register(Connection::Data(conn.clone()));
+            inner.emit(PeerEvent::Connection(conn.clone())).await;
+            let sdp = offer.sdp;
+            let weak = Arc::downgrade(inner);
+            tokio::spawn(async move {
+                if let Err(e) = conn.answer(&sdp).await {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.emit(PeerEvent::Error(e.into())).await;
+                    }
+                }
+            });
+        }
+        Err(e) => inner.emit(PeerEvent::Error(e.into())).await,
+    }
+}
+
+/// A media `OFFER`: a new call (the application answers it), or the caller's renegotiation of
+/// an existing one.
+async fn media_offer(inner: &Arc<Inner>, offer: Offer) {
+    match inner.find(&offer.src, &offer.connection_id) {
+        Some(Connection::Media(conn)) => {
+            let weak = Arc::downgrade(inner);
+            tokio::spawn(async move {
+                if let Err(e) = conn.handle_offer(&offer.sdp).await {
+                    if let Some(inner) = weak.upgrade() {
+                        if inner.logs(2) {
+                            tracing::warn!(id = %conn.id(), error = %e, "renegotiation failed");
+                        }
+                    }
+                }
+            });
+        }
+        Some(Connection::Data(_)) => {
+            if inner.logs(2) {
+                tracing::warn!(id = %offer.connection_id, "media offer for a data connection id ignored");
+            }
+        }
+        None => match MediaConnection::from_offer(&inner.rtc, inner.signal.clone(), &offer).await
+        {
+            Ok(conn) => {
+                inner.register(Connection::Media(conn.clone()));
+                inner.emit(PeerEvent::Call(conn)).await;
+            }
+            Err(e) => inner.emit(PeerEvent::Error(e.into())).await,
+        },
     }
 }
 

@@ -1,0 +1,796 @@
+//! `MediaConnection`: one RTCPeerConnection carrying audio and video with a remote peer, as the
+//! SDK's `peer.call` / `call` event / `answer` make it.
+//!
+//! The SDK munges its local SDP for `videoBandwidth`/`audioBandwidth`/`videoCodec`/`audioCodec`
+//! before `setLocalDescription`. The Rust WebRTC stack refuses a modified local description, so
+//! here the local description stays as created and the munged SDP is what goes to the remote
+//! peer: the remote sees exactly what an SDK peer would have sent, and so caps its sending
+//! bitrate by `b=AS`/`b=TIAS` and can only pick the one kept codec.
+
+use crate::config::RtcContext;
+use crate::error::ConnectionError;
+use crate::media_options::{AnswerOptions, CallOptions};
+use crate::random::connection_id;
+use crate::signal::{self, Offer};
+use crate::sink::Signal;
+use crate::ConnectionState;
+use peer_media::sdp::Munging;
+use peer_media::{LocalTrack, MediaKind, MediaStream, RemoteTrack};
+use peer_protocol::client::ClientMessage;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex, Weak};
+use tokio::sync::{mpsc, watch, Mutex};
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
+use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
+use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
+
+/// What a MediaConnection reports, in order. `Close` is the last event.
+#[derive(Debug, Clone)]
+pub enum MediaConnectionEvent {
+    /// `stream`: the first track of a remote stream with this id arrived (once per stream id,
+    /// as the SDK emits `stream`). Its tracks follow as [`MediaConnectionEvent::Track`].
+    Stream(String),
+    /// A remote track started: read its RTP, forward it, record it.
+    Track(RemoteTrack),
+    /// Something went wrong without closing the connection (a renegotiation that failed, say).
+    Error(ConnectionError),
+    /// The connection closed.
+    Close,
+}
+
+/// What a connection is, fixed at creation.
+struct Meta {
+    id: String,
+    remote_id: String,
+    metadata: Option<Value>,
+    originator: bool,
+}
+
+/// The sender of one kind and the local track it currently sends.
+struct SenderSlot {
+    sender: Arc<RTCRtpSender>,
+    track: Arc<StdMutex<LocalTrack>>,
+}
+
+struct Inner {
+    meta: Meta,
+    pc: Arc<RTCPeerConnection>,
+    signal: Signal,
+    state: watch::Sender<ConnectionState>,
+    /// The SDK options applied to the SDPs this side sends.
+    munging: StdMutex<Munging>,
+    /// Answerer: the offer waiting for `answer()`.
+    pending_offer: StdMutex<Option<String>>,
+    /// The last remote offer applied (identical offers are ignored, as by the SDK).
+    last_remote_offer: StdMutex<Option<String>>,
+    /// One negotiation step at a time.
+    negotiation: Mutex<()>,
+    senders: StdMutex<HashMap<MediaKind, SenderSlot>>,
+    remote_streams: StdMutex<HashSet<String>>,
+    remote_pending: Mutex<Option<Vec<RTCIceCandidateInit>>>,
+    local_pending: Mutex<Option<Vec<RTCIceCandidateInit>>>,
+    events_tx: mpsc::UnboundedSender<MediaConnectionEvent>,
+    events_rx: Mutex<(mpsc::UnboundedReceiver<MediaConnectionEvent>, bool)>,
+}
+
+/// A media connection to one remote peer. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct MediaConnection {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MediaConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaConnection")
+            .field("id", &self.inner.meta.id)
+            .field("remote_id", &self.inner.meta.remote_id)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Checks that the codec options agree with the tracks: a VP8 track cannot be sent on a call
+/// limited to H264.
+fn check_codecs(stream: Option<&MediaStream>, m: &Munging) -> Result<(), ConnectionError> {
+    let Some(stream) = stream else {
+        return Ok(());
+    };
+    for (kind, wanted) in [
+        (MediaKind::Video, &m.video_codec),
+        (MediaKind::Audio, &m.audio_codec),
+    ] {
+        if let (Some(track), Some(wanted)) = (stream.track(kind), wanted) {
+            if track.codec().rtpmap_name() != wanted {
+                return Err(ConnectionError::Unsupported(format!(
+                    "the {kind} track is {} but the {kind} codec option is {wanted}",
+                    track.codec()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl MediaConnection {
+    /// Calls `remote_id` (the SDK's `peer.call`): creates the connection, sends `SEND_OFFER`
+    /// and returns at once. A router that must know the connection before the server can answer
+    /// uses [`MediaConnection::outgoing`] and [`MediaConnection::offer`] instead.
+    pub async fn call(
+        ctx: &RtcContext,
+        signal: Signal,
+        remote_id: &str,
+        stream: Option<&MediaStream>,
+        options: CallOptions,
+    ) -> Result<MediaConnection, ConnectionError> {
+        let conn = MediaConnection::outgoing(ctx, signal, remote_id, stream, options).await?;
+        conn.offer().await?;
+        Ok(conn)
+    }
+
+    /// Creates the calling side with its transceivers, without signaling anything yet. As in
+    /// the SDK: the stream's video track, then its audio track; a receive-only transceiver for a
+    /// kind the stream lacks when `video_receive_enabled`/`audio_receive_enabled` is set; and
+    /// without a stream and without those options, receive-only audio and video.
+    pub async fn outgoing(
+        ctx: &RtcContext,
+        signal: Signal,
+        remote_id: &str,
+        stream: Option<&MediaStream>,
+        options: CallOptions,
+    ) -> Result<MediaConnection, ConnectionError> {
+        let munging = options.munging();
+        check_codecs(stream, &munging)?;
+        let pc = Arc::new(ctx.media_api.new_peer_connection(ctx.config.clone()).await?);
+        let meta = Meta {
+            id: options
+                .connection_id
+                .clone()
+                .unwrap_or_else(|| connection_id("mc_")),
+            remote_id: remote_id.to_owned(),
+            metadata: options.metadata.clone(),
+            originator: true,
+        };
+        let conn = MediaConnection::build(meta, pc, signal, munging);
+        let recv_only = || RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            send_encodings: vec![],
+        };
+        let result = async {
+            match stream {
+                Some(stream) => {
+                    for track in stream.tracks() {
+                        conn.add_sender(track).await?;
+                    }
+                    for (kind, wanted) in [
+                        (MediaKind::Video, options.video_receive_enabled),
+                        (MediaKind::Audio, options.audio_receive_enabled),
+                    ] {
+                        if stream.track(kind).is_none() && wanted == Some(true) {
+                            conn.inner
+                                .pc
+                                .add_transceiver_from_kind(
+                                    kind.rtp_codec_type(),
+                                    Some(recv_only()),
+                                )
+                                .await?;
+                        }
+                    }
+                }
+                None => {
+                    let legacy = options.video_receive_enabled.is_none()
+                        && options.audio_receive_enabled.is_none();
+                    for (kind, wanted) in [
+                        (MediaKind::Audio, options.audio_receive_enabled),
+                        (MediaKind::Video, options.video_receive_enabled),
+                    ] {
+                        if legacy || wanted == Some(true) {
+                            conn.inner
+                                .pc
+                                .add_transceiver_from_kind(
+                                    kind.rtp_codec_type(),
+                                    Some(recv_only()),
+                                )
+                                .await?;
+                        }
+                    }
+                }
+            }
+            Ok::<(), ConnectionError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            conn.shutdown().await;
+            return Err(e);
+        }
+        Ok(conn)
+    }
+
+    /// Sends `SEND_OFFER` for a connection made by [`MediaConnection::outgoing`]. On failure
+    /// the connection is closed.
+    pub async fn offer(&self) -> Result<(), ConnectionError> {
+        let result = self.send_offer().await;
+        if result.is_err() {
+            self.shutdown().await;
+        }
+        result
+    }
+
+    async fn send_offer(&self) -> Result<(), ConnectionError> {
+        let _step = self.inner.negotiation.lock().await;
+        let i = &self.inner;
+        let offer = i.pc.create_offer(None).await?;
+        i.pc.set_local_description(offer).await?;
+        let sdp = self.local_sdp().await?;
+        let msg = signal::media_offer(
+            &i.meta.remote_id,
+            &i.meta.id,
+            &sdp,
+            i.meta.metadata.as_ref(),
+        )?;
+        self.signal(msg).await?;
+        self.flush_local_candidates().await;
+        Ok(())
+    }
+
+    /// The local description as sent: munged by the SDK options.
+    async fn local_sdp(&self) -> Result<String, ConnectionError> {
+        let sdp = self
+            .inner
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| ConnectionError::WebRtc("no local description".into()))?;
+        let munging = self
+            .inner
+            .munging
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        munging
+            .apply(&sdp)
+            .map_err(|e| ConnectionError::Unsupported(e.to_string()))
+    }
+
+    /// Accepts a media `OFFER`: the connection is created but not answered (the Peer emits
+    /// `call`; the application calls [`MediaConnection::answer`]). Candidates that arrive
+    /// before the answer are kept.
+    pub async fn from_offer(
+        ctx: &RtcContext,
+        signal: Signal,
+        offer: &Offer,
+    ) -> Result<MediaConnection, ConnectionError> {
+        let metadata = offer.raw.get("metadata").cloned().filter(|m| !m.is_null());
+        let pc = Arc::new(ctx.media_api.new_peer_connection(ctx.config.clone()).await?);
+        let meta = Meta {
+            id: offer.connection_id.clone(),
+            remote_id: offer.src.clone(),
+            metadata,
+            originator: false,
+        };
+        let conn = MediaConnection::build(meta, pc, signal, Munging::default());
+        if let Ok(mut p) = conn.inner.pending_offer.lock() {
+            *p = Some(offer.sdp.clone());
+        }
+        Ok(conn)
+    }
+
+    /// Answers the call (the SDK's `mc.answer(stream, options)`): the stream's tracks are sent
+    /// (video, then audio); without a stream the call only receives. On failure the connection
+    /// is closed.
+    pub async fn answer(
+        &self,
+        stream: Option<&MediaStream>,
+        options: AnswerOptions,
+    ) -> Result<(), ConnectionError> {
+        let munging = options.munging();
+        check_codecs(stream, &munging)?;
+        let Some(offer) = self.inner.pending_offer.lock().ok().and_then(|mut p| p.take()) else {
+            return Err(ConnectionError::Unsupported(
+                "this call was already answered, or it is not an incoming call".into(),
+            ));
+        };
+        if let Ok(mut m) = self.inner.munging.lock() {
+            *m = munging;
+        }
+        let result = self.answer_inner(&offer, stream).await;
+        match &result {
+            Ok(()) => {
+                self.inner.state.send_if_modified(|s| {
+                    let open = *s == ConnectionState::Connecting;
+                    if open {
+                        *s = ConnectionState::Open;
+                    }
+                    open
+                });
+            }
+            Err(_) => self.shutdown().await,
+        }
+        result
+    }
+
+    async fn answer_inner(
+        &self,
+        offer: &str,
+        stream: Option<&MediaStream>,
+    ) -> Result<(), ConnectionError> {
+        let _step = self.inner.negotiation.lock().await;
+        // As the SDK: the tracks first, then the remote offer; the stack pairs each track's
+        // transceiver with the offer's section of its kind.
+        if let Some(stream) = stream {
+            for track in stream.tracks() {
+                self.add_sender(track).await?;
+            }
+        }
+        self.apply_remote_offer(offer).await?;
+        self.send_answer().await?;
+        self.flush_local_candidates().await;
+        Ok(())
+    }
+
+    async fn apply_remote_offer(&self, sdp: &str) -> Result<(), ConnectionError> {
+        let desc = RTCSessionDescription::offer(sdp.to_owned())
+            .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
+        self.inner
+            .pc
+            .set_remote_description(desc)
+            .await
+            .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
+        if let Ok(mut last) = self.inner.last_remote_offer.lock() {
+            *last = Some(sdp.to_owned());
+        }
+        self.flush_remote_candidates().await;
+        Ok(())
+    }
+
+    async fn send_answer(&self) -> Result<(), ConnectionError> {
+        let i = &self.inner;
+        let answer = i.pc.create_answer(None).await?;
+        i.pc.set_local_description(answer).await?;
+        let sdp = self.local_sdp().await?;
+        self.signal(signal::answer(&i.meta.remote_id, &i.meta.id, "media", &sdp)?)
+            .await
+    }
+
+    /// Adds `track` as the sender of its kind and reads the sender's RTCP.
+    async fn add_sender(&self, track: LocalTrack) -> Result<(), ConnectionError> {
+        let sender = self.inner.pc.add_track(track.webrtc_track()).await?;
+        let slot = Arc::new(StdMutex::new(track.clone()));
+        if let Ok(mut s) = self.inner.senders.lock() {
+            s.insert(
+                track.kind(),
+                SenderSlot {
+                    sender: sender.clone(),
+                    track: slot.clone(),
+                },
+            );
+        }
+        tokio::spawn(read_rtcp(sender, slot));
+        Ok(())
+    }
+
+    /// The connection around `pc`, with its ICE, state and track handlers installed.
+    fn build(
+        meta: Meta,
+        pc: Arc<RTCPeerConnection>,
+        signal: Signal,
+        munging: Munging,
+    ) -> MediaConnection {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let conn = MediaConnection {
+            inner: Arc::new(Inner {
+                meta,
+                pc,
+                signal,
+                state: watch::channel(ConnectionState::Connecting).0,
+                munging: StdMutex::new(munging),
+                pending_offer: StdMutex::new(None),
+                last_remote_offer: StdMutex::new(None),
+                negotiation: Mutex::new(()),
+                senders: StdMutex::new(HashMap::new()),
+                remote_streams: StdMutex::new(HashSet::new()),
+                remote_pending: Mutex::new(Some(Vec::new())),
+                local_pending: Mutex::new(Some(Vec::new())),
+                events_tx,
+                events_rx: Mutex::new((events_rx, false)),
+            }),
+        };
+        conn.install_handlers();
+        conn
+    }
+
+    fn install_handlers(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.pc.on_ice_candidate(Box::new(move |c| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                let (Some(c), Some(inner)) = (c, weak.upgrade()) else {
+                    return;
+                };
+                match c.to_json() {
+                    Ok(init) => MediaConnection { inner }.local_candidate(init).await,
+                    Err(e) => tracing::debug!(error = %e, "unusable local candidate"),
+                }
+            })
+        }));
+        let weak = Arc::downgrade(&self.inner);
+        self.inner
+            .pc
+            .on_peer_connection_state_change(Box::new(move |s| {
+                let weak = weak.clone();
+                Box::pin(async move {
+                    if matches!(s, RTCPeerConnectionState::Failed) {
+                        if let Some(inner) = weak.upgrade() {
+                            tracing::info!(id = %inner.meta.id, "peer connection failed");
+                            MediaConnection { inner }.shutdown().await;
+                        }
+                    }
+                })
+            }));
+        let weak = Arc::downgrade(&self.inner);
+        let pc: Weak<RTCPeerConnection> = Arc::downgrade(&self.inner.pc);
+        self.inner.pc.on_track(Box::new(move |track, _receiver, _transceiver| {
+            if let Some(inner) = weak.upgrade() {
+                let remote = RemoteTrack::new(track, pc.clone());
+                MediaConnection { inner }.remote_track(remote);
+            }
+            Box::pin(async {})
+        }));
+    }
+
+    fn remote_track(&self, track: RemoteTrack) {
+        let stream_id = track.stream_id();
+        let first = self
+            .inner
+            .remote_streams
+            .lock()
+            .map(|mut s| s.insert(stream_id.clone()))
+            .unwrap_or(false);
+        tracing::debug!(id = %self.inner.meta.id, ?track, "remote track");
+        if first {
+            let _ = self
+                .inner
+                .events_tx
+                .send(MediaConnectionEvent::Stream(stream_id));
+        }
+        let _ = self.inner.events_tx.send(MediaConnectionEvent::Track(track));
+    }
+
+    async fn local_candidate(&self, c: RTCIceCandidateInit) {
+        {
+            let mut pending = self.inner.local_pending.lock().await;
+            if let Some(list) = pending.as_mut() {
+                list.push(c);
+                return;
+            }
+        }
+        self.send_candidate(&c).await;
+    }
+
+    async fn send_candidate(&self, c: &RTCIceCandidateInit) {
+        let i = &self.inner;
+        match signal::candidate_message(&i.meta.remote_id, &i.meta.id, "media", c) {
+            Ok(msg) => {
+                let _ = self.signal(msg).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "candidate not sent"),
+        }
+    }
+
+    async fn flush_local_candidates(&self) {
+        let list = self
+            .inner
+            .local_pending
+            .lock()
+            .await
+            .take()
+            .unwrap_or_default();
+        for c in &list {
+            self.send_candidate(c).await;
+        }
+    }
+
+    async fn flush_remote_candidates(&self) {
+        let list = self
+            .inner
+            .remote_pending
+            .lock()
+            .await
+            .take()
+            .unwrap_or_default();
+        for c in list {
+            if let Err(e) = self.inner.pc.add_ice_candidate(c).await {
+                tracing::debug!(error = %e, "remote candidate rejected");
+            }
+        }
+    }
+
+    async fn signal(&self, msg: ClientMessage) -> Result<(), ConnectionError> {
+        self.inner.signal.send(msg).await
+    }
+
+    /// Applies a relayed `ANSWER` (caller side), to the first offer or to a renegotiation.
+    pub async fn handle_answer(&self, sdp: &str) -> Result<(), ConnectionError> {
+        if !self.inner.meta.originator {
+            return Err(ConnectionError::InvalidSignal(
+                "an answer for a call this peer did not make".into(),
+            ));
+        }
+        let _step = self.inner.negotiation.lock().await;
+        let answer = RTCSessionDescription::answer(sdp.to_owned())
+            .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
+        self.inner
+            .pc
+            .set_remote_description(answer)
+            .await
+            .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
+        self.flush_remote_candidates().await;
+        self.inner.state.send_if_modified(|s| {
+            let open = *s == ConnectionState::Connecting;
+            if open {
+                *s = ConnectionState::Open;
+            }
+            open
+        });
+        Ok(())
+    }
+
+    /// Applies a relayed `OFFER` for this existing connection: the caller renegotiates (after
+    /// its `replace_stream` added or removed a kind). An offer identical to the last one is
+    /// ignored; otherwise `SEND_ANSWER` goes back.
+    pub async fn handle_offer(&self, sdp: &str) -> Result<(), ConnectionError> {
+        if self.inner.meta.originator {
+            return Err(ConnectionError::InvalidSignal(
+                "an offer for a call this peer made".into(),
+            ));
+        }
+        if let Ok(mut pending) = self.inner.pending_offer.lock() {
+            if pending.is_some() {
+                // Not answered yet: the newer offer replaces the one waiting for `answer()`.
+                *pending = Some(sdp.to_owned());
+                return Ok(());
+            }
+        }
+        let same = self
+            .inner
+            .last_remote_offer
+            .lock()
+            .map(|l| l.as_deref() == Some(sdp))
+            .unwrap_or(false);
+        if same || self.state() == ConnectionState::Closed {
+            return Ok(());
+        }
+        let _step = self.inner.negotiation.lock().await;
+        self.apply_remote_offer(sdp).await?;
+        self.send_answer().await
+    }
+
+    /// Adds a relayed remote candidate, or keeps it until the remote description is set.
+    pub async fn handle_candidate(&self, c: RTCIceCandidateInit) -> Result<(), ConnectionError> {
+        {
+            let mut pending = self.inner.remote_pending.lock().await;
+            if let Some(list) = pending.as_mut() {
+                if list.len() < 256 {
+                    list.push(c);
+                }
+                return Ok(());
+            }
+        }
+        self.inner
+            .pc
+            .add_ice_candidate(c)
+            .await
+            .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))
+    }
+
+    /// The remote side closed (`FORCE_CLOSE`, or `LEAVE` of the remote peer).
+    pub async fn handle_remote_close(&self) {
+        self.shutdown().await;
+    }
+
+    /// Replaces the stream sent (the SDK's `replaceStream`), kind by kind: the track of a kind
+    /// already sent is swapped in place (no renegotiation); a kind that is new is added and a
+    /// kind the new stream lacks is removed, which needs a renegotiation. As in the SDK only
+    /// the caller renegotiates (a new `SEND_OFFER` with the same connection id); on the
+    /// answering side such a change is refused with [`ConnectionError::Unsupported`].
+    pub async fn replace_stream(&self, stream: &MediaStream) -> Result<(), ConnectionError> {
+        if self.state() == ConnectionState::Closed {
+            return Err(ConnectionError::Closed);
+        }
+        check_codecs(
+            Some(stream),
+            &self
+                .inner
+                .munging
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default(),
+        )?;
+        let mut renegotiate = false;
+        for kind in [MediaKind::Video, MediaKind::Audio] {
+            let current = self.inner.senders.lock().ok().and_then(|s| {
+                s.get(&kind)
+                    .map(|slot| (slot.sender.clone(), slot.track.clone()))
+            });
+            match (current, stream.track(kind)) {
+                (Some((sender, slot)), Some(track)) => {
+                    sender.replace_track(Some(track.webrtc_track())).await?;
+                    if let Ok(mut t) = slot.lock() {
+                        *t = track.clone();
+                    }
+                }
+                (Some((sender, _)), None) => {
+                    if !self.inner.meta.originator {
+                        return Err(ConnectionError::Unsupported(
+                            "removing a kind needs a renegotiation, which only the caller starts"
+                                .into(),
+                        ));
+                    }
+                    self.inner.pc.remove_track(&sender).await?;
+                    if let Ok(mut s) = self.inner.senders.lock() {
+                        s.remove(&kind);
+                    }
+                    renegotiate = true;
+                }
+                (None, Some(track)) => {
+                    if !self.inner.meta.originator {
+                        return Err(ConnectionError::Unsupported(
+                            "adding a kind needs a renegotiation, which only the caller starts"
+                                .into(),
+                        ));
+                    }
+                    self.add_sender(track.clone()).await?;
+                    renegotiate = true;
+                }
+                (None, None) => {}
+            }
+        }
+        if renegotiate {
+            self.send_offer().await?;
+        }
+        Ok(())
+    }
+
+    /// The connection id.
+    pub fn id(&self) -> &str {
+        &self.inner.meta.id
+    }
+
+    /// The remote peer's id (the SDK's `remoteId`).
+    pub fn remote_id(&self) -> &str {
+        &self.inner.meta.remote_id
+    }
+
+    /// The metadata given by the caller.
+    pub fn metadata(&self) -> Option<&Value> {
+        self.inner.meta.metadata.as_ref()
+    }
+
+    /// Whether this side made the call.
+    pub fn is_originator(&self) -> bool {
+        self.inner.meta.originator
+    }
+
+    /// The current state: `Open` once answered (answerer) or once the answer is applied
+    /// (caller), as the SDK's `open`.
+    pub fn state(&self) -> ConnectionState {
+        *self.inner.state.borrow()
+    }
+
+    /// Whether the call is open (the SDK's `open`).
+    pub fn is_open(&self) -> bool {
+        self.state() == ConnectionState::Open
+    }
+
+    /// The local tracks currently sent, video first.
+    pub fn local_tracks(&self) -> Vec<LocalTrack> {
+        let Ok(s) = self.inner.senders.lock() else {
+            return Vec::new();
+        };
+        [MediaKind::Video, MediaKind::Audio]
+            .iter()
+            .filter_map(|k| s.get(k).and_then(|slot| slot.track.lock().ok().map(|t| t.clone())))
+            .collect()
+    }
+
+    /// Waits until the call is open; fails if it closes first.
+    pub async fn wait_open(&self) -> Result<(), ConnectionError> {
+        let mut rx = self.inner.state.subscribe();
+        let state = rx
+            .wait_for(|s| *s != ConnectionState::Connecting)
+            .await
+            .map(|s| *s)
+            .unwrap_or(ConnectionState::Closed);
+        match state {
+            ConnectionState::Open => Ok(()),
+            _ => Err(ConnectionError::Closed),
+        }
+    }
+
+    /// Waits until the connection is closed.
+    pub async fn closed(&self) {
+        let mut rx = self.inner.state.subscribe();
+        let _ = rx.wait_for(|s| *s == ConnectionState::Closed).await;
+    }
+
+    /// The next event; `None` after [`MediaConnectionEvent::Close`].
+    pub async fn next_event(&self) -> Option<MediaConnectionEvent> {
+        let mut guard = self.inner.events_rx.lock().await;
+        let (rx, close_reported) = &mut *guard;
+        if *close_reported {
+            return None;
+        }
+        let mut state = self.inner.state.subscribe();
+        loop {
+            if let Ok(ev) = rx.try_recv() {
+                return Some(ev);
+            }
+            if *state.borrow_and_update() == ConnectionState::Closed {
+                *close_reported = true;
+                return Some(MediaConnectionEvent::Close);
+            }
+            tokio::select! {
+                biased;
+                ev = rx.recv() => if let Some(ev) = ev { return Some(ev) },
+                _ = state.changed() => {}
+            }
+        }
+    }
+
+    /// Waits for the next remote track, skipping other events; `None` once closed.
+    pub async fn next_track(&self) -> Option<RemoteTrack> {
+        loop {
+            match self.next_event().await? {
+                MediaConnectionEvent::Track(t) => return Some(t),
+                MediaConnectionEvent::Close => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Closes the call. With `force`, the remote side is told through `SEND_FORCE_CLOSE` and
+    /// closes at once; without, it notices when ICE fails.
+    pub async fn close(&self, force: bool) {
+        if force && self.state() != ConnectionState::Closed {
+            let msg = signal::force_close(&self.inner.meta.remote_id, &self.inner.meta.id);
+            let _ = self.signal(msg).await;
+        }
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&self) {
+        let previous = self.inner.state.send_replace(ConnectionState::Closed);
+        if previous == ConnectionState::Closed {
+            return;
+        }
+        tracing::debug!(id = %self.inner.meta.id, "closing media connection");
+        let pc = self.inner.pc.clone();
+        // Closing waits on DTLS and the RTP loops; do it aside so a handler calling this never
+        // waits on itself.
+        tokio::spawn(async move {
+            let _ = pc.close().await;
+        });
+    }
+}
+
+/// Reads a sender's RTCP so the interceptors make progress, and passes keyframe requests (PLI,
+/// FIR) on to the track being sent.
+async fn read_rtcp(sender: Arc<RTCRtpSender>, track: Arc<StdMutex<LocalTrack>>) {
+    while let Ok((packets, _)) = sender.read_rtcp().await {
+        for p in packets {
+            let any = p.as_any();
+            if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+                if let Ok(t) = track.lock() {
+                    t.note_keyframe_request();
+                }
+            }
+        }
+    }
+}
