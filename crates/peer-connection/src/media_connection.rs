@@ -64,6 +64,8 @@ struct Inner {
     pc: Arc<RTCPeerConnection>,
     signal: Signal,
     state: watch::Sender<ConnectionState>,
+    /// Whether ICE and DTLS are up (media flows).
+    connected: watch::Sender<bool>,
     /// The SDK options applied to the SDPs this side sends.
     munging: StdMutex<Munging>,
     /// Answerer: the offer waiting for `answer()`.
@@ -390,6 +392,7 @@ impl MediaConnection {
                 pc,
                 signal,
                 state: watch::channel(ConnectionState::Connecting).0,
+                connected: watch::channel(false).0,
                 munging: StdMutex::new(munging),
                 pending_offer: StdMutex::new(None),
                 last_remote_offer: StdMutex::new(None),
@@ -426,11 +429,18 @@ impl MediaConnection {
             .on_peer_connection_state_change(Box::new(move |s| {
                 let weak = weak.clone();
                 Box::pin(async move {
-                    if matches!(s, RTCPeerConnectionState::Failed) {
-                        if let Some(inner) = weak.upgrade() {
+                    let Some(inner) = weak.upgrade() else {
+                        return;
+                    };
+                    match s {
+                        RTCPeerConnectionState::Connected => {
+                            inner.connected.send_replace(true);
+                        }
+                        RTCPeerConnectionState::Failed => {
                             tracing::info!(id = %inner.meta.id, "peer connection failed");
                             MediaConnection { inner }.shutdown().await;
                         }
+                        _ => {}
                     }
                 })
             }));
@@ -712,6 +722,31 @@ impl MediaConnection {
             ConnectionState::Open => Ok(()),
             _ => Err(ConnectionError::Closed),
         }
+    }
+
+    /// Waits until media can flow (ICE and DTLS are up); fails if the call closes first. A
+    /// source started before this point loses its first packets, as a camera's frames are lost
+    /// before a call connects: start file playback after it to send the file from its start.
+    pub async fn wait_connected(&self) -> Result<(), ConnectionError> {
+        let mut connected = self.inner.connected.subscribe();
+        let mut state = self.inner.state.subscribe();
+        loop {
+            if *connected.borrow_and_update() {
+                return Ok(());
+            }
+            if *state.borrow_and_update() == ConnectionState::Closed {
+                return Err(ConnectionError::Closed);
+            }
+            tokio::select! {
+                r = connected.changed() => if r.is_err() { return Err(ConnectionError::Closed) },
+                r = state.changed() => if r.is_err() { return Err(ConnectionError::Closed) },
+            }
+        }
+    }
+
+    /// Whether media can flow (ICE and DTLS are up).
+    pub fn is_connected(&self) -> bool {
+        *self.inner.connected.borrow()
     }
 
     /// Waits until the connection is closed.

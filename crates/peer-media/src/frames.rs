@@ -194,10 +194,59 @@ fn vp8_keyframe_start(payload: &[u8]) -> bool {
 
 /// VP9 (draft-ietf-payload-vp9 §4.2): B=1 and P=0 in the descriptor's first byte.
 fn vp9_keyframe_start(payload: &[u8]) -> bool {
-    match payload.first() {
-        Some(first) => first & 0x08 != 0 && first & 0x40 == 0,
-        None => false,
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    if first & 0x08 == 0 || first & 0x40 != 0 {
+        // Not the start of a frame, or inter-picture predicted.
+        return false;
     }
+    // Some senders (webrtc-rs's payloader among them) never set P: when the frame header can
+    // be reached, its frame_type decides.
+    match vp9_descriptor_len(payload) {
+        Some(at) => match payload
+            .get(at..)
+            .and_then(crate::sink::vpx::vp9_frame_info)
+        {
+            Some(info) => info.keyframe,
+            None => true,
+        },
+        None => true,
+    }
+}
+
+/// The length of a VP9 payload descriptor (draft-ietf-payload-vp9) without a scalability
+/// structure; `None` when it carries one (V=1) or is truncated.
+fn vp9_descriptor_len(payload: &[u8]) -> Option<usize> {
+    let first = *payload.first()?;
+    let (i, p, l, f, v) = (
+        first & 0x80 != 0,
+        first & 0x40 != 0,
+        first & 0x20 != 0,
+        first & 0x10 != 0,
+        first & 0x02 != 0,
+    );
+    if v {
+        return None;
+    }
+    let mut at = 1;
+    if i {
+        let pid = *payload.get(at)?;
+        at += if pid & 0x80 != 0 { 2 } else { 1 };
+    }
+    if l {
+        at += if f { 1 } else { 2 };
+    }
+    if f && p {
+        for _ in 0..3 {
+            let diff = *payload.get(at)?;
+            at += 1;
+            if diff & 0x01 == 0 {
+                break;
+            }
+        }
+    }
+    (at <= payload.len()).then_some(at)
 }
 
 /// H264 NAL unit types this module looks at.
@@ -296,6 +345,18 @@ mod tests {
         assert!(!is_keyframe_start(Codec::Vp8, &[0x90]));
         assert!(!is_keyframe_start(Codec::Vp8, &[0x90, 0x80]));
         assert!(!is_keyframe_start(Codec::Vp8, &[]));
+    }
+
+    #[test]
+    fn vp9_frame_header_decides_when_present() {
+        // webrtc-rs's payloader leaves P=0 on every frame: the frame header says inter frame.
+        assert!(!is_keyframe_start(Codec::Vp9, &[0x0c, 0x86]));
+        let key = [0x0c, 0x82, 0x49, 0x83, 0x42, 0x00, 0x13, 0xf0, 0x0e, 0xf0];
+        assert!(is_keyframe_start(Codec::Vp9, &key));
+        // With a picture id (I=1, 15 bits) before the header.
+        assert!(!is_keyframe_start(Codec::Vp9, &[0x8c, 0x80, 0x01, 0x86]));
+        // A scalability structure (V=1) is not parsed: the descriptor alone decides.
+        assert!(is_keyframe_start(Codec::Vp9, &[0x0e, 0x00]));
     }
 
     #[test]

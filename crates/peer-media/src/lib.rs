@@ -18,6 +18,8 @@ pub mod error;
 pub mod frames;
 pub mod remote;
 pub mod sdp;
+pub mod sink;
+pub mod source;
 pub mod track;
 
 pub use codec::{Codec, MediaKind};
@@ -25,4 +27,6 @@ pub use error::MediaError;
 pub use frames::FrameCounter;
 pub use remote::RemoteTrack;
 pub use sdp::Munging;
+pub use sink::{FileSink, UdpSink};
+pub use source::{FileOptions, FileSource, RtpUdpSource};
 pub use track::{LocalTrack, MediaStream};

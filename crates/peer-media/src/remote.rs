@@ -54,7 +54,18 @@ impl RemoteTrack {
 
     /// The negotiated MIME type (`video/VP8`, `audio/opus`, ...).
     pub fn mime_type(&self) -> String {
-        self.track.codec().capability.mime_type
+        self.capability().mime_type
+    }
+
+    /// The negotiated codec's parameters. webrtc 0.17.2 looks a track's codec up only when the
+    /// payload type changes from its initial 0, so a PCMU track (payload type 0, static in
+    /// RFC 3551) has an empty codec; it is filled in here.
+    fn capability(&self) -> webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability {
+        let cap = self.track.codec().capability;
+        if cap.mime_type.is_empty() && self.track.payload_type() == 0 {
+            return Codec::Pcmu.capability();
+        }
+        cap
     }
 
     /// The codec, when it is one this crate knows.
@@ -69,17 +80,17 @@ impl RemoteTrack {
 
     /// The RTP clock rate.
     pub fn clock_rate(&self) -> u32 {
-        self.track.codec().capability.clock_rate
+        self.capability().clock_rate
     }
 
     /// Audio channels (0 for video).
     pub fn channels(&self) -> u16 {
-        self.track.codec().capability.channels
+        self.capability().channels
     }
 
     /// The negotiated `a=fmtp` parameters.
     pub fn fmtp(&self) -> String {
-        self.track.codec().capability.sdp_fmtp_line
+        self.capability().sdp_fmtp_line
     }
 
     /// The sender's SSRC.

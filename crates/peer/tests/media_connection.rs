@@ -319,3 +319,176 @@ async fn bad_calls_are_errors() {
     within("closed", call.closed()).await;
     alice.destroy().await;
 }
+
+/// The peer-media fixtures (2 s each, made by the ffmpeg commands in their README).
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../peer-media/tests/fixtures")
+        .join(name)
+}
+
+/// Sends the VP8 IVF fixture as RTP (payload type 100, 1,200-byte packets) to `to`, paced at
+/// the file's frame rate, `passes` times. Returns the frames sent.
+async fn send_vp8_rtp(to: std::net::SocketAddr, passes: usize) -> usize {
+    use peer::media::source::ivf::IvfReader;
+    use webrtc::rtp::codecs::vp8::Vp8Payloader;
+    use webrtc::rtp::packetizer::{new_packetizer, Packetizer};
+    use webrtc::rtp::sequence::new_random_sequencer;
+
+    let data = std::fs::read(fixture("testsrc-vp8.ivf")).expect("fixture");
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+    let mut packetizer = new_packetizer(
+        1200,
+        100,
+        0x1234_5678,
+        Box::new(Vp8Payloader::default()),
+        Box::new(new_random_sequencer()),
+        90_000,
+    );
+    let mut frames = 0;
+    for _ in 0..passes {
+        let mut reader = IvfReader::new(&data).expect("ivf");
+        while let Some(frame) = reader.next_frame().expect("frame") {
+            let payload = bytes::Bytes::copy_from_slice(frame.data);
+            for p in packetizer.packetize(&payload, 3000).expect("packetize") {
+                let raw = webrtc::util::Marshal::marshal(&p).expect("marshal");
+                socket.send_to(&raw, to).await.expect("send");
+            }
+            frames += 1;
+            tokio::time::sleep(Duration::from_millis(33)).await;
+        }
+    }
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_and_rtp_sources_rust_to_rust() {
+    use peer::media::sink::FileSink;
+    use peer::media::source::{FileOptions, FileSource, RtpUdpSource};
+    use peer::media::FrameCounter;
+
+    let server = TestServer::start();
+    let alice = server.peer("fr-alice").await;
+    let bob = server.peer("fr-bob").await;
+
+    // Alice sends the VP8 and Opus files, paced in real time, once the call is connected.
+    let mut a_stream = MediaStream::new();
+    let a_video = a_stream.add_track(Codec::Vp8);
+    let a_audio = a_stream.add_track(Codec::Opus);
+    // Bob sends what arrives on a UDP port as RTP (as from a GStreamer pipeline).
+    let mut b_stream = MediaStream::new();
+    let rtp_in = RtpUdpSource::bind(
+        "127.0.0.1:0".parse().expect("addr"),
+        b_stream.add_track(Codec::Vp8),
+    )
+    .await
+    .expect("rtp source");
+
+    let call = alice
+        .call("fr-bob", Some(&a_stream), CallOptions::default())
+        .await
+        .expect("call");
+    let incoming = next_call(&bob).await;
+    incoming
+        .answer(Some(&b_stream), AnswerOptions::default())
+        .await
+        .expect("answer");
+    within("connected", call.wait_connected())
+        .await
+        .expect("connected");
+    let video = FileSource::start(fixture("testsrc-vp8.ivf"), a_video, FileOptions::default())
+        .await
+        .expect("video file");
+    let audio = FileSource::start(
+        fixture("sine.ogg"),
+        a_audio,
+        FileOptions {
+            looped: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("audio file");
+
+    // Bob records alice's video into an IVF file and counts her audio.
+    let dir = std::env::temp_dir().join(format!("peer-media-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let path = dir.join("alice.ivf");
+    let mut seen = Vec::new();
+    let mut recorder = None;
+    let mut audio_packets = None;
+    for _ in 0..2 {
+        let t = next_track(&incoming, &mut seen).await;
+        match t.kind() {
+            MediaKind::Video => {
+                recorder = Some(FileSink::start(t, &path).await.expect("file sink"));
+            }
+            MediaKind::Audio => {
+                assert_eq!(t.codec(), Some(Codec::Opus));
+                audio_packets = Some(tokio::spawn(async move {
+                    let mut n = 0u32;
+                    while n < 50 && t.read_rtp().await.is_ok() {
+                        n += 1;
+                    }
+                    n
+                }));
+            }
+        }
+    }
+    let recorder = recorder.expect("video track");
+    let sent = within("video file played", video.finished())
+        .await
+        .expect("played");
+    // Let the last packets land, then close the file.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    recorder.stop();
+    let stats = within("recorder", recorder.finished())
+        .await
+        .expect("recorded");
+    assert!(
+        stats.written * 10 >= sent.frames * 9,
+        "wrote {} of {} frames: {stats:?}",
+        stats.written,
+        sent.frames
+    );
+    assert!(stats.keyframes >= 1, "{stats:?}");
+    let file = std::fs::read(&path).expect("recording");
+    let mut reader = peer::media::source::ivf::IvfReader::new(&file).expect("valid ivf");
+    assert_eq!(reader.header().codec(), Some(Codec::Vp8));
+    let mut frames = 0;
+    while reader.next_frame().expect("frame").is_some() {
+        frames += 1;
+    }
+    assert_eq!(frames as u64, stats.written);
+    let n = within("audio", audio_packets.expect("audio track"))
+        .await
+        .expect("audio task");
+    assert_eq!(n, 50);
+    audio.stop();
+
+    // Bob's RTP source: the packets sent to his UDP port reach alice with the negotiated
+    // payload type, frame for frame.
+    let send = tokio::spawn(send_vp8_rtp(rtp_in.local_addr(), 1));
+    let mut seen = Vec::new();
+    let back = next_track(&call, &mut seen).await;
+    assert_eq!(back.codec(), Some(Codec::Vp8));
+    let pt = back.payload_type();
+    let mut counter = FrameCounter::new(Codec::Vp8);
+    let frames_sent = within("rtp sent", send).await.expect("sender");
+    within("frames through the rtp source", async {
+        while counter.frames() + 1 < frames_sent as u64 {
+            let p = back.read_rtp().await.expect("rtp");
+            assert_eq!(p.header.payload_type, pt);
+            counter.push(p.header.marker, p.header.timestamp, &p.payload);
+        }
+    })
+    .await;
+    assert!(counter.keyframes() >= 1, "{counter:?}");
+    assert_eq!(rtp_in.stats().malformed, 0);
+
+    call.close(true).await;
+    within("closed", incoming.closed()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    alice.destroy().await;
+    bob.destroy().await;
+}

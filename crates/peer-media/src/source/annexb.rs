@@ -145,7 +145,9 @@ pub struct AccessUnit<'a> {
 impl AccessUnit<'_> {
     /// Holds a slice (an access unit without one is trailing parameter sets or SEI).
     pub fn has_picture(&self) -> bool {
-        self.nal_types.iter().any(|&t| t == NAL_SLICE || t == NAL_IDR)
+        self.nal_types
+            .iter()
+            .any(|&t| t == NAL_SLICE || t == NAL_IDR)
     }
 
     /// Holds an IDR slice.
@@ -256,8 +258,8 @@ mod tests {
     #[test]
     fn start_codes_and_trailing_zeros() {
         let s = [
-            9, 9, 0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0, 0, 1, 0x68, 0,
-            0, 0,
+            9, 9, 0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0, 0, 1, 0x68, 0, 0,
+            0,
         ];
         let n = nal_units(&s);
         assert_eq!(n.leading_garbage(), 2);

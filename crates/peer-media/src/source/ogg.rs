@@ -251,7 +251,10 @@ impl<'a> OggPackets<'a> {
         }
         let mut at = 0;
         for &lace in page.lacing {
-            let seg = page.body.get(at..at + usize::from(lace)).unwrap_or_default();
+            let seg = page
+                .body
+                .get(at..at + usize::from(lace))
+                .unwrap_or_default();
             at += usize::from(lace);
             match &mut self.partial {
                 Partial::Skip => {}
@@ -266,8 +269,7 @@ impl<'a> OggPackets<'a> {
                 }
             }
             if lace < 255 {
-                if let Partial::Some(bytes) = std::mem::replace(&mut self.partial, Partial::None)
-                {
+                if let Partial::Some(bytes) = std::mem::replace(&mut self.partial, Partial::None) {
                     self.ready.push_back(bytes);
                 }
             }

@@ -47,10 +47,11 @@ impl RtpPacketizer {
     pub(crate) fn new(codec: Codec) -> RtpPacketizer {
         let payloader: Box<dyn Payloader + Send + Sync> = match codec {
             // With a picture id, as browsers send, so receivers can detect lost frames.
-            Codec::Vp8 => Box::new(Vp8Payloader {
-                enable_picture_id: true,
-                ..Default::default()
-            }),
+            Codec::Vp8 => {
+                let mut p = Vp8Payloader::default();
+                p.enable_picture_id = true;
+                Box::new(p)
+            }
             Codec::Vp9 => Box::<Vp9Payloader>::default(),
             Codec::H264 => Box::<H264Payloader>::default(),
             Codec::Opus => Box::new(OpusPayloader),
@@ -139,7 +140,9 @@ mod tests {
     fn audio_marker_on_first_packet_only() {
         let mut p = RtpPacketizer::new(Codec::Opus);
         let a = p.packetize(&Bytes::from_static(&[0xf8, 1, 2]), 0).unwrap();
-        let b = p.packetize(&Bytes::from_static(&[0xf8, 1, 2]), 960).unwrap();
+        let b = p
+            .packetize(&Bytes::from_static(&[0xf8, 1, 2]), 960)
+            .unwrap();
         assert!(a[0].header.marker);
         assert!(!b[0].header.marker);
         assert_eq!(a[0].payload.as_ref(), &[0xf8, 1, 2]);

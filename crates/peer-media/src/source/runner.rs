@@ -61,10 +61,11 @@ impl<T: Clone + Send + Sync + 'static> Runner<T> {
     /// Waits for the task's result (can be called any number of times).
     pub(crate) async fn finished(&self) -> Result<T, MediaError> {
         let mut done = self.done.clone();
-        match done.wait_for(Option::is_some).await {
+        let result = match done.wait_for(Option::is_some).await {
             Ok(v) => v.clone().unwrap_or(Err(MediaError::Closed)),
             // The task went away without a result (the runtime shut down).
             Err(_) => Err(MediaError::Closed),
-        }
+        };
+        result
     }
 }
