@@ -15,7 +15,8 @@
 //   CONFORMANCE_SDK_DEBUG          skyway.js `debug` level (default 2; 3 logs all signaling)
 //   CONFORMANCE_TRACE              print the signaling traffic (WebSocket frames, HTTP requests)
 //   PEER_AGENT_BIN                 the Rust interop agent (crates/peer/examples/interop_agent.rs);
-//                                  the `Rust peer interop` scenarios are skipped without it
+//                                  the `Rust peer interop` and `Rust media interop` scenarios are
+//                                  skipped without it
 //
 // Every scenario runs in its own browser context; all the Peer objects of one scenario live in
 // the same page and talk to each other over real WebRTC on loopback.
@@ -23,6 +24,8 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { launchChromium, serveSdkPage } from './browser.mjs';
 import { RustAgent } from './rust-agent.mjs';
 
@@ -176,7 +179,94 @@ function pageHelpers(cfg) {
 
     /** Streams' video track counts, for assertions in Node. */
     videoTracks: (stream) => (stream ? stream.getVideoTracks().length : 0),
+
+    /**
+     * What arrived on `pc` so far, from its `inbound-rtp` stats, by kind:
+     * `{video: {packetsReceived, framesDecoded, keyFramesDecoded, mimeType}, audio: {...}}`
+     * (the receiver of a kind with the most packets; a kind nothing arrived for is absent).
+     */
+    async inbound(pc) {
+      const stats = await pc.getStats();
+      const out = {};
+      stats.forEach((r) => {
+        if (r.type !== 'inbound-rtp') return;
+        const codec = r.codecId ? stats.get(r.codecId) : undefined;
+        const s = {
+          packetsReceived: r.packetsReceived ?? 0,
+          framesDecoded: r.framesDecoded ?? 0,
+          keyFramesDecoded: r.keyFramesDecoded ?? 0,
+          mimeType: codec?.mimeType ?? null,
+        };
+        if (!out[r.kind] || out[r.kind].packetsReceived < s.packetsReceived) out[r.kind] = s;
+      });
+      return out;
+    },
+
+    /** The `targetBitrate` (bps) of `pc`'s video `outbound-rtp` stats, or null. */
+    async videoTargetBitrate(pc) {
+      let target = null;
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === 'outbound-rtp' && r.kind === 'video' && typeof r.targetBitrate === 'number') {
+          target = Math.max(target ?? 0, r.targetBitrate);
+        }
+      });
+      return target;
+    },
+
+    /** Polls T.inbound(pc) until `cond(stats)` holds; resolves with those stats. */
+    async untilInbound(pc, cond, what, ms = 30000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const s = await T.inbound(pc);
+        if (cond(s)) return s;
+        if (Date.now() > end) {
+          throw new Error(`timed out after ${ms} ms waiting for ${what}; inbound: ${JSON.stringify(s)}`);
+        }
+        await T.sleep(250);
+      }
+    },
+
+    /**
+     * The media sections of an SDP: `[{kind, port, direction, codecs: [encoding names by
+     * payload type order], bandwidth: ['AS:300', ...]}]`.
+     */
+    sections(sdp) {
+      const out = [];
+      for (const line of sdp.split(/\r?\n/)) {
+        if (line.startsWith('m=')) {
+          const [kind, port, , ...pts] = line.slice(2).split(' ');
+          out.push({ kind, port: Number(port), pts, names: {}, bandwidth: [], direction: 'sendrecv' });
+          continue;
+        }
+        const m = out[out.length - 1];
+        if (!m) continue;
+        const rtpmap = /^a=rtpmap:(\d+) ([^/]+)/.exec(line);
+        if (rtpmap) m.names[rtpmap[1]] = rtpmap[2];
+        if (line.startsWith('b=')) m.bandwidth.push(line.slice(2));
+        if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) m.direction = line.slice(2);
+      }
+      return out.map(({ kind, port, pts, names, bandwidth, direction }) => ({
+        kind,
+        port,
+        direction,
+        codecs: pts.map((pt) => names[pt] ?? pt),
+        bandwidth,
+      }));
+    },
+
+    /** The fake camera and microphone (Chromium's --use-fake-device-for-media-stream). */
+    camera: (audio = true) => navigator.mediaDevices.getUserMedia({ video: true, audio }),
   };
+  // Chromium re-serializes `pc.remoteDescription` from its parsed form, which keeps one `b=`
+  // line per section (of `b=AS` and `b=TIAS`, the last); T.remoteSdp gives the text as applied.
+  const setRemoteDescription = RTCPeerConnection.prototype.setRemoteDescription;
+  const applied = new WeakMap();
+  RTCPeerConnection.prototype.setRemoteDescription = function (desc, ...rest) {
+    if (desc && typeof desc.sdp === 'string') applied.set(this, desc.sdp);
+    return setRemoteDescription.call(this, desc, ...rest);
+  };
+  /** The SDP text last given to `pc.setRemoteDescription` (by the SDK), unparsed. */
+  T.remoteSdp = (pc) => applied.get(pc) ?? null;
   window.T = T;
 }
 
@@ -872,6 +962,19 @@ function fromBrowser(d) {
 
 const short = (x) => JSON.stringify(x).slice(0, 200);
 
+/**
+ * Spawns the interop agent as a fresh peer id, hands it to `keep` at once (so the caller can stop
+ * it even if opening fails), and resolves with the id once the agent's Peer is open.
+ */
+async function startAgentAs(keep) {
+  const id = uid('rust');
+  const agent = new RustAgent(AGENT_BIN, { port: PORT, key: KEYS.open, id });
+  keep(agent);
+  await agent.waitFor((e) => e.event === 'open' || e.event === 'error', 'open');
+  assert.equal(agent.events.find((e) => e.event === 'open')?.id, id, short(agent.events));
+  return id;
+}
+
 describe('Rust peer interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set' }, () => {
   let agent;
   afterEach(async () => {
@@ -879,13 +982,7 @@ describe('Rust peer interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set' 
     agent = undefined;
   });
 
-  const startAgent = async () => {
-    const id = uid('rust');
-    agent = new RustAgent(AGENT_BIN, { port: PORT, key: KEYS.open, id });
-    await agent.waitFor((e) => e.event === 'open' || e.event === 'error', 'open');
-    assert.equal(agent.events.find((e) => e.event === 'open')?.id, id, short(agent.events));
-    return id;
-  };
+  const startAgent = () => startAgentAs((a) => (agent = a));
 
   for (const serialization of ['binary', 'binary-utf8', 'json', 'none']) {
     it(`browser connects to Rust with "${serialization}": echo, label, metadata, close(true)`, T60, async () => {
@@ -1005,5 +1102,304 @@ describe('Rust peer interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set' 
     const err = await agent.waitFor((e) => e.event === 'error', 'an error');
     assert.equal(err.type, 'peer-unavailable', short(err));
     await agent.waitFor((e) => e.event === 'close' && e.conn === 'dc_nobody', 'the connection to close');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Media between Rust peers and skyway-js peers: the browser's fake camera and microphone, the
+// Rust peer's looped fixture files (crates/peer-media/tests/fixtures)
+// ---------------------------------------------------------------------------------------------
+
+/** A fixture file of peer-media's tests, as an absolute path for the agent. */
+const fixture = (name) =>
+  path.resolve(fileURLToPath(new URL(`../crates/peer-media/tests/fixtures/${name}`, import.meta.url)));
+
+const MEDIA = {
+  vp8: { codec: 'VP8', file: fixture('testsrc-vp8.ivf') },
+  vp9: { codec: 'VP9', file: fixture('testsrc-vp9.ivf') },
+  h264: { codec: 'H264', file: fixture('testsrc.h264') },
+  opus: { codec: 'opus', file: fixture('sine.ogg') },
+};
+
+/** How long a scenario waits for media thresholds on either side. */
+const MEDIA_MS = 30_000;
+
+describe('Rust media interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set' }, () => {
+  let agent;
+  afterEach(async () => {
+    await agent?.stop();
+    agent = undefined;
+  });
+  const startAgent = () => startAgentAs((a) => (agent = a));
+
+  /** The first `media-stats` of `conn` and `kind` that satisfies `cond`. */
+  const rustStats = (conn, kind, cond, what) =>
+    agent.waitFor(
+      (e) => e.event === 'media-stats' && e.conn === conn && e.kind === kind && cond(e),
+      `${what}; last stats: ${short(agent.events.filter((e) => e.event === 'media-stats').slice(-2))}`,
+      MEDIA_MS,
+    );
+  const rustErrors = () => agent.events.filter((e) => e.event === 'error' || e.event === 'media-error');
+
+  it('browser calls Rust with camera and microphone; Rust answers with VP8 and Opus files', T60, async () => {
+    const rustId = await startAgent();
+    const page = await newPage();
+    const bid = uid('browser');
+    const metadata = { from: 'browser', media: ['video', 'audio'], emoji: '📹' };
+    const started = await page.evaluate(
+      async ({ bid, rustId, metadata }) => {
+        const b = await T.open(bid);
+        const local = await T.camera();
+        window.call = b.call(rustId, local, { metadata });
+        window.rec = { streams: [], closed: 0, peer: b };
+        call.on('stream', (s) => rec.streams.push(s.id));
+        call.on('close', () => rec.closed++);
+        return { id: call.id, localStreamId: local.id };
+      },
+      { bid, rustId, metadata },
+    );
+    const incoming = await agent.waitFor((e) => e.event === 'call', 'the call event');
+    assert.equal(incoming.conn, started.id, 'connection id seen by Rust');
+    assert.equal(incoming.remote, bid, 'caller seen by Rust');
+    assert.deepEqual(incoming.metadata, metadata, 'metadata seen by Rust');
+
+    agent.command({ cmd: 'answer', conn: started.id, video: MEDIA.vp8, audio: MEDIA.opus });
+    await agent.waitFor((e) => e.event === 'answered' && e.conn === started.id, 'answered');
+
+    const r = await page.evaluate(async (ms) => {
+      await T.until(() => rec.streams.length > 0, 'the stream event from Rust', ms);
+      await T.until(() => call.getPeerConnection(), 'the call to open', ms);
+      const stats = await T.untilInbound(
+        call.getPeerConnection(),
+        (s) => s.video?.framesDecoded >= 20 && s.audio?.packetsReceived > 0,
+        '20 video frames decoded and audio packets from Rust',
+        ms,
+      );
+      const remote = call.remoteStream;
+      return {
+        stats,
+        streams: rec.streams,
+        remoteTracks: { video: remote.getVideoTracks().length, audio: remote.getAudioTracks().length },
+        errors: rec.peer.rec.errors,
+      };
+    }, MEDIA_MS);
+    console.log(`    browser received from Rust: ${JSON.stringify(r.stats)}`);
+    assert.equal(r.stats.video.mimeType, 'video/VP8', 'the browser decodes VP8 from Rust');
+    assert.equal(r.stats.audio.mimeType, 'audio/opus', 'the browser receives Opus from Rust');
+    assert.deepEqual(r.remoteTracks, { video: 1, audio: 1 }, 'one remote stream with both tracks');
+    assert.equal(r.streams.length, 1, 'one stream event');
+
+    const video = await rustStats(started.id, 'video', (e) => e.frames >= 30 && e.keyframes >= 1, '30 frames and a keyframe from the browser');
+    const audio = await rustStats(started.id, 'audio', (e) => e.packets >= 50, '50 audio packets from the browser');
+    console.log(`    Rust received from the browser: ${short(video)} ${short(audio)}`);
+    assert.equal(video.codec, 'VP8', 'the browser sends VP8 (its first codec)');
+    assert.equal(audio.codec, 'opus');
+    const streamEvents = agent.events.filter((e) => e.event === 'stream' && e.conn === started.id);
+    assert.deepEqual(streamEvents.map((e) => e.id), [started.localStreamId], "Rust's stream event names the browser's stream");
+    const tracks = agent.events.filter((e) => e.event === 'track' && e.conn === started.id);
+    assert.deepEqual(tracks.map((t) => t.kind).sort(), ['audio', 'video'], short(tracks));
+    assert.ok(tracks.every((t) => t.streamId === started.localStreamId), short(tracks));
+
+    await page.evaluate(() => call.close(true));
+    await agent.waitFor((e) => e.event === 'close' && e.conn === started.id, 'close after FORCE_CLOSE');
+    assert.deepEqual(r.errors, [], 'no browser peer errors');
+    assert.deepEqual(rustErrors(), [], 'no Rust errors');
+  });
+
+  it('Rust calls the browser with H264 and videoCodec "H264"; H264 flows both ways', T60, async () => {
+    await startAgent();
+    const page = await newPage();
+    const bid = uid('browser');
+    await page.evaluate(async (bid) => {
+      const b = await T.open(bid);
+      window.rec = { calls: [], streams: [], closed: 0, peer: b };
+      b.on('call', async (c) => {
+        rec.calls.push({ id: c.id, remoteId: c.remoteId, metadata: c.metadata });
+        window.call = c;
+        c.on('stream', (s) => rec.streams.push(s.id));
+        c.on('close', () => rec.closed++);
+        c.answer(await T.camera());
+      });
+    }, bid);
+    const conn = 'mc_rusth264';
+    const metadata = { from: 'rust', codec: 'H264' };
+    agent.command({ cmd: 'call', peer: bid, conn, video: MEDIA.h264, audio: null, options: { videoCodec: 'H264', metadata } });
+    await agent.waitFor((e) => e.event === 'called' && e.conn === conn, 'called');
+
+    const r = await page.evaluate(async (ms) => {
+      await T.until(() => window.call && call.getPeerConnection(), 'the call from Rust', ms);
+      const pc = call.getPeerConnection();
+      await T.until(() => pc.remoteDescription && pc.localDescription, 'the descriptions', ms);
+      const stats = await T.untilInbound(
+        pc,
+        (s) => s.video?.framesDecoded >= 20,
+        '20 video frames decoded from Rust',
+        ms,
+      );
+      return {
+        stats,
+        calls: rec.calls,
+        remote: T.sections(pc.remoteDescription.sdp),
+        local: T.sections(pc.localDescription.sdp),
+      };
+    }, MEDIA_MS);
+    console.log(`    browser received from Rust: ${JSON.stringify(r.stats)}`);
+    assert.deepEqual(r.calls, [{ id: conn, remoteId: agent.events.find((e) => e.event === 'open').id, metadata }]);
+    assert.equal(r.stats.video.mimeType, 'video/H264', 'the browser decodes H264 from Rust');
+    const remoteVideo = r.remote.filter((m) => m.kind === 'video');
+    assert.equal(remoteVideo.length, 1, JSON.stringify(r.remote));
+    assert.ok(remoteVideo[0].codecs.length > 0, 'the offer has video payload types');
+    assert.deepEqual([...new Set(remoteVideo[0].codecs)], ['H264'], `the offer's video codecs: ${remoteVideo[0].codecs}`);
+    assert.equal(r.remote.filter((m) => m.kind === 'audio').length, 0, 'no audio section in the offer');
+    const localVideo = r.local.filter((m) => m.kind === 'video');
+    assert.deepEqual([...new Set(localVideo[0].codecs)], ['H264'], `the answer's video codecs: ${localVideo[0].codecs}`);
+
+    const track = await agent.waitFor((e) => e.event === 'track' && e.conn === conn, 'a track from the browser', MEDIA_MS);
+    assert.equal(track.kind, 'video');
+    assert.equal(track.codec, 'H264', 'Rust receives H264 from the browser');
+    const video = await rustStats(conn, 'video', (e) => e.frames >= 30 && e.keyframes >= 1, '30 H264 frames and a keyframe from the browser');
+    console.log(`    Rust received from the browser: ${short(video)}`);
+    assert.equal(agent.events.filter((e) => e.event === 'track' && e.conn === conn).length, 1, 'only video (the offer had no audio)');
+
+    agent.command({ cmd: 'close', conn, force: true });
+    await page.evaluate(() => T.until(() => rec.closed === 1, 'the browser side to close after FORCE_CLOSE'));
+    await agent.waitFor((e) => e.event === 'close' && e.conn === conn, 'the Rust side to close');
+    assert.deepEqual(await page.evaluate(() => rec.peer.rec.errors), [], 'no browser peer errors');
+    assert.deepEqual(rustErrors(), [], 'no Rust errors');
+  });
+
+  it('browser calls Rust with videoCodec "VP9"; Rust answers with a VP9 file', T60, async () => {
+    const rustId = await startAgent();
+    const page = await newPage();
+    const started = await page.evaluate(
+      async ({ bid, rustId }) => {
+        const b = await T.open(bid);
+        window.call = b.call(rustId, await T.camera(), { videoCodec: 'VP9' });
+        window.rec = { peer: b };
+        return { id: call.id };
+      },
+      { bid: uid('browser'), rustId },
+    );
+    await agent.waitFor((e) => e.event === 'call' && e.conn === started.id, 'the call event');
+    agent.command({ cmd: 'answer', conn: started.id, video: MEDIA.vp9, audio: MEDIA.opus });
+    await agent.waitFor((e) => e.event === 'answered' && e.conn === started.id, 'answered');
+
+    const r = await page.evaluate(async (ms) => {
+      await T.until(() => call.getPeerConnection(), 'the call to open', ms);
+      const pc = call.getPeerConnection();
+      const stats = await T.untilInbound(pc, (s) => s.video?.framesDecoded >= 20, '20 VP9 frames decoded from Rust', ms);
+      return { stats, local: T.sections(pc.localDescription.sdp), remote: T.sections(pc.remoteDescription.sdp) };
+    }, MEDIA_MS);
+    console.log(`    browser received from Rust: ${JSON.stringify(r.stats)}`);
+    assert.equal(r.stats.video.mimeType, 'video/VP9', 'the browser decodes VP9 from Rust');
+    // The file has two keyframes in 60 frames; Chromium takes the frame type from the VP9
+    // descriptor's P bit, which peer-media's own payloader sets (webrtc-rs's never does).
+    assert.ok(
+      r.stats.video.keyFramesDecoded >= 1 && r.stats.video.keyFramesDecoded < r.stats.video.framesDecoded,
+      `keyframes are marked as such, delta frames as delta: ${JSON.stringify(r.stats.video)}`,
+    );
+    const answerVideo = r.remote.find((m) => m.kind === 'video');
+    assert.deepEqual([...new Set(answerVideo.codecs)], ['VP9'], `Rust's answer keeps only VP9: ${answerVideo.codecs}`);
+
+    const track = await agent.waitFor((e) => e.event === 'track' && e.conn === started.id && e.kind === 'video', 'a video track from the browser', MEDIA_MS);
+    assert.equal(track.codec, 'VP9', "Rust's remote video track is VP9");
+    const video = await rustStats(started.id, 'video', (e) => e.frames >= 30 && e.keyframes >= 1, '30 VP9 frames and a keyframe from the browser');
+    console.log(`    Rust received from the browser: ${short(video)}`);
+
+    await page.evaluate(() => call.close(true));
+    await agent.waitFor((e) => e.event === 'close' && e.conn === started.id, 'close after FORCE_CLOSE');
+    assert.deepEqual(await page.evaluate(() => rec.peer.rec.errors), [], 'no browser peer errors');
+    assert.deepEqual(rustErrors(), [], 'no Rust errors');
+  });
+
+  it('browser calls Rust without a stream (receive-only); Rust answers with VP8 and Opus files', T60, async () => {
+    const rustId = await startAgent();
+    const page = await newPage();
+    const started = await page.evaluate(
+      async ({ bid, rustId }) => {
+        const b = await T.open(bid);
+        window.call = b.call(rustId);
+        window.rec = { peer: b };
+        return { id: call.id };
+      },
+      { bid: uid('browser'), rustId },
+    );
+    const incoming = await agent.waitFor((e) => e.event === 'call' && e.conn === started.id, 'the call event');
+    assert.equal(incoming.metadata, null, 'no metadata');
+    agent.command({ cmd: 'answer', conn: started.id, video: MEDIA.vp8, audio: MEDIA.opus });
+    await agent.waitFor((e) => e.event === 'answered' && e.conn === started.id, 'answered');
+
+    const r = await page.evaluate(async (ms) => {
+      await T.until(() => call.getPeerConnection(), 'the call to open', ms);
+      const pc = call.getPeerConnection();
+      const stats = await T.untilInbound(
+        pc,
+        (s) => s.video?.framesDecoded >= 20 && s.audio?.packetsReceived > 0,
+        '20 video frames decoded and audio packets from Rust',
+        ms,
+      );
+      return { stats, local: T.sections(pc.localDescription.sdp), remote: T.sections(pc.remoteDescription.sdp) };
+    }, MEDIA_MS);
+    console.log(`    browser received from Rust: ${JSON.stringify(r.stats)}`);
+    assert.equal(r.stats.video.mimeType, 'video/VP8');
+    assert.equal(r.stats.audio.mimeType, 'audio/opus');
+    assert.deepEqual(r.local.map((m) => [m.kind, m.direction]), [['audio', 'recvonly'], ['video', 'recvonly']], "the SDK's legacy receive-only offer");
+    assert.deepEqual(r.remote.map((m) => [m.kind, m.direction]), [['audio', 'sendonly'], ['video', 'sendonly']], "Rust's answer only sends");
+
+    // The browser has decoded 20 frames from Rust: had it sent anything, Rust would have seen it.
+    const fromBrowser = agent.events.filter((e) => ['stream', 'track', 'media-stats'].includes(e.event));
+    assert.deepEqual(fromBrowser, [], 'Rust receives nothing from a receive-only caller');
+
+    await page.evaluate(() => call.close(true));
+    await agent.waitFor((e) => e.event === 'close' && e.conn === started.id, 'close after FORCE_CLOSE');
+    assert.deepEqual(await page.evaluate(() => rec.peer.rec.errors), [], 'no browser peer errors');
+    assert.deepEqual(rustErrors(), [], 'no Rust errors');
+  });
+
+  it('Rust calls without a stream, videoReceiveEnabled and videoBandwidth 300; the browser answers with its camera', T60, async () => {
+    await startAgent();
+    const page = await newPage();
+    const bid = uid('browser');
+    await page.evaluate(async (bid) => {
+      const b = await T.open(bid);
+      window.rec = { closed: 0, peer: b };
+      b.on('call', async (c) => {
+        window.call = c;
+        c.on('close', () => rec.closed++);
+        c.answer(await T.camera());
+      });
+    }, bid);
+    const conn = 'mc_rustrecvonly';
+    agent.command({ cmd: 'call', peer: bid, conn, video: null, audio: null, options: { videoReceiveEnabled: true, videoBandwidth: 300 } });
+    await agent.waitFor((e) => e.event === 'called' && e.conn === conn, 'called');
+
+    const video = await rustStats(conn, 'video', (e) => e.frames >= 30 && e.keyframes >= 1, '30 frames and a keyframe from the browser');
+    console.log(`    Rust received from the browser: ${short(video)}`);
+    assert.equal(video.codec, 'VP8');
+    const r = await page.evaluate(async () => {
+      const pc = call.getPeerConnection();
+      return {
+        remote: T.sections(pc.remoteDescription.sdp),
+        applied: T.sections(T.remoteSdp(pc)),
+        local: T.sections(pc.localDescription.sdp),
+        inbound: await T.inbound(pc),
+        targetBitrate: await T.videoTargetBitrate(pc),
+      };
+    });
+    assert.ok(r.targetBitrate > 0 && r.targetBitrate <= 300_000, `the browser's video target bitrate ${r.targetBitrate} bps is capped at 300 kbps`);
+    assert.deepEqual(r.remote.map((m) => m.kind), ['video'], 'the offer has one video section and no audio');
+    assert.equal(r.remote[0].direction, 'recvonly');
+    // What the SDK handed to Chromium carries both lines; Chromium's remoteDescription keeps
+    // the bandwidth it applies (TIAS, the last one).
+    assert.deepEqual(r.applied[0].bandwidth, ['AS:300', 'TIAS:300000'], 'b= lines of the offer as received');
+    assert.ok(r.remote[0].bandwidth.includes('TIAS:300000'), `b= lines of remoteDescription: ${r.remote[0].bandwidth}`);
+    assert.deepEqual(r.local.map((m) => [m.kind, m.direction]), [['video', 'sendonly']], "the browser's answer");
+    assert.deepEqual(r.inbound, {}, 'the browser receives nothing');
+    assert.deepEqual(agent.events.filter((e) => e.event === 'track' && e.conn === conn).map((e) => e.kind), ['video']);
+
+    agent.command({ cmd: 'close', conn, force: true });
+    await page.evaluate(() => T.until(() => rec.closed === 1, 'the browser side to close after FORCE_CLOSE'));
+    assert.deepEqual(await page.evaluate(() => rec.peer.rec.errors), [], 'no browser peer errors');
+    assert.deepEqual(rustErrors(), [], 'no Rust errors');
   });
 });

@@ -4,8 +4,14 @@
 //! with `skyway-js@4.4.5` browsers and other Rust peers over [`DataConnection`]s, in every
 //! serialization the browser SDK offers (`binary`, `binary-utf8`, `json`, `none`).
 //!
+//! Calls carry audio and video: [`Peer::call`] and [`PeerEvent::Call`] give a
+//! [`MediaConnection`] that sends a [`MediaStream`] of local tracks (fed by RTP on a UDP port
+//! or by media files, see [`media::source`]) and reports the remote tracks (forwarded to a UDP
+//! port or recorded, see [`media::sink`]).
+//!
 //! This crate is a thin facade: signaling lives in `peer-transport`, connections in
-//! `peer-connection`, wire types in `peer-protocol`.
+//! `peer-connection`, media in `peer-media` (re-exported as [`media`]), wire types in
+//! `peer-protocol`.
 //!
 //! # Example
 //!

@@ -1,13 +1,13 @@
 //! `Peer`: the facade over signaling (`peer-transport`) and connections (`peer-connection`).
 
+use crate::connection::Connection;
 use crate::error::{ErrorKind, PeerError};
 use crate::event::PeerEvent;
 use crate::options::PeerOptions;
 use crate::router;
-use crate::connection::Connection;
 use peer_connection::{
-    CallOptions, ConnectOptions, DataConnection, IceServer, MediaConnection, MediaStream, RtcContext,
-    Signal,
+    CallOptions, ConnectOptions, DataConnection, IceServer, MediaConnection, MediaStream,
+    RtcContext, Signal,
 };
 use peer_protocol::ids::{is_valid_api_key, is_valid_peer_id};
 use peer_transport::{rest, PeerList, ServerAddr, Signaling, SignalingOptions};

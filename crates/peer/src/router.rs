@@ -1,11 +1,11 @@
 //! The Peer's background tasks: routing server messages to connections and events, and
 //! forwarding the connections' signaling messages to the socket.
 
+use crate::connection::Connection;
 use crate::error::{ErrorKind, PeerError};
 use crate::event::PeerEvent;
 use crate::peer::{Inner, Life};
 use async_trait::async_trait;
-use crate::connection::Connection;
 use peer_connection::signal::{self, parse_offer, parse_routed, Offer};
 use peer_connection::{
     ConnectionError, ConnectionState, DataConnection, MediaConnection, SignalSink,
@@ -185,8 +185,7 @@ async fn media_offer(inner: &Arc<Inner>, offer: Offer) {
                 tracing::warn!(id = %offer.connection_id, "media offer for a data connection id ignored");
             }
         }
-        None => match MediaConnection::from_offer(&inner.rtc, inner.signal.clone(), &offer).await
-        {
+        None => match MediaConnection::from_offer(&inner.rtc, inner.signal.clone(), &offer).await {
             Ok(conn) => {
                 inner.register(Connection::Media(conn.clone()));
                 inner.emit(PeerEvent::Call(conn)).await;

@@ -160,7 +160,13 @@ async fn label_metadata_and_dc_init_reach_the_other_side() {
     within("a open", conn.wait_open()).await.unwrap();
     within("b open", remote.wait_open()).await.unwrap();
     assert_eq!(a.connections()["meta-b"].len(), 1);
-    assert_eq!(b.connections()["meta-a"][0].as_data().map(|c| c.label()).unwrap_or_default(), "telemetry");
+    assert_eq!(
+        b.connections()["meta-a"][0]
+            .as_data()
+            .map(|c| c.label())
+            .unwrap_or_default(),
+        "telemetry"
+    );
     remote.send("from b").await.unwrap();
     assert_eq!(
         within("recv", conn.recv()).await,

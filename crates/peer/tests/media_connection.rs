@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use peer::media::track::LocalTrack;
 use peer::{
-    AnswerOptions, CallOptions, Codec, ErrorKind, ErrorType, MediaConnection,
-    MediaConnectionEvent, MediaKind, MediaStream, Peer, PeerEvent, RemoteTrack,
+    AnswerOptions, CallOptions, Codec, ErrorKind, ErrorType, MediaConnection, MediaConnectionEvent,
+    MediaKind, MediaStream, Peer, PeerEvent, RemoteTrack,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -23,7 +23,9 @@ fn pump(track: LocalTrack) -> tokio::task::JoinHandle<()> {
         let mut seq: u16 = 0;
         let mut ts: u32 = 0;
         let payload: Vec<u8> = match track.codec() {
-            Codec::Vp8 => vec![0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00],
+            Codec::Vp8 => vec![
+                0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
+            ],
             Codec::Vp9 => vec![0x8c, 0x00, 0x01, 0x02, 0x03],
             Codec::H264 => vec![0x65, 0x88, 0x84, 0x00, 0x33],
             Codec::Opus => vec![0xfc, 0xff, 0xfe],
@@ -174,7 +176,11 @@ async fn call_and_answer_with_tracks_both_ways() {
 
     // A keyframe request reaches the sending track.
     let before = a_stream.video().map(|t| t.keyframe_requests()).unwrap_or(0);
-    let video = if t1.kind() == MediaKind::Video { &t1 } else { &t2 };
+    let video = if t1.kind() == MediaKind::Video {
+        &t1
+    } else {
+        &t2
+    };
     video.request_keyframe().await.expect("pli");
     within("pli delivered", async {
         while a_stream.video().map(|t| t.keyframe_requests()).unwrap_or(0) == before {
@@ -271,13 +277,20 @@ async fn replace_stream_swaps_tracks_and_renegotiates_new_kinds() {
     read_packets(&audio, 5).await;
     read_packets(&video, 5).await;
     assert_eq!(call.local_tracks().len(), 2);
-    assert_eq!(call.id(), incoming.id(), "renegotiated on the same connection");
+    assert_eq!(
+        call.id(),
+        incoming.id(),
+        "renegotiated on the same connection"
+    );
     assert_eq!(bob.connections()["rs-alice"].len(), 1);
 
     // The answering side cannot add a kind (only the caller renegotiates).
     let (third, _p3) = stream(&[Codec::Opus]);
     let err = incoming.replace_stream(&third).await.unwrap_err();
-    assert!(matches!(err, peer::ConnectionError::Unsupported(_)), "{err}");
+    assert!(
+        matches!(err, peer::ConnectionError::Unsupported(_)),
+        "{err}"
+    );
 
     call.close(false).await;
     alice.destroy().await;
@@ -336,7 +349,9 @@ async fn send_vp8_rtp(to: std::net::SocketAddr, passes: usize) -> usize {
     use webrtc::rtp::sequence::new_random_sequencer;
 
     let data = std::fs::read(fixture("testsrc-vp8.ivf")).expect("fixture");
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("udp");
     let mut packetizer = new_packetizer(
         1200,
         100,

@@ -40,6 +40,7 @@ pub mod opus;
 pub(crate) mod packetizer;
 pub mod rtp_udp;
 pub(crate) mod runner;
+pub(crate) mod vp9_payload;
 
 pub use file::{FileFormat, FileOptions, FileSource, FileSourceStats};
 pub use rtp_udp::{RtpUdpSource, RtpUdpStats};

@@ -1,4 +1,5 @@
-//! Turning media frames into RTP packets with the `webrtc` crate's payloaders: one sequence
+//! Turning media frames into RTP packets with the `webrtc` crate's payloaders (and our own for
+//! VP9, see [`super::vp9_payload`]): one sequence
 //! number space and one timestamp base per source, timestamps from the media time.
 
 use crate::codec::{Codec, MediaKind};
@@ -8,7 +9,6 @@ use webrtc::rtp::codecs::g7xx::G711Payloader;
 use webrtc::rtp::codecs::h264::H264Payloader;
 use webrtc::rtp::codecs::opus::OpusPayloader;
 use webrtc::rtp::codecs::vp8::Vp8Payloader;
-use webrtc::rtp::codecs::vp9::Vp9Payloader;
 use webrtc::rtp::header::Header;
 use webrtc::rtp::packet::Packet;
 use webrtc::rtp::packetizer::Payloader;
@@ -52,7 +52,8 @@ impl RtpPacketizer {
                 p.enable_picture_id = true;
                 Box::new(p)
             }
-            Codec::Vp9 => Box::<Vp9Payloader>::default(),
+            // Our own: webrtc-rs's marks every VP9 frame as a keyframe.
+            Codec::Vp9 => Box::<super::vp9_payload::Vp9FlexiblePayloader>::default(),
             Codec::H264 => Box::<H264Payloader>::default(),
             Codec::Opus => Box::new(OpusPayloader),
             Codec::Pcmu => Box::new(G711Payloader::default()),
