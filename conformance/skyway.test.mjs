@@ -1402,4 +1402,90 @@ describe('Rust media interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set'
     assert.deepEqual(await page.evaluate(() => rec.peer.rec.errors), [], 'no browser peer errors');
     assert.deepEqual(rustErrors(), [], 'no Rust errors');
   });
+
+  it('Rust replace_stream adds audio to its video call: the browser answers the renegotiation', T60, async () => {
+    await startAgent();
+    const page = await newPage();
+    const bid = uid('browser');
+    await page.evaluate(async (bid) => {
+      const b = await T.open(bid);
+      window.rec = { calls: 0, streams: [], peer: b };
+      b.on('call', (c) => {
+        rec.calls++;
+        window.call = c;
+        c.on('stream', (s) => rec.streams.push(s.id));
+        c.answer(); // receive only
+      });
+    }, bid);
+    const conn = 'mc_rustreplace';
+    agent.command({ cmd: 'call', peer: bid, conn, video: MEDIA.vp8, audio: null });
+    await agent.waitFor((e) => e.event === 'called' && e.conn === conn, 'called');
+    const first = await page.evaluate(async (ms) => {
+      await T.until(() => window.call && call.getPeerConnection(), 'the call from Rust', ms);
+      return T.untilInbound(call.getPeerConnection(), (s) => s.video?.framesDecoded >= 10, '10 frames before the replace', ms);
+    }, MEDIA_MS);
+    assert.equal(first.audio, undefined, `no audio before replace_stream: ${JSON.stringify(first)}`);
+
+    agent.command({ cmd: 'replace', conn, video: MEDIA.vp8, audio: MEDIA.opus });
+    await agent.waitFor((e) => e.event === 'replaced' && e.conn === conn, 'replaced');
+    const r = await page.evaluate(async ({ ms, before }) => {
+      const stats = await T.untilInbound(
+        call.getPeerConnection(),
+        (s) => s.audio?.packetsReceived >= 25 && s.video?.framesDecoded > before,
+        'audio after replace_stream, and video still decoding',
+        ms,
+      );
+      return { stats, calls: rec.calls, errors: rec.peer.rec.errors };
+    }, { ms: MEDIA_MS, before: first.video.framesDecoded });
+    console.log(`    browser received after replace_stream: ${JSON.stringify(r.stats)}`);
+    assert.equal(r.stats.audio.mimeType, 'audio/opus');
+    assert.equal(r.calls, 1, 'the renegotiation is not a new call in the browser');
+    assert.deepEqual(r.errors, [], 'no browser peer errors');
+    assert.deepEqual(rustErrors(), [], 'no Rust errors');
+    agent.command({ cmd: 'close', conn, force: true });
+  });
+
+  it('browser replaceStream adds audio to a video call: renegotiated on the same connection', T60, async () => {
+    const rustId = await startAgent();
+    const page = await newPage();
+    const bid = uid('browser');
+    const started = await page.evaluate(
+      async ({ bid, rustId }) => {
+        const b = await T.open(bid);
+        const videoOnly = await navigator.mediaDevices.getUserMedia({ video: true });
+        window.call = b.call(rustId, videoOnly);
+        window.rec = { peer: b };
+        return { id: call.id };
+      },
+      { bid, rustId },
+    );
+    await agent.waitFor((e) => e.event === 'call' && e.conn === started.id, 'the call event');
+    agent.command({ cmd: 'answer', conn: started.id, video: null, audio: null });
+    await agent.waitFor((e) => e.event === 'answered' && e.conn === started.id, 'answered');
+    await rustStats(started.id, 'video', (e) => e.frames >= 10, '10 frames of the first stream');
+    assert.equal(
+      agent.events.filter((e) => e.event === 'track' && e.conn === started.id && e.kind === 'audio').length,
+      0,
+      'no audio before replaceStream',
+    );
+
+    // The SDK replaces the video track in place and adds the audio one, which needs a new
+    // offer; it sends it with the same connection id.
+    await page.evaluate(async () => {
+      call.replaceStream(await T.camera());
+    });
+    const audio = await rustStats(started.id, 'audio', (e) => e.packets >= 25, '25 audio packets after replaceStream');
+    const video = agent.events.filter((e) => e.event === 'media-stats' && e.conn === started.id && e.kind === 'video').at(-1);
+    console.log(`    Rust received after replaceStream: ${short(video)} ${short(audio)}`);
+    assert.equal(audio.codec, 'opus');
+    const calls = agent.events.filter((e) => e.event === 'call');
+    assert.equal(calls.length, 1, 'the renegotiation is not a new call');
+    const videoAfter = await rustStats(started.id, 'video', (e) => e.frames > video.frames, 'video still flowing');
+    assert.ok(videoAfter.frames > video.frames);
+
+    await page.evaluate(() => call.close(true));
+    await agent.waitFor((e) => e.event === 'close' && e.conn === started.id, 'close after FORCE_CLOSE');
+    assert.deepEqual(await page.evaluate(() => rec.peer.rec.errors), [], 'no browser peer errors');
+    assert.deepEqual(rustErrors(), [], 'no Rust errors');
+  });
 });

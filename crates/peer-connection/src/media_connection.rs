@@ -149,7 +149,11 @@ impl MediaConnection {
     ) -> Result<MediaConnection, ConnectionError> {
         let munging = options.munging();
         check_codecs(stream, &munging)?;
-        let pc = Arc::new(ctx.media_api.new_peer_connection(ctx.config.clone()).await?);
+        let pc = Arc::new(
+            ctx.media_api
+                .new_peer_connection(ctx.config.clone())
+                .await?,
+        );
         let meta = Meta {
             id: options
                 .connection_id
@@ -177,10 +181,7 @@ impl MediaConnection {
                         if stream.track(kind).is_none() && wanted == Some(true) {
                             conn.inner
                                 .pc
-                                .add_transceiver_from_kind(
-                                    kind.rtp_codec_type(),
-                                    Some(recv_only()),
-                                )
+                                .add_transceiver_from_kind(kind.rtp_codec_type(), Some(recv_only()))
                                 .await?;
                         }
                     }
@@ -195,10 +196,7 @@ impl MediaConnection {
                         if legacy || wanted == Some(true) {
                             conn.inner
                                 .pc
-                                .add_transceiver_from_kind(
-                                    kind.rtp_codec_type(),
-                                    Some(recv_only()),
-                                )
+                                .add_transceiver_from_kind(kind.rtp_codec_type(), Some(recv_only()))
                                 .await?;
                         }
                     }
@@ -270,7 +268,11 @@ impl MediaConnection {
         offer: &Offer,
     ) -> Result<MediaConnection, ConnectionError> {
         let metadata = offer.raw.get("metadata").cloned().filter(|m| !m.is_null());
-        let pc = Arc::new(ctx.media_api.new_peer_connection(ctx.config.clone()).await?);
+        let pc = Arc::new(
+            ctx.media_api
+                .new_peer_connection(ctx.config.clone())
+                .await?,
+        );
         let meta = Meta {
             id: offer.connection_id.clone(),
             remote_id: offer.src.clone(),
@@ -294,7 +296,13 @@ impl MediaConnection {
     ) -> Result<(), ConnectionError> {
         let munging = options.munging();
         check_codecs(stream, &munging)?;
-        let Some(offer) = self.inner.pending_offer.lock().ok().and_then(|mut p| p.take()) else {
+        let Some(offer) = self
+            .inner
+            .pending_offer
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+        else {
             return Err(ConnectionError::Unsupported(
                 "this call was already answered, or it is not an incoming call".into(),
             ));
@@ -357,13 +365,23 @@ impl MediaConnection {
         let answer = i.pc.create_answer(None).await?;
         i.pc.set_local_description(answer).await?;
         let sdp = self.local_sdp().await?;
-        self.signal(signal::answer(&i.meta.remote_id, &i.meta.id, "media", &sdp)?)
-            .await
+        self.signal(signal::answer(
+            &i.meta.remote_id,
+            &i.meta.id,
+            "media",
+            &sdp,
+        )?)
+        .await
     }
 
     /// Adds `track` as the sender of its kind and reads the sender's RTCP.
     async fn add_sender(&self, track: LocalTrack) -> Result<(), ConnectionError> {
         let sender = self.inner.pc.add_track(track.webrtc_track()).await?;
+        // Sequence numbers stay continuous when `replace_stream` swaps in a track whose source
+        // numbers its packets from elsewhere; receivers' jitter buffers see no jump.
+        if let Err(e) = sender.enable_seq_transformer() {
+            tracing::debug!(error = %e, "sequence numbers not rewritten");
+        }
         let slot = Arc::new(StdMutex::new(track.clone()));
         if let Ok(mut s) = self.inner.senders.lock() {
             s.insert(
@@ -446,13 +464,15 @@ impl MediaConnection {
             }));
         let weak = Arc::downgrade(&self.inner);
         let pc: Weak<RTCPeerConnection> = Arc::downgrade(&self.inner.pc);
-        self.inner.pc.on_track(Box::new(move |track, _receiver, _transceiver| {
-            if let Some(inner) = weak.upgrade() {
-                let remote = RemoteTrack::new(track, pc.clone());
-                MediaConnection { inner }.remote_track(remote);
-            }
-            Box::pin(async {})
-        }));
+        self.inner
+            .pc
+            .on_track(Box::new(move |track, _receiver, _transceiver| {
+                if let Some(inner) = weak.upgrade() {
+                    let remote = RemoteTrack::new(track, pc.clone());
+                    MediaConnection { inner }.remote_track(remote);
+                }
+                Box::pin(async {})
+            }));
     }
 
     fn remote_track(&self, track: RemoteTrack) {
@@ -470,7 +490,10 @@ impl MediaConnection {
                 .events_tx
                 .send(MediaConnectionEvent::Stream(stream_id));
         }
-        let _ = self.inner.events_tx.send(MediaConnectionEvent::Track(track));
+        let _ = self
+            .inner
+            .events_tx
+            .send(MediaConnectionEvent::Track(track));
     }
 
     async fn local_candidate(&self, c: RTCIceCandidateInit) {
@@ -706,7 +729,10 @@ impl MediaConnection {
         };
         [MediaKind::Video, MediaKind::Audio]
             .iter()
-            .filter_map(|k| s.get(k).and_then(|slot| slot.track.lock().ok().map(|t| t.clone())))
+            .filter_map(|k| {
+                s.get(k)
+                    .and_then(|slot| slot.track.lock().ok().map(|t| t.clone()))
+            })
             .collect()
     }
 

@@ -33,6 +33,8 @@
 //!   `audio` the call sends no stream at all (a receive-only call).
 //! - `{"cmd":"answer","conn":CID,"video":MEDIA|null,"audio":MEDIA|null,
 //!   "options":{"videoCodec":C,"audioCodec":C,"videoBandwidth":N,"audioBandwidth":N}}`
+//! - `{"cmd":"replace","conn":CID,"video":MEDIA|null,"audio":MEDIA|null}`: `replace_stream`
+//!   with new file sources (the old ones stop); answered by `replaced` (`conn`).
 //! - `{"cmd":"close","conn":CID,"force":B}` (data or media connections)
 //! - `{"cmd":"destroy"}`
 //!
@@ -365,6 +367,17 @@ async fn command(peer: &Peer, state: &Shared, cmd: Value) -> Result<(), String> 
                 return Err(e.to_string());
             }
             emit(json!({"event": "answered", "conn": c.id()}));
+        }
+        Some("replace") => {
+            let c = state.get(s("conn"))?;
+            let c = c.as_media().ok_or("not a media connection")?;
+            let (stream, sources) = media_stream(&cmd)
+                .await?
+                .ok_or("replace needs a video or audio source")?;
+            state.stop_sources(c.id());
+            state.keep_sources(c, sources);
+            c.replace_stream(&stream).await.map_err(|e| e.to_string())?;
+            emit(json!({"event": "replaced", "conn": c.id()}));
         }
         Some("close") => {
             let c = state.get(s("conn"))?;
