@@ -329,3 +329,103 @@ pub fn binarypack(data: &[u8]) {
         "buffered bytes leak after evicting everything"
     );
 }
+
+/// `media_files`: the pure file parsers of `peer-media` (IVF, Ogg with Opus packet durations,
+/// H264 Annex-B access units, OpusHead) on arbitrary bytes. No panic; every frame, packet and
+/// access unit lies within the input.
+pub fn media_files(data: &[u8]) {
+    use peer_media::source::{annexb, ivf, ogg, opus};
+    let _ = ivf::IvfHeader::parse(data);
+    if let Ok(mut reader) = ivf::IvfReader::new(data) {
+        let mut total = 0usize;
+        while let Ok(Some(frame)) = reader.next_frame() {
+            total += frame.data.len();
+            assert!(total <= data.len(), "IVF frames exceed the input");
+        }
+    }
+    let mut total = 0usize;
+    for packet in ogg::OggPackets::new(data) {
+        total += packet.len();
+        assert!(total <= data.len(), "Ogg packets exceed the input");
+        if let Ok(samples) = opus::packet_samples(&packet) {
+            assert!(samples <= 5760, "an Opus packet is at most 120 ms");
+        }
+        let _ = opus::OpusHead::parse(&packet);
+    }
+    let mut total = 0usize;
+    for au in annexb::access_units(data) {
+        total += au.data.len();
+        assert!(total <= data.len(), "access units exceed the input");
+        let _ = au.is_keyframe();
+    }
+    for nal in annexb::nal_units(data) {
+        let _ = (nal.nal_type(), nal.starts_picture());
+    }
+}
+
+/// `sdp_munging`: the SDK's SDP munging on arbitrary text, with options from the first byte.
+/// No panic; munging is idempotent; after a codec is kept, every non-rejected section of that
+/// kind lists only that codec.
+pub fn sdp_munging(data: &[u8]) {
+    use peer_media::sdp::{keep_codec, negotiated_codecs, Munging};
+    use peer_media::MediaKind;
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let sdp = String::from_utf8_lossy(rest);
+    let names = ["VP8", "H264", "opus", "rtx"];
+    let m = Munging {
+        audio_bandwidth: (flags & 1 != 0).then_some(u32::from(flags)),
+        video_bandwidth: (flags & 2 != 0).then_some(u32::from(flags) * 1000),
+        audio_codec: (flags & 4 != 0).then(|| names[usize::from(flags >> 6)].to_owned()),
+        video_codec: (flags & 8 != 0).then(|| names[usize::from((flags >> 4) & 3)].to_owned()),
+    };
+    let _ = negotiated_codecs(&sdp);
+    if let Ok(once) = m.apply(&sdp) {
+        if !m.is_empty() {
+            let twice = m.apply(&once).expect("munged SDP munges again");
+            assert_eq!(once, twice, "munging is idempotent");
+        }
+    }
+    let name = names[usize::from(flags & 3)];
+    if let Ok(kept) = keep_codec(&sdp, MediaKind::Video, name) {
+        for (kind, codecs) in negotiated_codecs(&kept) {
+            if kind == MediaKind::Video {
+                assert!(
+                    codecs.iter().all(|(_, n)| n == name),
+                    "only {name} is left: {codecs:?}"
+                );
+            }
+        }
+    }
+}
+
+/// `rtp_media`: a datagram as the RTP/UDP source classifies it, then its payload through the
+/// frame counter and the VP8/VP9 reassembly of the IVF recorder, for every codec. No panic;
+/// counters stay consistent.
+pub fn rtp_media(data: &[u8]) {
+    use peer_media::frames::{is_keyframe_start, FrameCounter};
+    use peer_media::sink::vpx::{frame_info, VpxAssembler};
+    use peer_media::source::rtp_udp::{classify, Datagram};
+    use peer_media::Codec;
+    for codec in Codec::ALL {
+        let _ = is_keyframe_start(codec, data);
+        let _ = frame_info(codec, data);
+    }
+    if let Datagram::Rtp(packet) = classify(data) {
+        for codec in Codec::ALL {
+            let mut counter = FrameCounter::new(codec);
+            counter.push(packet.header.marker, packet.header.timestamp, &packet.payload);
+            counter.push(true, packet.header.timestamp.wrapping_add(1), &packet.payload);
+            assert!(counter.keyframes() <= counter.frames());
+            assert!(counter.frames() <= counter.packets());
+            if let Ok(mut assembler) = VpxAssembler::new(codec) {
+                let _ = assembler.push(&packet);
+                let mut next = packet.clone();
+                next.header.sequence_number = next.header.sequence_number.wrapping_add(1);
+                next.header.marker = true;
+                let _ = assembler.push(&next);
+            }
+        }
+    }
+}

@@ -4,8 +4,9 @@
 //! Common flags may come before or after the subcommand; subcommand flags only after it.
 //! `--` ends the flags, so a file named `-x` can be sent with `send bob -- -x`.
 
-use peer::Serialization;
+use peer::{Codec, MediaKind, Serialization};
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 /// The development API key of `peer-server` when it runs without a configuration file.
@@ -70,10 +71,114 @@ pub enum Command {
         /// Exit after the first transfer.
         once: bool,
     },
+    /// Call a peer with audio and video.
+    Call {
+        /// The peer to call.
+        remote: String,
+        /// What to send and receive.
+        media: Box<MediaArgs>,
+        /// `--metadata`: JSON the remote side sees with the call.
+        metadata: Option<serde_json::Value>,
+    },
+    /// Wait for a call and answer it.
+    Answer {
+        /// What to send and receive.
+        media: Box<MediaArgs>,
+    },
     /// Print the open peers of the API key.
     List,
     /// Echo every message of every incoming connection.
     Echo,
+}
+
+/// Where a sent track's RTP comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// RTP datagrams arriving on this UDP address (`--video-rtp`, `--audio-rtp`); port 0 binds
+    /// any free port.
+    Rtp(SocketAddr),
+    /// A media file played in real time (`--video-file`, `--audio-file`).
+    File(PathBuf),
+}
+
+/// One kind this side sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendSpec {
+    /// `--video-codec`/`--audio-codec`; `None` when not given (see
+    /// [`crate::media::resolve_codec`] for the default).
+    pub codec: Option<Codec>,
+    /// Where the media comes from.
+    pub source: Source,
+}
+
+/// Where a received track goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Its RTP is forwarded to this UDP address (`--video-out`, `--audio-out`).
+    Udp(SocketAddr),
+    /// It is recorded into this file (`--record-video` IVF, `--record-audio` Ogg).
+    File(PathBuf),
+}
+
+/// The media options of one kind (audio or video).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindArgs {
+    /// What is sent, if anything.
+    pub send: Option<SendSpec>,
+    /// Where the received track goes; `None` discards it.
+    pub output: Option<Output>,
+    /// Whether to receive this kind when not sending it (`false` with `--no-video`/`--no-audio`,
+    /// `call` only).
+    pub receive: bool,
+    /// `--video-bandwidth`/`--audio-bandwidth` in kbps (the SDK's `videoBandwidth`/
+    /// `audioBandwidth`).
+    pub bandwidth: Option<u32>,
+    /// `--force-video-codec`/`--force-audio-codec` (the SDK's `videoCodec`/`audioCodec`).
+    pub force_codec: Option<Codec>,
+}
+
+impl Default for KindArgs {
+    fn default() -> KindArgs {
+        KindArgs {
+            send: None,
+            output: None,
+            receive: true,
+            bandwidth: None,
+            force_codec: None,
+        }
+    }
+}
+
+/// The media options of `call` and `answer`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MediaArgs {
+    /// The video options.
+    pub video: KindArgs,
+    /// The audio options.
+    pub audio: KindArgs,
+    /// `--loop`: play files again and again.
+    pub looped: bool,
+    /// `--fps`: the frame rate of an H264 Annex-B video file.
+    pub fps: Option<u32>,
+    /// `--sdp-dir`: where `video.sdp`/`audio.sdp` describing the forwarded RTP are written.
+    pub sdp_dir: Option<PathBuf>,
+}
+
+impl MediaArgs {
+    /// The options of `kind`.
+    pub fn kind(&self, kind: MediaKind) -> &KindArgs {
+        match kind {
+            MediaKind::Video => &self.video,
+            MediaKind::Audio => &self.audio,
+        }
+    }
+
+    fn kind_mut(&mut self, kind: MediaKind) -> &mut KindArgs {
+        match kind {
+            MediaKind::Video => &mut self.video,
+            MediaKind::Audio => &mut self.audio,
+        }
+    }
 }
 
 /// A complete, valid command line.
@@ -105,6 +210,10 @@ pub enum Name {
     Send,
     /// `receive`
     Receive,
+    /// `call`
+    Call,
+    /// `answer`
+    Answer,
     /// `list`
     List,
     /// `echo`
@@ -117,6 +226,8 @@ impl Name {
             "chat" => Name::Chat,
             "send" => Name::Send,
             "receive" | "recv" => Name::Receive,
+            "call" => Name::Call,
+            "answer" => Name::Answer,
             "list" | "ls" => Name::List,
             "echo" => Name::Echo,
             _ => return None,
@@ -129,6 +240,8 @@ impl Name {
             Name::Chat => "usage: peer-cli chat <remote-id> [--serialization S] [options]\n       peer-cli chat --listen [options]",
             Name::Send => "usage: peer-cli send <remote-id> <file> [--serialization binary|binary-utf8] [options]",
             Name::Receive => "usage: peer-cli receive [--out DIR] [--once] [options]",
+            Name::Call => "usage: peer-cli call <remote-id> [media options] [--metadata JSON] [--no-video] [--no-audio] [options]",
+            Name::Answer => "usage: peer-cli answer [--id ID] [media options] [options]",
             Name::List => "usage: peer-cli list [options]",
             Name::Echo => "usage: peer-cli echo [options]",
         }
@@ -139,6 +252,8 @@ impl Name {
             Name::Chat => "chat",
             Name::Send => "send",
             Name::Receive => "receive",
+            Name::Call => "call",
+            Name::Answer => "answer",
             Name::List => "list",
             Name::Echo => "echo",
         }
@@ -149,10 +264,18 @@ impl Name {
             Name::Chat => CHAT_HELP,
             Name::Send => SEND_HELP,
             Name::Receive => RECEIVE_HELP,
+            Name::Call => CALL_HELP,
+            Name::Answer => ANSWER_HELP,
             Name::List => LIST_HELP,
             Name::Echo => ECHO_HELP,
         };
-        format!("{}\n\n{body}\n{COMMON_HELP}", self.usage())
+        match self {
+            Name::Call | Name::Answer => format!(
+                "{}\n\n{body}\n{MEDIA_HELP}\n{MEDIA_EXAMPLES}\n{COMMON_HELP}",
+                self.usage()
+            ),
+            _ => format!("{}\n\n{body}\n{COMMON_HELP}", self.usage()),
+        }
     }
 }
 
@@ -194,7 +317,7 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-const TOP_USAGE: &str = "usage: peer-cli <chat|send|receive|list|echo> [options]";
+const TOP_USAGE: &str = "usage: peer-cli <chat|send|receive|call|answer|list|echo> [options]";
 
 const TOP_HELP: &str = "\
 A command-line SkyWay peer for peer-server (skyway-js@4.4.5 compatible).
@@ -205,6 +328,8 @@ Subcommands:
   send <remote-id> <file>
                          send a file to a peer running 'receive'
   receive                receive files into a directory
+  call <remote-id>       call a peer with audio/video from UDP ports or files
+  answer                 wait for a call and answer it
   list                   print the open peers of the API key
   echo                   echo back every message of every connection
 
@@ -215,6 +340,8 @@ Examples (with 'cargo run -p peer-server' on this machine):
   peer-cli send inbox report.pdf --loopback
   peer-cli chat --listen --id bob --loopback
   peer-cli chat bob --loopback
+  peer-cli answer --id bob --loopback --video-out 127.0.0.1:6004
+  peer-cli call bob --loopback --video-file clip.ivf --loop
 ";
 
 const COMMON_HELP: &str = "\
@@ -307,6 +434,103 @@ Example:
   peer-cli chat echo --loopback
 ";
 
+const CALL_HELP: &str = "\
+Calls a peer (a skyway-js page, 'peer-cli answer', a Rust program using 'peer')
+and exchanges audio and video with it: what is sent comes from UDP ports (RTP from
+GStreamer or ffmpeg) or files; what is received goes to UDP ports or files.
+Without a source the call only receives (audio and video, unless --no-audio or
+--no-video).
+
+Runs until the call closes, Ctrl-C or the end of stdin (Ctrl-D); then it closes
+the call and exits 0. A call that cannot be made (e.g. peer-unavailable) exits 1.
+Without a terminal, keep stdin open: sleep infinity | peer-cli call ...
+
+Call options:
+  --metadata JSON        JSON the remote side sees with the call (its 'metadata')
+  --no-video             do not receive video (only when not sending video)
+  --no-audio             do not receive audio (only when not sending audio)
+";
+
+const ANSWER_HELP: &str = "\
+Waits for the first call to this peer (give it a name with --id) and answers it
+with the given media; later calls and data connections are refused. The caller
+decides which kinds the call carries: a kind the caller neither sends nor wants
+to receive is not sent. Status lines (who calls, with which metadata) go to stderr.
+
+Runs until the call closes, Ctrl-C or the end of stdin (Ctrl-D); then it closes
+the call and exits 0. Without a terminal, keep stdin open:
+sleep infinity | peer-cli answer ...
+";
+
+const MEDIA_HELP: &str = "\
+Sending (one video and one audio source at most):
+  --video-rtp ADDR       bind ADDR (UDP) and send the RTP packets arriving there;
+                         any payload type and SSRC (they are rewritten)
+  --video-file PATH      play an IVF (VP8, VP9) or H264 Annex-B (.h264) file in
+                         real time
+  --video-codec C        the source's codec: VP8, VP9 or H264 [default: VP8;
+                         for a file, the file's codec]
+  --audio-rtp ADDR       bind ADDR (UDP) and send the RTP packets arriving there
+  --audio-file PATH      play an Ogg Opus (.ogg, .opus) or raw µ-law, 8 kHz mono
+                         (.ulaw, .pcmu) file in real time
+  --audio-codec C        opus or PCMU [default: opus; PCMU for .ulaw/.pcmu files]
+  --loop                 play the files again and again (files cannot answer
+                         keyframe requests; the first frames may be lost while
+                         the call connects, so loop files with keyframes)
+  --fps N                frame rate of an .h264 file [default: 30]
+
+Receiving:
+  --video-out ADDR       forward the received video RTP to ADDR (UDP)
+  --audio-out ADDR       forward the received audio RTP to ADDR (UDP)
+  --record-video PATH    record the received video into an IVF file (VP8, VP9)
+  --record-audio PATH    record the received audio into an Ogg file (Opus)
+  --sdp-dir DIR          write video.sdp / audio.sdp describing the forwarded RTP
+                         into DIR (for ffplay and ffmpeg)
+
+skyway-js call/answer options (sent to the remote side in the SDP):
+  --video-bandwidth KBPS videoBandwidth: the most video the remote side may send
+  --audio-bandwidth KBPS audioBandwidth
+  --force-video-codec C  videoCodec: negotiate only this video codec (VP8, VP9,
+                         H264); the default source codec becomes C
+  --force-audio-codec C  audioCodec: only this audio codec (opus, PCMU)
+
+ADDR is IP:PORT, or a port alone for 127.0.0.1. A source address with port 0
+binds a free port. Codec names are case-insensitive. Keep the RTP packets sent
+to peer-cli at most 1200 bytes (ffmpeg: -pkt_size 1200; GStreamer payloaders:
+mtu=1200): WebRTC stacks drop larger ones after encryption.
+
+Output: stdout gets one line per source and, when a remote track starts, one
+line per track telling how to consume it:
+  sending video from udp 127.0.0.1:5004 (VP8)
+  video VP8 pt=96 -> udp 127.0.0.1:6004 caps=\"application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000\" sdp=./video.sdp
+Status lines and a summary at the end go to stderr.
+";
+
+const MEDIA_EXAMPLES: &str = "\
+Examples (peer-server on this machine; give both sides --loopback):
+  peer-cli answer --id bob --loopback --video-out 6004 --audio-out 6006 --sdp-dir .
+  peer-cli call bob --loopback --video-rtp 5004 --audio-rtp 5006
+  peer-cli call bob --loopback --video-file clip.ivf --audio-file music.ogg --loop
+  peer-cli answer --id bob --loopback --record-video bob.ivf --record-audio bob.ogg
+
+  Sending into --video-rtp 5004 and --audio-rtp 5006:
+  gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=640,height=480,framerate=30/1 \\
+    ! vp8enc deadline=1 keyframe-max-dist=60 ! rtpvp8pay pt=96 mtu=1200 \\
+    ! udpsink host=127.0.0.1 port=5004
+  gst-launch-1.0 audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample \\
+    ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port=5006
+  ffmpeg -re -f lavfi -i testsrc=size=640x480:rate=30 -c:v libvpx -deadline realtime \\
+    -g 60 -b:v 1M -f rtp -pkt_size 1200 rtp://127.0.0.1:5004
+
+  Receiving from --video-out 6004 and --audio-out 6006 (use the caps peer-cli prints):
+  gst-launch-1.0 udpsrc port=6004 caps=\"application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000\" \\
+    ! rtpjitterbuffer ! rtpvp8depay ! vp8dec ! videoconvert ! autovideosink
+  gst-launch-1.0 udpsrc port=6006 caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2\" \\
+    ! rtpjitterbuffer ! rtpopusdepay ! opusdec ! audioconvert ! autoaudiosink
+  ffplay -protocol_whitelist file,udp,rtp -i video.sdp     (with --sdp-dir .)
+  ffmpeg -protocol_whitelist file,udp,rtp -i video.sdp -c copy received.mkv
+";
+
 /// Parses the arguments after the program name.
 pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
     let mut common = Common::default();
@@ -316,6 +540,12 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
     let mut once = false;
     let mut out: Option<PathBuf> = None;
     let mut serialization: Option<String> = None;
+    let mut raw_video = RawKind::default();
+    let mut raw_audio = RawKind::default();
+    let mut looped = false;
+    let mut fps: Option<u32> = None;
+    let mut sdp_dir: Option<PathBuf> = None;
+    let mut metadata: Option<serde_json::Value> = None;
     let mut flags_done = false;
 
     let mut it = args.iter().map(AsRef::as_ref);
@@ -426,6 +656,80 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
                 switch(&inline)?;
                 once = true;
             }
+            _ if is_media(name) && media_flag_kind(flag).is_some() => {
+                let kind = media_flag_kind(flag).unwrap_or(MediaKind::Video);
+                let raw = match kind {
+                    MediaKind::Video => &mut raw_video,
+                    MediaKind::Audio => &mut raw_audio,
+                };
+                let bad = |m: String| UsageError::new(m, name);
+                match flag {
+                    "--video-codec" | "--audio-codec" => {
+                        raw.codec =
+                            Some(parse_codec(flag, &value("a codec name")?, kind).map_err(bad)?);
+                    }
+                    "--force-video-codec" | "--force-audio-codec" => {
+                        raw.force =
+                            Some(parse_codec(flag, &value("a codec name")?, kind).map_err(bad)?);
+                    }
+                    "--video-rtp" | "--audio-rtp" => {
+                        raw.rtp = Some(
+                            parse_addr(flag, &value("an address (IP:PORT)")?, true).map_err(bad)?,
+                        );
+                    }
+                    "--video-out" | "--audio-out" => {
+                        raw.out = Some(
+                            parse_addr(flag, &value("an address (IP:PORT)")?, false)
+                                .map_err(bad)?,
+                        );
+                    }
+                    "--video-file" | "--audio-file" => {
+                        raw.file = Some(parse_path(flag, value("a file")?).map_err(bad)?);
+                    }
+                    "--record-video" | "--record-audio" => {
+                        raw.record = Some(parse_path(flag, value("a file")?).map_err(bad)?);
+                    }
+                    "--video-bandwidth" | "--audio-bandwidth" => {
+                        let v = value("a bandwidth in kbps")?;
+                        raw.bandwidth =
+                            Some(parse_positive(flag, &v, "a bandwidth in kbps").map_err(bad)?);
+                    }
+                    // --no-video, --no-audio
+                    _ => {
+                        if name != Some(Name::Call) {
+                            return Err(UsageError::new(
+                                format!("{flag} is an option of 'call' (the caller decides what the call carries)"),
+                                name,
+                            ));
+                        }
+                        switch(&inline)?;
+                        raw.no = true;
+                    }
+                }
+            }
+            "--loop" if is_media(name) => {
+                switch(&inline)?;
+                looped = true;
+            }
+            "--fps" if is_media(name) => {
+                let v = value("a frame rate")?;
+                fps = Some(
+                    parse_positive(flag, &v, "a frame rate")
+                        .map_err(|m| UsageError::new(m, name))?,
+                );
+            }
+            "--sdp-dir" if is_media(name) => {
+                sdp_dir = Some(
+                    parse_path(flag, value("a directory")?)
+                        .map_err(|m| UsageError::new(m, name))?,
+                );
+            }
+            "--metadata" if name == Some(Name::Call) => {
+                let v = value("a JSON value")?;
+                metadata = Some(serde_json::from_str(&v).map_err(|e| {
+                    UsageError::new(format!("--metadata: '{v}' is not JSON ({e})"), name)
+                })?);
+            }
             _ => {
                 let what = match name {
                     Some(n) => format!("unknown option '{flag}' for '{}'", n.as_str()),
@@ -502,6 +806,25 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
                 once,
             }
         }
+        Name::Call => {
+            let media = media_args(raw_video, raw_audio, looped, fps, sdp_dir).map_err(err)?;
+            let Some(remote) = positionals.first() else {
+                return Err(err("missing <remote-id>".into()));
+            };
+            extra(1, &positionals)?;
+            Command::Call {
+                remote: remote.clone(),
+                media: Box::new(media),
+                metadata,
+            }
+        }
+        Name::Answer => {
+            let media = media_args(raw_video, raw_audio, looped, fps, sdp_dir).map_err(err)?;
+            extra(0, &positionals)?;
+            Command::Answer {
+                media: Box::new(media),
+            }
+        }
         Name::List => {
             extra(0, &positionals)?;
             Command::List
@@ -512,6 +835,229 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
         }
     };
     Ok(Parsed::Run(Invocation { common, command }))
+}
+
+/// Whether the subcommand takes the media flags.
+fn is_media(name: Option<Name>) -> bool {
+    matches!(name, Some(Name::Call | Name::Answer))
+}
+
+/// The kind of a per-kind media flag (`--video-rtp`, `--no-audio`, ...), `None` for others.
+fn media_flag_kind(flag: &str) -> Option<MediaKind> {
+    const VIDEO: &[&str] = &[
+        "--video-codec",
+        "--force-video-codec",
+        "--video-rtp",
+        "--video-out",
+        "--video-file",
+        "--record-video",
+        "--video-bandwidth",
+        "--no-video",
+    ];
+    const AUDIO: &[&str] = &[
+        "--audio-codec",
+        "--force-audio-codec",
+        "--audio-rtp",
+        "--audio-out",
+        "--audio-file",
+        "--record-audio",
+        "--audio-bandwidth",
+        "--no-audio",
+    ];
+    if VIDEO.contains(&flag) {
+        Some(MediaKind::Video)
+    } else if AUDIO.contains(&flag) {
+        Some(MediaKind::Audio)
+    } else {
+        None
+    }
+}
+
+/// The codec names of a kind, for messages.
+fn codec_names(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Video => "VP8, VP9, H264",
+        MediaKind::Audio => "opus, PCMU",
+    }
+}
+
+/// Parses a codec name of `kind` (case-insensitive).
+fn parse_codec(flag: &str, v: &str, kind: MediaKind) -> Result<Codec, String> {
+    let names = codec_names(kind);
+    match v.parse::<Codec>() {
+        Ok(c) if c.kind() == kind => Ok(c),
+        Ok(c) => Err(format!(
+            "{flag}: {c} is not {} codec ({names})",
+            match kind {
+                MediaKind::Video => "a video",
+                MediaKind::Audio => "an audio",
+            }
+        )),
+        Err(_) => Err(format!("{flag}: '{v}' is not one of {names}")),
+    }
+}
+
+/// Parses `IP:PORT`, `localhost:PORT` or a port alone (on 127.0.0.1). A destination
+/// (`bind == false`) needs a port above 0.
+pub fn parse_addr(flag: &str, v: &str, bind: bool) -> Result<SocketAddr, String> {
+    let port_only = |p: &str| -> Option<SocketAddr> {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse::<u16>()
+            .ok()
+            .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+    };
+    let addr = v
+        .parse::<SocketAddr>()
+        .ok()
+        .or_else(|| v.strip_prefix("localhost:").and_then(port_only))
+        .or_else(|| port_only(v))
+        .ok_or_else(|| {
+            format!("{flag}: '{v}' is not an address (IP:PORT such as 127.0.0.1:5004, or a port)")
+        })?;
+    if !bind && addr.port() == 0 {
+        return Err(format!("{flag}: cannot send to port 0"));
+    }
+    Ok(addr)
+}
+
+fn parse_path(flag: &str, v: String) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        return Err(format!("{flag} must not be empty"));
+    }
+    Ok(PathBuf::from(v))
+}
+
+fn parse_positive(flag: &str, v: &str, what: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "{flag}: '{v}' is not {what} (a whole number above 0)"
+        )),
+    }
+}
+
+/// The per-kind media flags as given, before they are checked against each other.
+#[derive(Debug, Default)]
+struct RawKind {
+    codec: Option<Codec>,
+    force: Option<Codec>,
+    rtp: Option<SocketAddr>,
+    file: Option<PathBuf>,
+    out: Option<SocketAddr>,
+    record: Option<PathBuf>,
+    bandwidth: Option<u32>,
+    no: bool,
+}
+
+impl RawKind {
+    /// Checks the flags of one kind against each other.
+    fn build(self, kind: MediaKind) -> Result<KindArgs, String> {
+        let (k, rec) = match kind {
+            MediaKind::Video => ("video", "--record-video"),
+            MediaKind::Audio => ("audio", "--record-audio"),
+        };
+        let source = match (self.rtp, self.file) {
+            (Some(_), Some(_)) => {
+                return Err(format!("give --{k}-rtp or --{k}-file, not both"));
+            }
+            (Some(a), None) => Some(Source::Rtp(a)),
+            (None, Some(f)) => Some(Source::File(f)),
+            (None, None) => None,
+        };
+        if let (Some(c), Some(f)) = (self.codec, self.force) {
+            if c != f {
+                return Err(format!(
+                    "--{k}-codec {c} contradicts --force-{k}-codec {f} (the {k} sent must be the \
+                     negotiated codec)"
+                ));
+            }
+        }
+        let send = match (source, self.codec) {
+            (Some(source), codec) => Some(SendSpec { codec, source }),
+            (None, Some(_)) => {
+                return Err(format!("--{k}-codec needs --{k}-rtp or --{k}-file"));
+            }
+            (None, None) => None,
+        };
+        let output = match (self.out, self.record) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "give --{k}-out or {rec}, not both (a received track has one reader)"
+                ));
+            }
+            (Some(a), None) => Some(Output::Udp(a)),
+            (None, Some(p)) => Some(Output::File(p)),
+            (None, None) => None,
+        };
+        if self.no {
+            if send.is_some() {
+                return Err(format!(
+                    "--no-{k} cannot be combined with --{k}-rtp or --{k}-file (a call that sends \
+                     {k} receives it too)"
+                ));
+            }
+            if output.is_some() {
+                return Err(format!("--no-{k} contradicts --{k}-out and {rec}"));
+            }
+        }
+        Ok(KindArgs {
+            send,
+            output,
+            receive: !self.no,
+            bandwidth: self.bandwidth,
+            force_codec: self.force,
+        })
+    }
+}
+
+/// Checks the media flags of `call`/`answer` together.
+fn media_args(
+    video: RawKind,
+    audio: RawKind,
+    looped: bool,
+    fps: Option<u32>,
+    sdp_dir: Option<PathBuf>,
+) -> Result<MediaArgs, String> {
+    let has_video_file = video.file.is_some();
+    let mut media = MediaArgs {
+        video: video.build(MediaKind::Video)?,
+        audio: audio.build(MediaKind::Audio)?,
+        looped,
+        fps,
+        sdp_dir,
+    };
+    if !media.video.receive && !media.audio.receive {
+        return Err("--no-video and --no-audio: the call would carry nothing".into());
+    }
+    let is_file = |k: &KindArgs| {
+        matches!(
+            k.send,
+            Some(SendSpec {
+                source: Source::File(_),
+                ..
+            })
+        )
+    };
+    if looped && !is_file(&media.video) && !is_file(&media.audio) {
+        return Err("--loop needs --video-file or --audio-file".into());
+    }
+    if fps.is_some() && !has_video_file {
+        return Err("--fps needs --video-file (an H264 .h264 file)".into());
+    }
+    let has_out = |k: &KindArgs| matches!(k.output, Some(Output::Udp(_)));
+    if media.sdp_dir.is_some() && !has_out(&media.video) && !has_out(&media.audio) {
+        return Err("--sdp-dir needs --video-out or --audio-out".into());
+    }
+    // A forced codec is also the default codec of the source.
+    for kind in [MediaKind::Video, MediaKind::Audio] {
+        let k = media.kind_mut(kind);
+        if let (Some(send), Some(force)) = (k.send.as_mut(), k.force_codec) {
+            send.codec.get_or_insert(force);
+        }
+    }
+    Ok(media)
 }
 
 fn top_help() -> String {
@@ -643,6 +1189,224 @@ mod tests {
             matches!(parse(&["receive", "--help"]), Ok(Parsed::Help(h)) if h.contains("--once"))
         );
         assert_eq!(parse(&["--version"]), Ok(Parsed::Version));
+    }
+
+    fn media_of(args: &[&str]) -> MediaArgs {
+        match run(args).command {
+            Command::Call { media, .. } | Command::Answer { media } => *media,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn call_and_answer_media_flags() {
+        let inv = run(&[
+            "call",
+            "bob",
+            "--video-rtp",
+            "127.0.0.1:5004",
+            "--video-codec",
+            "h264",
+            "--audio-file=music.ogg",
+            "--loop",
+            "--video-out",
+            "6004",
+            "--record-audio",
+            "bob.ogg",
+            "--sdp-dir",
+            "sdp",
+            "--video-bandwidth",
+            "800",
+            "--audio-bandwidth=32",
+            "--force-audio-codec",
+            "OPUS",
+            "--metadata",
+            r#"{"room": [1, "a"]}"#,
+        ]);
+        let Command::Call {
+            remote,
+            media,
+            metadata,
+        } = inv.command
+        else {
+            panic!("not a call")
+        };
+        assert_eq!(remote, "bob");
+        assert_eq!(metadata, Some(serde_json::json!({"room": [1, "a"]})));
+        assert_eq!(
+            media.video,
+            KindArgs {
+                send: Some(SendSpec {
+                    codec: Some(Codec::H264),
+                    source: Source::Rtp("127.0.0.1:5004".parse().unwrap()),
+                }),
+                output: Some(Output::Udp("127.0.0.1:6004".parse().unwrap())),
+                receive: true,
+                bandwidth: Some(800),
+                force_codec: None,
+            }
+        );
+        assert_eq!(
+            media.audio,
+            KindArgs {
+                // The forced codec is the source's default codec.
+                send: Some(SendSpec {
+                    codec: Some(Codec::Opus),
+                    source: Source::File("music.ogg".into()),
+                }),
+                output: Some(Output::File("bob.ogg".into())),
+                receive: true,
+                bandwidth: Some(32),
+                force_codec: Some(Codec::Opus),
+            }
+        );
+        assert!(media.looped);
+        assert_eq!(media.sdp_dir, Some("sdp".into()));
+
+        // Receive-only: nothing sent, both kinds received unless told otherwise.
+        let m = media_of(&["call", "bob"]);
+        assert_eq!(m, MediaArgs::default());
+        assert!(m.video.receive && m.audio.receive);
+        let m = media_of(&["call", "bob", "--no-video", "--audio-out", "[::1]:7000"]);
+        assert!(!m.video.receive && m.audio.receive);
+        assert_eq!(
+            m.audio.output,
+            Some(Output::Udp("[::1]:7000".parse().unwrap()))
+        );
+        let m = media_of(&[
+            "call",
+            "bob",
+            "--no-audio",
+            "--video-file",
+            "a.h264",
+            "--fps",
+            "25",
+        ]);
+        assert!(!m.audio.receive);
+        assert_eq!(m.fps, Some(25));
+        assert_eq!(
+            m.video.send,
+            Some(SendSpec {
+                codec: None,
+                source: Source::File("a.h264".into())
+            })
+        );
+
+        let m = media_of(&[
+            "answer",
+            "--id",
+            "bob",
+            "--audio-rtp",
+            "localhost:0",
+            "--audio-codec",
+            "pcmu",
+            "--record-video",
+            "v.ivf",
+            "--force-video-codec",
+            "vp9",
+        ]);
+        assert_eq!(
+            m.audio.send,
+            Some(SendSpec {
+                codec: Some(Codec::Pcmu),
+                source: Source::Rtp("127.0.0.1:0".parse().unwrap()),
+            })
+        );
+        assert_eq!(m.video.output, Some(Output::File("v.ivf".into())));
+        assert_eq!(m.video.force_codec, Some(Codec::Vp9));
+        assert!(
+            matches!(parse(&["call", "--help"]), Ok(Parsed::Help(h)) if h.contains("--force-video-codec"))
+        );
+        assert!(
+            matches!(parse(&["answer", "-h"]), Ok(Parsed::Help(h)) if h.contains("rtpvp8depay"))
+        );
+    }
+
+    #[test]
+    fn media_usage_errors() {
+        let msg = |args: &[&str]| {
+            let e = usage_error(args);
+            assert_eq!(e.command, Some(Name::parse(args[0]).unwrap()), "{args:?}");
+            e.message
+        };
+        // Bad codec names, and codecs of the wrong kind.
+        assert_eq!(
+            msg(&["call", "bob", "--video-rtp", "5004", "--video-codec", "AV1"]),
+            "--video-codec: 'AV1' is not one of VP8, VP9, H264"
+        );
+        assert_eq!(
+            msg(&["call", "bob", "--audio-rtp", "5004", "--audio-codec", "VP8"]),
+            "--audio-codec: VP8 is not an audio codec (opus, PCMU)"
+        );
+        assert!(msg(&["answer", "--force-video-codec", "opus"]).contains("not a video codec"));
+        assert!(msg(&["answer", "--force-audio-codec", "G722"]).contains("'G722'"));
+        // Bad addresses.
+        for bad in [
+            "nowhere",
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            "host:5004",
+            "",
+            "-5",
+        ] {
+            let m = msg(&["call", "bob", "--video-rtp", bad]);
+            assert!(m.starts_with("--video-rtp: '"), "{bad}: {m}");
+        }
+        assert_eq!(
+            msg(&["answer", "--audio-out", "127.0.0.1:0"]),
+            "--audio-out: cannot send to port 0"
+        );
+        assert!(msg(&["answer", "--video-out"]).contains("needs an address"));
+        // Numbers.
+        assert!(msg(&["call", "bob", "--video-bandwidth", "0"]).contains("above 0"));
+        assert!(msg(&["call", "bob", "--audio-bandwidth", "-1"]).contains("above 0"));
+        assert!(msg(&["call", "bob", "--video-file", "a.h264", "--fps", "x"]).contains("--fps"));
+        // Combinations.
+        assert!(
+            msg(&["call", "bob", "--video-rtp", "1", "--video-file", "f"]).contains("not both")
+        );
+        assert!(msg(&["call", "bob", "--video-codec", "VP8"]).contains("needs --video-rtp"));
+        assert!(msg(&[
+            "call",
+            "bob",
+            "--video-rtp",
+            "1",
+            "--video-codec",
+            "VP8",
+            "--force-video-codec",
+            "H264"
+        ])
+        .contains("contradicts"));
+        assert!(
+            msg(&["answer", "--video-out", "1", "--record-video", "v.ivf"]).contains("not both")
+        );
+        assert!(msg(&["call", "bob", "--no-video", "--video-rtp", "1"]).contains("--no-video"));
+        assert!(
+            msg(&["call", "bob", "--no-audio", "--record-audio", "a.ogg"]).contains("contradicts")
+        );
+        assert!(msg(&["call", "bob", "--no-audio", "--no-video"]).contains("nothing"));
+        assert!(msg(&["call", "bob", "--loop"]).contains("--loop"));
+        assert!(msg(&["call", "bob", "--video-rtp", "1", "--loop"]).contains("--loop"));
+        assert!(msg(&["call", "bob", "--fps", "30"]).contains("--fps"));
+        assert!(msg(&["call", "bob", "--sdp-dir", "d"]).contains("--sdp-dir"));
+        assert!(
+            msg(&["call", "bob", "--record-video", "v.ivf", "--sdp-dir", "d"])
+                .contains("--sdp-dir")
+        );
+        assert!(msg(&["call", "bob", "--metadata", "{oops"]).contains("is not JSON"));
+        assert!(msg(&["call", "bob", "--no-video=yes"]).contains("takes no value"));
+        assert!(msg(&["answer", "--no-audio"]).contains("an option of 'call'"));
+        assert!(msg(&["answer", "--metadata", "{}"]).contains("unknown option"));
+        assert_eq!(msg(&["call"]), "missing <remote-id>");
+        assert!(msg(&["call", "bob", "carol"]).contains("'carol'"));
+        assert!(msg(&["answer", "bob"]).contains("'bob'"));
+        // Media flags belong to call and answer only.
+        assert!(usage_error(&["chat", "bob", "--video-out", "6004"])
+            .message
+            .contains("unknown option"));
+        assert!(usage_error(&["--video-rtp", "5004", "call", "bob"])
+            .message
+            .contains("unknown option"));
     }
 
     #[test]

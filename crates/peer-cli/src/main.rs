@@ -1,6 +1,6 @@
 //! `peer-cli`: a command-line SkyWay peer for `peer-server`, built on the `peer` crate. It
 //! talks to other `peer-cli`s, to Rust programs using `peer`, and to browsers running
-//! `skyway-js@4.4.5`.
+//! `skyway-js@4.4.5`: chat, file transfer, and audio/video calls wired to UDP ports and files.
 //!
 //! Start a server first (`cargo run -p peer-server` listens on 127.0.0.1:9000 with the
 //! development key `peerdev0-0000-0000-0000-000000000000`, which is `peer-cli`'s default).
@@ -57,6 +57,59 @@
 //! conn.on('data', (reply) => console.log(reply)); // { received: N }
 //! ```
 //!
+//! ## `call` and `answer`
+//!
+//! Audio and video calls for GStreamer and ffmpeg users (see [`media`]). `call <remote-id>`
+//! calls a peer; `answer` waits for the first call to its `--id` and answers it (later calls
+//! and data connections are refused). Both run until the call closes, Ctrl-C or the end of
+//! stdin; then they close the call (with force) and exit 0.
+//!
+//! What this side sends comes from a UDP port that receives RTP (`--video-rtp ADDR`,
+//! `--audio-rtp ADDR`; any payload type and SSRC, rewritten per connection) or from a file
+//! played in real time (`--video-file` IVF VP8/VP9 or `.h264`, `--audio-file` Ogg Opus or raw
+//! µ-law; `--loop`). `--video-codec VP8|VP9|H264` and `--audio-codec opus|PCMU` name the
+//! codec (default VP8 and Opus, or the file's own). What arrives goes to a UDP address
+//! (`--video-out`, `--audio-out`, with `--sdp-dir DIR` for ffplay's SDP files), into a file
+//! (`--record-video` IVF, `--record-audio` Ogg), or is discarded. Without anything to send,
+//! a call only receives, audio and video unless `--no-audio`/`--no-video` (the SDK's
+//! `audioReceiveEnabled`/`videoReceiveEnabled`). The SDK's `videoBandwidth`, `audioBandwidth`,
+//! `videoCodec` and `audioCodec` options are `--video-bandwidth KBPS`,
+//! `--audio-bandwidth KBPS`, `--force-video-codec C` and `--force-audio-codec C`;
+//! `--metadata JSON` goes with a call.
+//!
+//! stdout gets one line per source (its bound address, so port 0 can be used) and one line per
+//! remote track, telling how to consume it:
+//!
+//! ```text
+//! sending video from udp 127.0.0.1:5004 (VP8)
+//! video VP8 pt=96 -> udp 127.0.0.1:6004 caps="application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000" sdp=./video.sdp
+//! audio opus pt=111 -> file bob.ogg
+//! ```
+//!
+//! For example, a GStreamer test picture from one side to a window on the other:
+//!
+//! ```text
+//! peer-cli answer --id bob --loopback --video-out 127.0.0.1:6004 --sdp-dir .
+//! peer-cli call bob --loopback --video-rtp 127.0.0.1:5004
+//! gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=640,height=480,framerate=30/1 \
+//!   ! vp8enc deadline=1 keyframe-max-dist=60 ! rtpvp8pay pt=96 mtu=1200 \
+//!   ! udpsink host=127.0.0.1 port=5004
+//! gst-launch-1.0 udpsrc port=6004 caps="application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000" \
+//!   ! rtpjitterbuffer ! rtpvp8depay ! vp8dec ! videoconvert ! autovideosink
+//! ```
+//!
+//! or with ffmpeg (keep RTP packets at most 1200 bytes: WebRTC stacks drop larger ones once
+//! encrypted, and ffmpeg's default is 1472):
+//!
+//! ```text
+//! ffmpeg -re -f lavfi -i testsrc=size=640x480:rate=30 -c:v libvpx -deadline realtime \
+//!   -g 60 -b:v 1M -f rtp -pkt_size 1200 rtp://127.0.0.1:5004
+//! ffplay -protocol_whitelist file,udp,rtp -i video.sdp
+//! ```
+//!
+//! Files cannot answer keyframe requests, and the first frames played may be lost while the
+//! call connects: loop files that have a keyframe every second or two.
+//!
 //! ## `list`
 //!
 //! Prints the open peers of the API key, one per line (without its own temporary peer).
@@ -76,7 +129,8 @@
 //! # Exit codes
 //!
 //! 0 success, 1 runtime failure (the message is on stderr, e.g.
-//! `error: peer-unavailable: peer "x" is not available`), 2 usage error, 130 interrupted.
+//! `error: peer-unavailable: peer "x" is not available`), 2 usage error, 130 interrupted
+//! (`call` and `answer` exit 0 on Ctrl-C after closing the call; a second Ctrl-C exits 130).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -85,6 +139,7 @@ pub mod chat;
 pub mod echo;
 pub mod list;
 pub mod logging;
+pub mod media;
 pub mod progress;
 pub mod protocol;
 pub mod session;
@@ -113,6 +168,11 @@ fn main() -> ExitCode {
         }
     };
     logging::init(invocation.common.debug);
+    // `call` and `answer` handle Ctrl-C themselves: they close the call and exit 0.
+    let own_ctrl_c = matches!(
+        invocation.command,
+        Command::Call { .. } | Command::Answer { .. }
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -133,7 +193,7 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupted(own_ctrl_c) => {
                 eprintln!("interrupted");
                 ExitCode::from(130)
             }
@@ -142,6 +202,13 @@ fn main() -> ExitCode {
     // Background closes and the stdin reader must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));
     code
+}
+
+/// Resolves on Ctrl-C, unless the command handles it (`handled_by_command`).
+async fn interrupted(handled_by_command: bool) {
+    if handled_by_command || tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Runs a parsed command line.
@@ -158,6 +225,12 @@ async fn run(inv: Invocation) -> Result<()> {
             serialization,
         } => transfer::send(common, &remote, &file, serialization).await,
         Command::Receive { out, once } => transfer::receive(common, &out, once).await,
+        Command::Call {
+            remote,
+            media,
+            metadata,
+        } => media::call(common, &remote, &media, metadata).await,
+        Command::Answer { media } => media::answer(common, &media).await,
         Command::List => session::with_peer(common, list::run).await,
         Command::Echo => session::with_peer(common, echo::run).await,
     }

@@ -1,9 +1,12 @@
 //! Opening the Peer from the common options, and the connection steps every subcommand
-//! shares: connecting (with `peer-unavailable` reported as such), accepting, waiting for open.
+//! shares: connecting (with `peer-unavailable` reported as such), accepting, waiting for open,
+//! waiting for a call. Connections and calls a command does not take are refused.
 
 use crate::args::Common;
 use anyhow::{anyhow, bail, Context, Result};
-use peer::{ConnectOptions, DataConnection, LocalAddresses, Peer, PeerEvent, PeerOptions};
+use peer::{
+    ConnectOptions, DataConnection, LocalAddresses, MediaConnection, Peer, PeerEvent, PeerOptions,
+};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -63,6 +66,13 @@ where
 {
     let peer = open_peer(common).await?;
     let result = f(peer.clone()).await;
+    destroy(&peer).await;
+    result
+}
+
+/// Destroys the Peer at the end of a command (waiting at most a few seconds); the events that
+/// follow are not reported.
+pub async fn destroy(peer: &Peer) {
     CLOSING.store(true, Ordering::SeqCst);
     tracing::debug!("destroying the peer");
     if tokio::time::timeout(DESTROY_TIMEOUT, peer.destroy())
@@ -72,7 +82,6 @@ where
         tracing::warn!("destroying the peer timed out");
     }
     tracing::debug!("peer destroyed");
-    result
 }
 
 /// Connects to `remote` and waits until the connection is open. An unknown peer fails with
@@ -114,9 +123,9 @@ pub async fn connect(peer: &Peer, remote: &str, options: ConnectOptions) -> Resu
     }
 }
 
-/// The next error-like Peer event, as an error. Incoming connections met on the way are
-/// refused.
-async fn next_error(peer: &Peer) -> anyhow::Error {
+/// The next error-like Peer event, as an error. Incoming connections and calls met on the way
+/// are refused.
+pub async fn next_error(peer: &Peer) -> anyhow::Error {
     loop {
         match peer.next_event().await {
             Some(PeerEvent::Error(e)) => return e.into(),
@@ -125,17 +134,48 @@ async fn next_error(peer: &Peer) -> anyhow::Error {
             }
             Some(PeerEvent::Close) | None => return anyhow!("the peer was closed"),
             Some(PeerEvent::Connection(c)) => refuse_quietly(c),
+            Some(PeerEvent::Call(c)) => refuse_call(c),
             Some(_) => {}
         }
     }
 }
 
-/// Waits for the next incoming connection (not yet open). Peer errors are printed as
-/// warnings; losing the signaling server is an error.
+/// Waits for the next incoming connection (not yet open). Incoming calls are refused; Peer
+/// errors are printed as warnings; losing the signaling server is an error.
 pub async fn next_connection(peer: &Peer) -> Result<DataConnection> {
     loop {
         match peer.next_event().await {
             Some(PeerEvent::Connection(c)) => return Ok(c),
+            Some(PeerEvent::Call(c)) => {
+                eprintln!(
+                    "refused a call from \"{}\" (not taking calls)",
+                    c.remote_id()
+                );
+                refuse_call(c);
+            }
+            Some(PeerEvent::Error(e)) => eprintln!("warning: {e}"),
+            Some(PeerEvent::Disconnected(why)) => {
+                bail!("disconnected from the signaling server: {why}")
+            }
+            Some(PeerEvent::Close) | None => bail!("the peer was closed"),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Waits for the next incoming call (not yet answered). Data connections are refused; Peer
+/// errors are printed as warnings; losing the signaling server is an error.
+pub async fn next_call(peer: &Peer) -> Result<MediaConnection> {
+    loop {
+        match peer.next_event().await {
+            Some(PeerEvent::Call(c)) => return Ok(c),
+            Some(PeerEvent::Connection(c)) => {
+                eprintln!(
+                    "refused a data connection from \"{}\" (waiting for a call)",
+                    c.remote_id()
+                );
+                refuse_quietly(c);
+            }
             Some(PeerEvent::Error(e)) => eprintln!("warning: {e}"),
             Some(PeerEvent::Disconnected(why)) => {
                 bail!("disconnected from the signaling server: {why}")
@@ -169,9 +209,14 @@ pub fn refuse_quietly(conn: DataConnection) {
     tokio::spawn(async move { conn.close(true).await });
 }
 
+/// Refuses an unwanted incoming call in the background (the caller's call closes).
+pub fn refuse_call(call: MediaConnection) {
+    tokio::spawn(async move { call.close(true).await });
+}
+
 /// Keeps reading the Peer's events in the background once a command has its connection, so
-/// that the event queue never fills: later incoming connections are refused with a note,
-/// errors are printed as warnings.
+/// that the event queue never fills: later incoming connections and calls are refused with a
+/// note, errors are printed as warnings.
 pub fn drain_events(peer: Peer) {
     tokio::spawn(async move {
         while let Some(ev) = peer.next_event().await {
@@ -182,6 +227,10 @@ pub fn drain_events(peer: Peer) {
                 PeerEvent::Connection(c) => {
                     eprintln!("refused a connection from \"{}\" (busy)", c.remote_id());
                     refuse_quietly(c);
+                }
+                PeerEvent::Call(c) => {
+                    eprintln!("refused a call from \"{}\" (busy)", c.remote_id());
+                    refuse_call(c);
                 }
                 PeerEvent::Error(e) => eprintln!("warning: {e}"),
                 PeerEvent::Disconnected(why) => {

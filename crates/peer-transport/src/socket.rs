@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
@@ -27,6 +27,8 @@ const EVENT_CAPACITY: usize = 1024;
 const COMMAND_CAPACITY: usize = 256;
 /// Largest WebSocket message accepted from the server (room data may be 20 MiB).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// How long [`Signaling::close`] waits for the socket task to write its last frames.
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the signaling session reports after it opened.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +84,8 @@ struct Status {
 pub struct Signaling {
     commands: mpsc::Sender<Command>,
     status: Arc<Mutex<Status>>,
+    /// True once the socket task has ended (its close frames written).
+    finished: watch::Receiver<bool>,
 }
 
 impl Signaling {
@@ -106,8 +110,10 @@ impl Signaling {
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_CAPACITY);
         let (open_tx, open_rx) = oneshot::channel();
         let status = Arc::new(Mutex::new(Status::default()));
+        let (finished_tx, finished) = watch::channel(false);
         let timeout = options.open_timeout;
         let task = SocketTask {
+            finished: finished_tx,
             session: ClientSession::new(
                 Instant::now(),
                 options.app_ping_interval,
@@ -135,6 +141,7 @@ impl Signaling {
             Signaling {
                 commands: cmd_tx,
                 status,
+                finished,
             },
             Opened {
                 peer_id: opened.0,
@@ -161,9 +168,13 @@ impl Signaling {
             .map_err(|_| TransportError::Closed)
     }
 
-    /// Closes the session (`41`, then Engine.IO close). Idempotent.
+    /// Closes the session (`41`, then Engine.IO close) and waits, at most [`CLOSE_WAIT`], until
+    /// the socket task has written everything queued before (a `SEND_FORCE_CLOSE`, say), so a
+    /// program may exit right after. Idempotent.
     pub async fn close(&self) {
         let _ = self.commands.send(Command::Close).await;
+        let mut finished = self.finished.clone();
+        let _ = tokio::time::timeout(CLOSE_WAIT, finished.wait_for(|f| *f)).await;
     }
 
     /// Whether the server's `OPEN` holds on the current socket.
@@ -180,6 +191,8 @@ impl Signaling {
 type OpenResult = Result<(String, Option<TurnCredential>), TransportError>;
 
 struct SocketTask {
+    /// Set when `run` ends.
+    finished: watch::Sender<bool>,
     options: SignalingOptions,
     session: ClientSession,
     token: String,
@@ -247,6 +260,7 @@ impl SocketTask {
                 }
             }
         };
+        self.finished.send_replace(true);
         if let Some(tx) = self.first_open.take() {
             let _ = tx.send(Err(TransportError::Rejected {
                 reason: reason.clone(),

@@ -44,6 +44,10 @@ pub enum Datagram {
 /// }
 /// assert_eq!(classify(&[0x81, 0xc8, 0, 6, 0, 0, 0, 7, 0, 0, 0, 0]), Datagram::Rtcp);
 /// assert!(matches!(classify(b"hello"), Datagram::Malformed(_)));
+/// // A two-byte-header extension element longer than the packet (webrtc-rs's parser panics).
+/// let bad = [0xb1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0x86, 0x29, 0xa4, 0xe2, 0x08,
+///            0x10, 0x00, 0x00, 0x01, 0x89, 0xd8, 0xf5, 0x00];
+/// assert!(matches!(classify(&bad), Datagram::Malformed(_)));
 /// ```
 pub fn classify(datagram: &[u8]) -> Datagram {
     let [b0, b1, ..] = datagram else {
@@ -55,16 +59,37 @@ pub fn classify(datagram: &[u8]) -> Datagram {
     if (200..=204).contains(b1) {
         return Datagram::Rtcp;
     }
-    match Packet::unmarshal(&mut &datagram[..]) {
-        Ok(mut packet) => {
-            if packet.header.extension {
-                packet.header.extension = false;
-                packet.header.extensions.clear();
-                packet.header.extension_profile = 0;
-                packet.header.extensions_padding = 0;
-            }
-            Datagram::Rtp(packet)
+    // The header is checked and its extension cut out here: webrtc-rs 0.17.2's parser panics
+    // on some malformed extension elements (found by the `rtp_media` fuzz target), and the
+    // track rewrites the header anyway.
+    let csrc_end = 12 + 4 * usize::from(b0 & 0x0f);
+    if datagram.len() < csrc_end {
+        return Datagram::Malformed("truncated header or CSRC list".into());
+    }
+    let mut cleaned;
+    let mut bytes = datagram;
+    if b0 & 0x10 != 0 {
+        let Some(words) = datagram.get(csrc_end + 2..csrc_end + 4) else {
+            return Datagram::Malformed("truncated header extension".into());
+        };
+        let ext_end = csrc_end + 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
+        if ext_end > datagram.len() {
+            return Datagram::Malformed("header extension longer than the packet".into());
         }
+        cleaned = Vec::with_capacity(datagram.len() - (ext_end - csrc_end));
+        cleaned.extend_from_slice(&datagram[..csrc_end]);
+        cleaned.extend_from_slice(&datagram[ext_end..]);
+        cleaned[0] &= !0x10;
+        bytes = &cleaned;
+    }
+    if b0 & 0x20 != 0 {
+        let pad = usize::from(bytes.last().copied().unwrap_or(0));
+        if pad == 0 || pad > bytes.len() - csrc_end {
+            return Datagram::Malformed("bad padding length".into());
+        }
+    }
+    match Packet::unmarshal(&mut &bytes[..]) {
+        Ok(packet) => Datagram::Rtp(packet),
         Err(e) => Datagram::Malformed(e.to_string()),
     }
 }
@@ -82,7 +107,14 @@ pub struct RtpUdpStats {
     pub rtcp: u64,
     /// Packets the track refused to send.
     pub write_errors: u64,
+    /// Packets larger than [`LARGE_PACKET`]: sent, but a Rust (webrtc-rs) receiver drops them.
+    pub oversized: u64,
 }
+
+/// RTP packets above this size (plus SRTP's 10-byte tag) exceed the 1,460-byte receive buffer
+/// of webrtc-rs peers, which drop them; browsers accept them. Senders should packetize for an
+/// MTU of 1,200 (`rtpvp8pay mtu=1200`, ffmpeg `-pkt_size 1200`).
+pub const LARGE_PACKET: usize = 1400;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -91,6 +123,7 @@ struct Counters {
     malformed: AtomicU64,
     rtcp: AtomicU64,
     write_errors: AtomicU64,
+    oversized: AtomicU64,
 }
 
 impl Counters {
@@ -101,6 +134,7 @@ impl Counters {
             malformed: self.malformed.load(Ordering::Relaxed),
             rtcp: self.rtcp.load(Ordering::Relaxed),
             write_errors: self.write_errors.load(Ordering::Relaxed),
+            oversized: self.oversized.load(Ordering::Relaxed),
         }
     }
 }
@@ -191,6 +225,13 @@ async fn run(
             Datagram::Rtp(packet) => {
                 counters.packets.fetch_add(1, Ordering::Relaxed);
                 counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if n > LARGE_PACKET && counters.oversized.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        bytes = n,
+                        "RTP source: packets over {LARGE_PACKET} bytes are dropped by Rust \
+                         receivers; packetize for an MTU of 1200"
+                    );
+                }
                 if let Err(e) = track.write_rtp(&packet).await {
                     if counters.write_errors.fetch_add(1, Ordering::Relaxed) == 0 {
                         tracing::warn!(%e, "RTP source: writing to the track failed");
