@@ -11,10 +11,12 @@
 //! Prints a markdown table and writes it to `target/bench/signaling.md`. `--quick` is a smoke run.
 //!
 //! `cargo xtask bench data` (data-channel throughput and connect-to-open latency) lives in
-//! [`data`].
+//! [`data`]; `cargo xtask bench media` (CPU per forwarded media stream and packets per second
+//! one Rust peer carries) in [`media`].
 
 mod client;
 mod data;
+mod media;
 mod server;
 
 use crate::util::root;
@@ -131,7 +133,8 @@ pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("signaling") => {}
         Some("data") => return data::run(&args[1..]),
-        _ => bail!("{USAGE}\n{}", data::USAGE),
+        Some("media") => return media::run(&args[1..]),
+        _ => bail!("{USAGE}\n{}\n{}", data::USAGE, media::USAGE),
     }
     let opts = Opts::parse(&args[1..])?;
     let need = (opts.peers.max(opts.relay_peers) + 512) as u64;

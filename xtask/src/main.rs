@@ -29,7 +29,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::run(&rest),
         Some("tidy") => tidy::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data> | fuzz [SECONDS] | tidy>");
+            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media> | fuzz [SECONDS] | tidy>");
             bail!("unknown or missing subcommand")
         }
     }
