@@ -577,7 +577,8 @@ impl MediaConnection {
 
     /// Applies a relayed `OFFER` for this existing connection: the caller renegotiates (after
     /// its `replace_stream` added or removed a kind). An offer identical to the last one is
-    /// ignored; otherwise `SEND_ANSWER` goes back.
+    /// ignored; otherwise `SEND_ANSWER` goes back. A renegotiation that fails is also reported
+    /// as [`MediaConnectionEvent::Error`]; the call keeps what was negotiated before.
     pub async fn handle_offer(&self, sdp: &str) -> Result<(), ConnectionError> {
         if self.inner.meta.originator {
             return Err(ConnectionError::InvalidSignal(
@@ -601,8 +602,18 @@ impl MediaConnection {
             return Ok(());
         }
         let _step = self.inner.negotiation.lock().await;
-        self.apply_remote_offer(sdp).await?;
-        self.send_answer().await
+        let result = match self.apply_remote_offer(sdp).await {
+            Ok(()) => self.send_answer().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            // The call goes on with what was negotiated before; the application hears of it.
+            let _ = self
+                .inner
+                .events_tx
+                .send(MediaConnectionEvent::Error(e.clone()));
+        }
+        result
     }
 
     /// Adds a relayed remote candidate, or keeps it until the remote description is set.

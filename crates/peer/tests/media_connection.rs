@@ -507,3 +507,41 @@ async fn file_and_rtp_sources_rust_to_rust() {
     alice.destroy().await;
     bob.destroy().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_renegotiation_is_an_error_event_and_the_call_goes_on() {
+    let server = TestServer::start();
+    let alice = server.peer("bo-alice").await;
+    let bob = server.peer("bo-bob").await;
+    let (s, _p) = stream(&[Codec::Vp8]);
+    let call = alice
+        .call("bo-bob", Some(&s), CallOptions::default())
+        .await
+        .expect("call");
+    let incoming = next_call(&bob).await;
+    incoming
+        .answer(None, AnswerOptions::default())
+        .await
+        .expect("answer");
+    let mut seen = Vec::new();
+    let video = next_track(&incoming, &mut seen).await;
+    read_packets(&video, 5).await;
+
+    // Garbage where the renegotiation offer's SDP should be.
+    let err = incoming.handle_offer("v=0\r\nthis is not SDP").await;
+    assert!(
+        matches!(err, Err(peer::ConnectionError::InvalidSignal(_))),
+        "{err:?}"
+    );
+    match within("error event", incoming.next_event()).await {
+        Some(MediaConnectionEvent::Error(peer::ConnectionError::InvalidSignal(_))) => {}
+        other => panic!("expected an error event, got {other:?}"),
+    }
+    // Media still flows and the call is open.
+    read_packets(&video, 5).await;
+    assert!(incoming.is_open());
+    call.close(true).await;
+    within("closed", incoming.closed()).await;
+    alice.destroy().await;
+    bob.destroy().await;
+}
