@@ -262,7 +262,7 @@ impl Peer {
     /// only receives when `stream` is `None` (see [`CallOptions`] for receive-only calls,
     /// bandwidth and codec options). Returns at once; remote tracks arrive as the call's
     /// [`MediaConnectionEvent::Track`](peer_connection::MediaConnectionEvent::Track) events. An
-    /// unknown peer gives a `peer-unavailable` [`PeerEvent::Error`](crate::PeerEvent::Error)
+    /// unknown peer gives a `peer-unavailable` [`PeerEvent::Error`]
     /// and closes the call.
     pub async fn call(
         &self,

@@ -2,7 +2,7 @@
 //!
 //! - [`UdpSink`] ([`udp`]): forwards the RTP packets to a UDP address for GStreamer or ffmpeg,
 //!   with the matching caps and SDP.
-//! - [`FileSink`] ([`file`]): records VP8/VP9 into IVF and Opus into Ogg Opus.
+//! - [`FileSink`] ([`file`](mod@file)): records VP8/VP9 into IVF and Opus into Ogg Opus.
 //!
 //! A sink reads its track alone (one sink per track). For video, a sink asks the sender for a
 //! keyframe (RTCP PLI) when it starts, and every second until one arrives (at most ten times),

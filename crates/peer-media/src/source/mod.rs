@@ -1,7 +1,7 @@
 //! Feeding a [`LocalTrack`](crate::LocalTrack).
 //!
 //! - [`RtpUdpSource`] ([`rtp_udp`]): RTP from a local pipeline (GStreamer, ffmpeg) on a UDP port.
-//! - [`FileSource`] ([`file`]): IVF (VP8, VP9), H264 Annex-B, Ogg Opus and raw µ-law files,
+//! - [`FileSource`] ([`file`](mod@file)): IVF (VP8, VP9), H264 Annex-B, Ogg Opus and raw µ-law files,
 //!   paced in real time, optionally looped.
 //!
 //! The file formats are parsed by pure, synchronous parsers over byte slices ([`ivf`],
