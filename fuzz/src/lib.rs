@@ -401,10 +401,12 @@ pub fn sdp_munging(data: &[u8]) {
 }
 
 /// `rtp_media`: a datagram as the RTP/UDP source classifies it, then its payload through the
-/// frame counter and the VP8/VP9 reassembly of the IVF recorder, for every codec. No panic;
+/// frame counter, the VP8/VP9 reassembly of the IVF recorder and the H264 one of the Annex-B
+/// recorder, for every codec. No panic;
 /// counters stay consistent.
 pub fn rtp_media(data: &[u8]) {
     use peer_media::frames::{is_keyframe_start, FrameCounter};
+    use peer_media::sink::h264::H264Assembler;
     use peer_media::sink::vpx::{frame_info, VpxAssembler};
     use peer_media::source::rtp_udp::{classify, Datagram};
     use peer_media::Codec;
@@ -413,6 +415,14 @@ pub fn rtp_media(data: &[u8]) {
         let _ = frame_info(codec, data);
     }
     if let Datagram::Rtp(packet) = classify(data) {
+        let mut h264 = H264Assembler::new();
+        let first = h264.push(&packet);
+        let mut next = packet.clone();
+        next.header.sequence_number = next.header.sequence_number.wrapping_add(1);
+        next.header.marker = true;
+        if let Some(au) = first.or_else(|| h264.push(&next)) {
+            assert!(au.data.starts_with(&[0, 0, 0, 1]), "Annex-B starts with a start code");
+        }
         for codec in Codec::ALL {
             let mut counter = FrameCounter::new(codec);
             counter.push(packet.header.marker, packet.header.timestamp, &packet.payload);

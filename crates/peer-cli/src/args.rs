@@ -116,7 +116,8 @@ pub struct SendSpec {
 pub enum Output {
     /// Its RTP is forwarded to this UDP address (`--video-out`, `--audio-out`).
     Udp(SocketAddr),
-    /// It is recorded into this file (`--record-video` IVF, `--record-audio` Ogg).
+    /// It is recorded into this file (`--record-video`: IVF for VP8/VP9, Annex-B for H264;
+    /// `--record-audio`: Ogg for Opus, raw µ-law for PCMU).
     File(PathBuf),
 }
 
@@ -482,8 +483,8 @@ Sending (one video and one audio source at most):
 Receiving:
   --video-out ADDR       forward the received video RTP to ADDR (UDP)
   --audio-out ADDR       forward the received audio RTP to ADDR (UDP)
-  --record-video PATH    record the received video into an IVF file (VP8, VP9)
-  --record-audio PATH    record the received audio into an Ogg file (Opus)
+  --record-video PATH    record the received video: IVF (VP8, VP9), Annex-B (H264)
+  --record-audio PATH    record the received audio: Ogg (Opus), raw µ-law (PCMU)
   --sdp-dir DIR          write video.sdp / audio.sdp describing the forwarded RTP
                          into DIR (for ffplay and ffmpeg)
 

@@ -70,7 +70,8 @@
 //! µ-law; `--loop`). `--video-codec VP8|VP9|H264` and `--audio-codec opus|PCMU` name the
 //! codec (default VP8 and Opus, or the file's own). What arrives goes to a UDP address
 //! (`--video-out`, `--audio-out`, with `--sdp-dir DIR` for ffplay's SDP files), into a file
-//! (`--record-video` IVF, `--record-audio` Ogg), or is discarded. Without anything to send,
+//! (`--record-video`: IVF for VP8/VP9, Annex-B for H264; `--record-audio`: Ogg for Opus, raw
+//! µ-law for PCMU), or is discarded. Without anything to send,
 //! a call only receives, audio and video unless `--no-audio`/`--no-video` (the SDK's
 //! `audioReceiveEnabled`/`videoReceiveEnabled`). The SDK's `videoBandwidth`, `audioBandwidth`,
 //! `videoCodec` and `audioCodec` options are `--video-bandwidth KBPS`,

@@ -671,8 +671,9 @@ async fn start_sink(track: RemoteTrack, media: &MediaArgs) -> Result<(Sink, Stri
                      --force-{kind}-codec)",
                     path.display(),
                     match kind {
-                        MediaKind::Video => "--record-video writes VP8 and VP9 into IVF",
-                        MediaKind::Audio => "--record-audio writes Opus into Ogg",
+                        MediaKind::Video =>
+                            "--record-video writes VP8 and VP9 into IVF and H264 into Annex-B",
+                        MediaKind::Audio => "--record-audio writes Opus into Ogg and PCMU raw",
                     },
                     match kind {
                         MediaKind::Video => "VP8",

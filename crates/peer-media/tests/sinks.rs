@@ -58,18 +58,13 @@ fn finalized_ivf(path: &Path, min: u32) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h264_goes_to_a_udp_sink_but_not_to_a_file() {
+async fn h264_goes_to_a_udp_sink() {
     let track = LocalTrack::new(Codec::H264, "stream");
     let mut pair = connect(&track).await;
     let source = FileSource::start(fixture("testsrc.h264"), track, FileOptions::default())
         .await
         .expect("source");
     let remote = pair.remote_track().await;
-    let e = FileSink::start(remote.clone(), temp_path("x.h264"))
-        .await
-        .expect_err("H264 files are not written");
-    assert!(matches!(e, MediaError::UnsupportedCodec(_)), "{e:?}");
-
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("socket");
     let to = socket.local_addr().expect("addr");
     let pt = remote.payload_type();
@@ -219,5 +214,78 @@ async fn file_sink_reports_an_unwritable_path() {
         .expect_err("no such directory");
     assert!(matches!(e, MediaError::Io(_)), "{e:?}");
     source.stop();
+    pair.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_is_recorded_as_annex_b() {
+    use peer_media::source::annexb::access_units;
+    let track = LocalTrack::new(Codec::H264, "stream");
+    let mut pair = connect(&track).await;
+    let source = FileSource::start(fixture("testsrc.h264"), track, FileOptions::default())
+        .await
+        .expect("source");
+    let remote = pair.remote_track().await;
+    let out = temp_path("recorded.h264");
+    let sink = FileSink::start(remote, &out).await.expect("sink");
+    let sent = within("playback", source.finished()).await.expect("played");
+    eventually(
+        || sink.stats().packets >= sent.packets,
+        Duration::from_secs(3),
+    )
+    .await;
+    sink.stop();
+    let got = within("recording", sink.finished())
+        .await
+        .expect("recorded");
+    let data = std::fs::read(&out).expect("recording");
+    let aus: Vec<_> = access_units(&data).collect();
+    let pictures = aus.iter().filter(|a| a.has_picture()).count();
+    assert!(pictures * 10 >= 60 * 9, "{pictures} pictures: {got:?}");
+    assert_eq!(pictures as u64, got.written);
+    assert!(
+        aus[0].is_keyframe(),
+        "starts at a keyframe: {:?}",
+        aus[0].nal_types
+    );
+    assert!(aus.iter().filter(|a| a.is_keyframe()).count() >= 1);
+    let _ = std::fs::remove_file(&out);
+    pair.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcmu_is_recorded_as_raw_mulaw() {
+    let track = LocalTrack::new(Codec::Pcmu, "stream");
+    let mut pair = connect(&track).await;
+    let source = FileSource::start(fixture("sine.ulaw"), track, FileOptions::default())
+        .await
+        .expect("source");
+    let remote = pair.remote_track().await;
+    let out = temp_path("recorded.ulaw");
+    let sink = FileSink::start(remote, &out).await.expect("sink");
+    let sent = within("playback", source.finished()).await.expect("played");
+    eventually(
+        || sink.stats().packets >= sent.packets,
+        Duration::from_secs(3),
+    )
+    .await;
+    sink.stop();
+    let got = within("recording", sink.finished())
+        .await
+        .expect("recorded");
+    let data = std::fs::read(&out).expect("recording");
+    let original = std::fs::read(fixture("sine.ulaw")).expect("fixture");
+    assert!(
+        data.len() * 10 >= original.len() * 9,
+        "{} bytes: {got:?}",
+        data.len()
+    );
+    assert_eq!(data.len() % 160, 0);
+    // What was recorded is the file's own audio, in order.
+    assert!(
+        original.windows(data.len()).any(|w| w == data.as_slice()),
+        "the recording is a contiguous part of the source"
+    );
+    let _ = std::fs::remove_file(&out);
     pair.close().await;
 }

@@ -12,6 +12,7 @@
 //! The file is finalized (IVF frame count, Ogg end-of-stream page) when the track ends, on
 //! [`FileSink::stop`], or when the sink is dropped.
 
+use super::h264::H264Assembler;
 use super::ivf::IvfWriter;
 use super::reader::TrackReader;
 use super::vpx::VpxAssembler;
@@ -20,7 +21,7 @@ use crate::error::MediaError;
 use crate::remote::RemoteTrack;
 use crate::source::runner::{Runner, StopSignal};
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -98,15 +99,17 @@ pub struct FileSink {
 
 impl FileSink {
     /// Creates (or truncates) `path` and starts recording `track` into it: IVF for VP8 and VP9,
-    /// Ogg Opus for Opus; other codecs are [`MediaError::UnsupportedCodec`]. For video, a
-    /// keyframe is requested at once (and every second until one arrives, at most ten times).
+    /// Ogg Opus for Opus, an H264 Annex-B elementary stream (`.h264`) for H264 and raw µ-law
+    /// (`.ulaw`, 8 kHz mono) for PCMU; other codecs are [`MediaError::UnsupportedCodec`]. Video
+    /// starts at the first keyframe, which is requested at once (and every second until one
+    /// arrives, at most ten times).
     pub async fn start(track: RemoteTrack, path: impl AsRef<Path>) -> Result<FileSink, MediaError> {
         let path = path.as_ref().to_owned();
         let codec = match track.codec() {
-            Some(c @ (Codec::Vp8 | Codec::Vp9 | Codec::Opus)) => c,
-            _ => {
+            Some(c) => c,
+            None => {
                 return Err(MediaError::UnsupportedCodec(format!(
-                    "recording {} to a file (VP8, VP9 and Opus are supported)",
+                    "recording {} to a file (VP8, VP9, H264, Opus and PCMU are supported)",
                     track.mime_type()
                 )))
             }
@@ -116,7 +119,9 @@ impl FileSink {
         let out = BufWriter::new(file);
         let recorder = match codec {
             Codec::Opus => Recorder::Ogg(Box::new(OggRecorder::new(out, track.channels())?)),
-            _ => Recorder::Ivf(IvfRecorder::new(out, codec)?),
+            Codec::H264 => Recorder::H264(H264Recorder::new(out)),
+            Codec::Pcmu => Recorder::Mulaw(MulawRecorder { out, last: None }),
+            Codec::Vp8 | Codec::Vp9 => Recorder::Ivf(IvfRecorder::new(out, codec)?),
         };
         let counters = Arc::new(Counters::default());
         let c = counters.clone();
@@ -200,6 +205,8 @@ enum Recorder {
     Ivf(IvfRecorder),
     /// Boxed: `OggWriter` holds its CRC table.
     Ogg(Box<OggRecorder>),
+    H264(H264Recorder),
+    Mulaw(MulawRecorder),
 }
 
 impl Recorder {
@@ -207,6 +214,8 @@ impl Recorder {
         match self {
             Recorder::Ivf(r) => r.write(packet, counters),
             Recorder::Ogg(r) => r.write(packet, counters),
+            Recorder::H264(r) => r.write(packet, counters),
+            Recorder::Mulaw(r) => r.write(packet, counters),
         }
     }
 
@@ -214,6 +223,8 @@ impl Recorder {
         match self {
             Recorder::Ivf(r) => r.finish(),
             Recorder::Ogg(r) => r.finish(),
+            Recorder::H264(mut r) => r.out.flush().map_err(io_error),
+            Recorder::Mulaw(mut r) => r.out.flush().map_err(io_error),
         }
     }
 }
@@ -364,5 +375,77 @@ impl OggRecorder {
         self.writer
             .close()
             .map_err(|e| MediaError::Io(format!("closing the Ogg file: {e}")))
+    }
+}
+
+fn io_error(e: std::io::Error) -> MediaError {
+    MediaError::Io(format!("writing the recording: {e}"))
+}
+
+/// H264 into an Annex-B elementary stream, from the first keyframe on.
+struct H264Recorder {
+    out: BufWriter<File>,
+    assembler: H264Assembler,
+    started: bool,
+    before_keyframe: u64,
+}
+
+impl H264Recorder {
+    fn new(out: BufWriter<File>) -> H264Recorder {
+        H264Recorder {
+            out,
+            assembler: H264Assembler::new(),
+            started: false,
+            before_keyframe: 0,
+        }
+    }
+
+    fn write(&mut self, packet: &Packet, counters: &Counters) -> Result<(), MediaError> {
+        let au = self.assembler.push(packet);
+        if let Some(au) = &au {
+            self.started |= au.keyframe;
+            if !self.started {
+                self.before_keyframe += 1;
+            }
+        }
+        counters
+            .dropped_packets
+            .store(self.assembler.dropped_packets(), Ordering::Relaxed);
+        counters.dropped_frames.store(
+            self.assembler.dropped_frames() + self.before_keyframe,
+            Ordering::Relaxed,
+        );
+        match au {
+            Some(au) if self.started => {
+                self.out.write_all(&au.data).map_err(io_error)?;
+                counters.written.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// PCMU payloads, concatenated: raw µ-law at 8 kHz. Duplicated or reordered packets are
+/// dropped.
+struct MulawRecorder {
+    out: BufWriter<File>,
+    /// The last sequence number written.
+    last: Option<u16>,
+}
+
+impl MulawRecorder {
+    fn write(&mut self, packet: &Packet, counters: &Counters) -> Result<(), MediaError> {
+        let seq = packet.header.sequence_number;
+        if let Some(last) = self.last {
+            if (seq.wrapping_sub(last) as i16) <= 0 {
+                counters.dropped_packets.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+        self.last = Some(seq);
+        self.out.write_all(&packet.payload).map_err(io_error)?;
+        counters.written.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }

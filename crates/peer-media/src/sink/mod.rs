@@ -2,7 +2,8 @@
 //!
 //! - [`UdpSink`] ([`udp`]): forwards the RTP packets to a UDP address for GStreamer or ffmpeg,
 //!   with the matching caps and SDP.
-//! - [`FileSink`] ([`file`](mod@file)): records VP8/VP9 into IVF and Opus into Ogg Opus.
+//! - [`FileSink`] ([`file`](mod@file)): records VP8/VP9 into IVF, Opus into Ogg Opus, H264 into
+//!   an Annex-B stream ([`h264`]) and PCMU into raw µ-law.
 //!
 //! A sink reads its track alone (one sink per track). For video, a sink asks the sender for a
 //! keyframe (RTCP PLI) when it starts, and every second until one arrives (at most ten times),
@@ -26,6 +27,7 @@
 //! ```
 
 pub mod file;
+pub mod h264;
 pub mod ivf;
 pub(crate) mod reader;
 pub mod udp;
