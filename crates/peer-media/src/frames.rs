@@ -300,18 +300,6 @@ fn stap_a_has_keyframe(mut units: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// A tiny xorshift64 generator, so the random inputs are the same on every run.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     #[test]
     fn vp8_descriptors() {
         // Minimal descriptor, S=1 PID=0, keyframe payload header (P=0).
@@ -500,7 +488,7 @@ mod tests {
 
     #[test]
     fn random_payloads_never_panic() {
-        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut rng = peer_testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
         for codec in Codec::ALL {
             let mut c = FrameCounter::new(codec);
             for _ in 0..20_000 {

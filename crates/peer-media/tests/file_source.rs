@@ -293,13 +293,8 @@ async fn damaged_and_random_files_never_panic() {
         ("sine.ogg", Codec::Opus),
         ("sine.ulaw", Codec::Pcmu),
     ];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rand = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = peer_testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut rand = move || rng.next();
     for (name, codec) in fixtures {
         let original = std::fs::read(fixture(name)).expect("fixture");
         for round in 0..12 {

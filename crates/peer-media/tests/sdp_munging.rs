@@ -197,18 +197,6 @@ fn munging_applies_everything() {
     assert_eq!(m.apply(&OFFER.replace("\r\n", "\n")).unwrap(), out);
 }
 
-/// A tiny xorshift64 generator, so the random inputs are the same on every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn exercise(sdp: &str) {
     let _ = set_bandwidth(sdp, MediaKind::Audio, 64);
     let _ = set_bandwidth(sdp, MediaKind::Video, 0);
@@ -219,7 +207,7 @@ fn exercise(sdp: &str) {
 
 #[test]
 fn garbage_never_panics() {
-    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut rng = peer_testkit::Rng::new(0x2545_f491_4f6c_dd1d);
     // Random bytes.
     for _ in 0..500 {
         let len = (rng.next() % 300) as usize;

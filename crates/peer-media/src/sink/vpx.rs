@@ -388,22 +388,15 @@ mod tests {
         assert!(a.push(&p).is_none());
         assert_eq!(a.dropped_packets(), 1);
         assert!(VpxAssembler::new(Codec::H264).is_err());
-        let mut x: u32 = 99;
+        let mut rng = peer_testkit::Rng::new(99);
         for codec in [Codec::Vp8, Codec::Vp9] {
             let mut a = VpxAssembler::new(codec).unwrap();
             for i in 0..5000u32 {
-                let payload: Vec<u8> = (0..(i % 40))
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 17;
-                        x ^= x << 5;
-                        x as u8
-                    })
-                    .collect();
+                let payload = rng.bytes((i % 40) as usize);
                 let _ = frame_info(codec, &payload);
                 let _ = a.push(&Packet {
                     header: Header {
-                        marker: x & 1 == 0,
+                        marker: rng.chance(2),
                         sequence_number: i as u16,
                         timestamp: i / 3,
                         ..Default::default()

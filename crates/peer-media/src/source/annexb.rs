@@ -301,13 +301,11 @@ mod tests {
             let aus: Vec<_> = access_units(&H264[..cut]).collect();
             assert!(aus.len() <= 60);
         }
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rng = peer_testkit::Rng::new(0x2545_f491_4f6c_dd1d);
         for len in 0..400usize {
             let data: Vec<u8> = (0..len)
                 .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = rng.next();
                     // Many zeros and ones, so start codes are frequent.
                     match x % 5 {
                         0 | 1 => 0,

@@ -630,16 +630,9 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        let mut x: u64 = 0x0123_4567_89ab_cdef;
+        let mut rng = peer_testkit::Rng::new(0x0123_4567_89ab_cdef);
         for len in [0usize, 1, 4, 12, 31, 32, 33, 44, 100, 1000, 5000] {
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let data = rng.bytes(len);
             for codec in Codec::ALL {
                 let _ = load(codec, Bytes::from(data.clone()), &FileOptions::default());
                 let mut prefixed = match codec {

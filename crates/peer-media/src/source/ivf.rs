@@ -292,16 +292,9 @@ mod tests {
 
     #[test]
     fn random_bytes() {
-        let mut x: u32 = 0x1234_5678;
+        let mut rng = peer_testkit::Rng::new(0x1234_5678);
         for len in 0..300 {
-            let mut data: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    x as u8
-                })
-                .collect();
+            let mut data = rng.bytes(len);
             let _ = frames(&data);
             if data.len() >= 32 {
                 data[..4].copy_from_slice(b"DKIF");

@@ -407,16 +407,9 @@ mod tests {
             let n = OggPackets::new(&OGG[..cut]).count();
             assert!(n <= 103);
         }
-        let mut x: u32 = 0xdead_beef;
+        let mut rng = peer_testkit::Rng::new(0xdead_beef);
         for len in 0..300usize {
-            let mut data: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    x as u8
-                })
-                .collect();
+            let mut data = rng.bytes(len);
             if len > 40 {
                 data[10..14].copy_from_slice(b"OggS");
             }

@@ -305,16 +305,9 @@ mod tests {
 
     #[test]
     fn random_datagrams_never_panic() {
-        let mut x: u32 = 7;
+        let mut rng = peer_testkit::Rng::new(7);
         for len in 0..2000usize {
-            let d: Vec<u8> = (0..len % 200)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    x as u8
-                })
-                .collect();
+            let d = rng.bytes(len % 200);
             let _ = classify(&d);
             let mut v2 = d.clone();
             if let Some(b) = v2.first_mut() {
