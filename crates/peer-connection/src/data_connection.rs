@@ -4,6 +4,7 @@
 //! [`DataConnection::handle_answer`], [`DataConnection::handle_candidate`] and
 //! [`DataConnection::handle_remote_close`], called by the Peer's router.
 
+use crate::candidates::{self, CandidateQueues};
 use crate::config::RtcContext;
 use crate::data::Data;
 use crate::error::ConnectionError;
@@ -12,6 +13,7 @@ use crate::random::{base36_token, connection_id};
 use crate::serialization::{DcInit, Serialization};
 use crate::signal::{self, Offer};
 use crate::sink::Signal;
+use crate::state;
 use bytes::Bytes;
 use peer_binarypack::{Limits, CHUNK_ID_LEN};
 use peer_protocol::client::ClientMessage;
@@ -53,16 +55,7 @@ pub struct ConnectOptions {
     pub dc_init: DcInit,
 }
 
-/// Where a connection is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionState {
-    /// Negotiating.
-    Connecting,
-    /// The data channel is open.
-    Open,
-    /// Closed; final.
-    Closed,
-}
+pub use crate::state::ConnectionState;
 
 /// What a DataConnection reports, in order. `Close` is the last event.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,10 +87,7 @@ struct Inner {
     signal: Signal,
     state: watch::Sender<ConnectionState>,
     channel: StdMutex<Option<Arc<RawChannel>>>,
-    /// Remote candidates held until the remote description is set; `None` once it is.
-    remote_pending: Mutex<Option<Vec<RTCIceCandidateInit>>>,
-    /// Local candidates held until our offer or answer went out; `None` once it did.
-    local_pending: Mutex<Option<Vec<RTCIceCandidateInit>>>,
+    candidates: CandidateQueues,
     events_tx: mpsc::Sender<DataConnectionEvent>,
     events_rx: Mutex<(mpsc::Receiver<DataConnectionEvent>, bool)>,
     send_lock: Mutex<()>,
@@ -304,8 +294,7 @@ impl DataConnection {
                 signal,
                 state: watch::channel(ConnectionState::Connecting).0,
                 channel: StdMutex::new(None),
-                remote_pending: Mutex::new(Some(Vec::new())),
-                local_pending: Mutex::new(Some(Vec::new())),
+                candidates: CandidateQueues::new(),
                 events_tx,
                 events_rx: Mutex::new((events_rx, false)),
                 send_lock: Mutex::new(()),
@@ -348,53 +337,25 @@ impl DataConnection {
     }
 
     async fn local_candidate(&self, c: RTCIceCandidateInit) {
-        {
-            let mut pending = self.inner.local_pending.lock().await;
-            if let Some(list) = pending.as_mut() {
-                list.push(c);
-                return;
-            }
+        if let Some(c) = self.inner.candidates.local(c).await {
+            self.send_candidate(&c).await;
         }
-        self.send_candidate(&c).await;
     }
 
     async fn send_candidate(&self, c: &RTCIceCandidateInit) {
         let i = &self.inner;
-        match signal::candidate_message(&i.meta.remote_id, &i.meta.id, "data", c) {
-            Ok(msg) => {
-                let _ = self.signal(msg).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "candidate not sent"),
-        }
+        candidates::send(&i.signal, &i.meta.remote_id, &i.meta.id, "data", c).await;
     }
 
     async fn flush_local_candidates(&self) -> Result<(), ConnectionError> {
-        let list = self
-            .inner
-            .local_pending
-            .lock()
-            .await
-            .take()
-            .unwrap_or_default();
-        for c in &list {
-            self.send_candidate(c).await;
+        for c in self.inner.candidates.release_local().await {
+            self.send_candidate(&c).await;
         }
         Ok(())
     }
 
     async fn flush_remote_candidates(&self) {
-        let list = self
-            .inner
-            .remote_pending
-            .lock()
-            .await
-            .take()
-            .unwrap_or_default();
-        for c in list {
-            if let Err(e) = self.inner.pc.add_ice_candidate(c).await {
-                tracing::debug!(error = %e, "remote candidate rejected");
-            }
-        }
+        self.inner.candidates.release_remote(&self.inner.pc).await;
     }
 
     fn attach(&self, channel: Arc<RTCDataChannel>) {
@@ -494,20 +455,7 @@ impl DataConnection {
 
     /// Adds a relayed remote candidate, or keeps it until the remote description is set.
     pub async fn handle_candidate(&self, c: RTCIceCandidateInit) -> Result<(), ConnectionError> {
-        {
-            let mut pending = self.inner.remote_pending.lock().await;
-            if let Some(list) = pending.as_mut() {
-                if list.len() < 256 {
-                    list.push(c);
-                }
-                return Ok(());
-            }
-        }
-        self.inner
-            .pc
-            .add_ice_candidate(c)
-            .await
-            .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))
+        self.inner.candidates.remote(&self.inner.pc, c).await
     }
 
     /// The remote side closed (`FORCE_CLOSE`, or `LEAVE` of the remote peer).
@@ -562,22 +510,12 @@ impl DataConnection {
 
     /// Waits until the channel is open; fails if it closes first.
     pub async fn wait_open(&self) -> Result<(), ConnectionError> {
-        let mut rx = self.inner.state.subscribe();
-        let state = rx
-            .wait_for(|s| *s != ConnectionState::Connecting)
-            .await
-            .map(|s| *s)
-            .unwrap_or(ConnectionState::Closed);
-        match state {
-            ConnectionState::Open => Ok(()),
-            _ => Err(ConnectionError::Closed),
-        }
+        state::wait_open(&self.inner.state).await
     }
 
     /// Waits until the connection is closed.
     pub async fn closed(&self) {
-        let mut rx = self.inner.state.subscribe();
-        let _ = rx.wait_for(|s| *s == ConnectionState::Closed).await;
+        state::closed(&self.inner.state).await
     }
 
     /// The next event; `None` after [`DataConnectionEvent::Close`]. Received data queue up to a
@@ -585,24 +523,13 @@ impl DataConnection {
     pub async fn next_event(&self) -> Option<DataConnectionEvent> {
         let mut guard = self.inner.events_rx.lock().await;
         let (rx, close_reported) = &mut *guard;
-        if *close_reported {
-            return None;
-        }
-        let mut state = self.inner.state.subscribe();
-        loop {
-            if let Ok(ev) = rx.try_recv() {
-                return Some(ev);
-            }
-            if *state.borrow_and_update() == ConnectionState::Closed {
-                *close_reported = true;
-                return Some(DataConnectionEvent::Close);
-            }
-            tokio::select! {
-                biased;
-                ev = rx.recv() => if let Some(ev) = ev { return Some(ev) },
-                _ = state.changed() => {}
-            }
-        }
+        state::next_event(
+            rx,
+            close_reported,
+            &self.inner.state,
+            DataConnectionEvent::Close,
+        )
+        .await
     }
 
     /// Waits for the next message, skipping `Open` and `Error` events; `None` once closed.

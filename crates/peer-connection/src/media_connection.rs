@@ -7,13 +7,14 @@
 //! peer: the remote sees exactly what an SDK peer would have sent, and so caps its sending
 //! bitrate by `b=AS`/`b=TIAS` and can only pick the one kept codec.
 
+use crate::candidates::{self, CandidateQueues};
 use crate::config::RtcContext;
 use crate::error::ConnectionError;
 use crate::media_options::{AnswerOptions, CallOptions};
 use crate::random::connection_id;
 use crate::signal::{self, Offer};
 use crate::sink::Signal;
-use crate::ConnectionState;
+use crate::state::{self, ConnectionState};
 use peer_media::sdp::Munging;
 use peer_media::{LocalTrack, MediaKind, MediaStream, RemoteTrack};
 use peer_protocol::client::ClientMessage;
@@ -76,8 +77,7 @@ struct Inner {
     negotiation: Mutex<()>,
     senders: StdMutex<HashMap<MediaKind, SenderSlot>>,
     remote_streams: StdMutex<HashSet<String>>,
-    remote_pending: Mutex<Option<Vec<RTCIceCandidateInit>>>,
-    local_pending: Mutex<Option<Vec<RTCIceCandidateInit>>>,
+    candidates: CandidateQueues,
     events_tx: mpsc::UnboundedSender<MediaConnectionEvent>,
     events_rx: Mutex<(mpsc::UnboundedReceiver<MediaConnectionEvent>, bool)>,
 }
@@ -313,13 +313,7 @@ impl MediaConnection {
         let result = self.answer_inner(&offer, stream).await;
         match &result {
             Ok(()) => {
-                self.inner.state.send_if_modified(|s| {
-                    let open = *s == ConnectionState::Connecting;
-                    if open {
-                        *s = ConnectionState::Open;
-                    }
-                    open
-                });
+                state::mark_open(&self.inner.state);
             }
             Err(_) => self.shutdown().await,
         }
@@ -417,8 +411,7 @@ impl MediaConnection {
                 negotiation: Mutex::new(()),
                 senders: StdMutex::new(HashMap::new()),
                 remote_streams: StdMutex::new(HashSet::new()),
-                remote_pending: Mutex::new(Some(Vec::new())),
-                local_pending: Mutex::new(Some(Vec::new())),
+                candidates: CandidateQueues::new(),
                 events_tx,
                 events_rx: Mutex::new((events_rx, false)),
             }),
@@ -497,52 +490,24 @@ impl MediaConnection {
     }
 
     async fn local_candidate(&self, c: RTCIceCandidateInit) {
-        {
-            let mut pending = self.inner.local_pending.lock().await;
-            if let Some(list) = pending.as_mut() {
-                list.push(c);
-                return;
-            }
+        if let Some(c) = self.inner.candidates.local(c).await {
+            self.send_candidate(&c).await;
         }
-        self.send_candidate(&c).await;
     }
 
     async fn send_candidate(&self, c: &RTCIceCandidateInit) {
         let i = &self.inner;
-        match signal::candidate_message(&i.meta.remote_id, &i.meta.id, "media", c) {
-            Ok(msg) => {
-                let _ = self.signal(msg).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "candidate not sent"),
-        }
+        candidates::send(&i.signal, &i.meta.remote_id, &i.meta.id, "media", c).await;
     }
 
     async fn flush_local_candidates(&self) {
-        let list = self
-            .inner
-            .local_pending
-            .lock()
-            .await
-            .take()
-            .unwrap_or_default();
-        for c in &list {
-            self.send_candidate(c).await;
+        for c in self.inner.candidates.release_local().await {
+            self.send_candidate(&c).await;
         }
     }
 
     async fn flush_remote_candidates(&self) {
-        let list = self
-            .inner
-            .remote_pending
-            .lock()
-            .await
-            .take()
-            .unwrap_or_default();
-        for c in list {
-            if let Err(e) = self.inner.pc.add_ice_candidate(c).await {
-                tracing::debug!(error = %e, "remote candidate rejected");
-            }
-        }
+        self.inner.candidates.release_remote(&self.inner.pc).await;
     }
 
     async fn signal(&self, msg: ClientMessage) -> Result<(), ConnectionError> {
@@ -565,13 +530,7 @@ impl MediaConnection {
             .await
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
         self.flush_remote_candidates().await;
-        self.inner.state.send_if_modified(|s| {
-            let open = *s == ConnectionState::Connecting;
-            if open {
-                *s = ConnectionState::Open;
-            }
-            open
-        });
+        state::mark_open(&self.inner.state);
         Ok(())
     }
 
@@ -618,20 +577,7 @@ impl MediaConnection {
 
     /// Adds a relayed remote candidate, or keeps it until the remote description is set.
     pub async fn handle_candidate(&self, c: RTCIceCandidateInit) -> Result<(), ConnectionError> {
-        {
-            let mut pending = self.inner.remote_pending.lock().await;
-            if let Some(list) = pending.as_mut() {
-                if list.len() < 256 {
-                    list.push(c);
-                }
-                return Ok(());
-            }
-        }
-        self.inner
-            .pc
-            .add_ice_candidate(c)
-            .await
-            .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))
+        self.inner.candidates.remote(&self.inner.pc, c).await
     }
 
     /// The remote side closed (`FORCE_CLOSE`, or `LEAVE` of the remote peer).
@@ -749,16 +695,7 @@ impl MediaConnection {
 
     /// Waits until the call is open; fails if it closes first.
     pub async fn wait_open(&self) -> Result<(), ConnectionError> {
-        let mut rx = self.inner.state.subscribe();
-        let state = rx
-            .wait_for(|s| *s != ConnectionState::Connecting)
-            .await
-            .map(|s| *s)
-            .unwrap_or(ConnectionState::Closed);
-        match state {
-            ConnectionState::Open => Ok(()),
-            _ => Err(ConnectionError::Closed),
-        }
+        state::wait_open(&self.inner.state).await
     }
 
     /// Waits until media can flow (ICE and DTLS are up); fails if the call closes first. A
@@ -788,32 +725,20 @@ impl MediaConnection {
 
     /// Waits until the connection is closed.
     pub async fn closed(&self) {
-        let mut rx = self.inner.state.subscribe();
-        let _ = rx.wait_for(|s| *s == ConnectionState::Closed).await;
+        state::closed(&self.inner.state).await
     }
 
     /// The next event; `None` after [`MediaConnectionEvent::Close`].
     pub async fn next_event(&self) -> Option<MediaConnectionEvent> {
         let mut guard = self.inner.events_rx.lock().await;
         let (rx, close_reported) = &mut *guard;
-        if *close_reported {
-            return None;
-        }
-        let mut state = self.inner.state.subscribe();
-        loop {
-            if let Ok(ev) = rx.try_recv() {
-                return Some(ev);
-            }
-            if *state.borrow_and_update() == ConnectionState::Closed {
-                *close_reported = true;
-                return Some(MediaConnectionEvent::Close);
-            }
-            tokio::select! {
-                biased;
-                ev = rx.recv() => if let Some(ev) = ev { return Some(ev) },
-                _ = state.changed() => {}
-            }
-        }
+        state::next_event(
+            rx,
+            close_reported,
+            &self.inner.state,
+            MediaConnectionEvent::Close,
+        )
+        .await
     }
 
     /// Waits for the next remote track, skipping other events; `None` once closed.
