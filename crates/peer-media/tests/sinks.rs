@@ -217,16 +217,16 @@ async fn file_sink_reports_an_unwritable_path() {
     pair.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h264_is_recorded_as_annex_b() {
-    use peer_media::source::annexb::access_units;
-    let track = LocalTrack::new(Codec::H264, "stream");
+/// Plays the fixture `name` once on a `codec` track over a loopback pair, records the far side
+/// with a `FileSink` into a temporary file, and returns the recording and the sink's counters.
+async fn record_fixture(codec: Codec, name: &str) -> (Vec<u8>, peer_media::sink::FileSinkStats) {
+    let track = LocalTrack::new(codec, "stream");
     let mut pair = connect(&track).await;
-    let source = FileSource::start(fixture("testsrc.h264"), track, FileOptions::default())
+    let source = FileSource::start(fixture(name), track, FileOptions::default())
         .await
         .expect("source");
     let remote = pair.remote_track().await;
-    let out = temp_path("recorded.h264");
+    let out = temp_path(&format!("recorded-{name}"));
     let sink = FileSink::start(remote, &out).await.expect("sink");
     let sent = within("playback", source.finished()).await.expect("played");
     eventually(
@@ -239,6 +239,15 @@ async fn h264_is_recorded_as_annex_b() {
         .await
         .expect("recorded");
     let data = std::fs::read(&out).expect("recording");
+    let _ = std::fs::remove_file(&out);
+    pair.close().await;
+    (data, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_is_recorded_as_annex_b() {
+    use peer_media::source::annexb::access_units;
+    let (data, got) = record_fixture(Codec::H264, "testsrc.h264").await;
     let aus: Vec<_> = access_units(&data).collect();
     let pictures = aus.iter().filter(|a| a.has_picture()).count();
     assert!(pictures * 10 >= 60 * 9, "{pictures} pictures: {got:?}");
@@ -249,31 +258,11 @@ async fn h264_is_recorded_as_annex_b() {
         aus[0].nal_types
     );
     assert!(aus.iter().filter(|a| a.is_keyframe()).count() >= 1);
-    let _ = std::fs::remove_file(&out);
-    pair.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pcmu_is_recorded_as_raw_mulaw() {
-    let track = LocalTrack::new(Codec::Pcmu, "stream");
-    let mut pair = connect(&track).await;
-    let source = FileSource::start(fixture("sine.ulaw"), track, FileOptions::default())
-        .await
-        .expect("source");
-    let remote = pair.remote_track().await;
-    let out = temp_path("recorded.ulaw");
-    let sink = FileSink::start(remote, &out).await.expect("sink");
-    let sent = within("playback", source.finished()).await.expect("played");
-    eventually(
-        || sink.stats().packets >= sent.packets,
-        Duration::from_secs(3),
-    )
-    .await;
-    sink.stop();
-    let got = within("recording", sink.finished())
-        .await
-        .expect("recorded");
-    let data = std::fs::read(&out).expect("recording");
+    let (data, got) = record_fixture(Codec::Pcmu, "sine.ulaw").await;
     let original = std::fs::read(fixture("sine.ulaw")).expect("fixture");
     assert!(
         data.len() * 10 >= original.len() * 9,
@@ -286,6 +275,4 @@ async fn pcmu_is_recorded_as_raw_mulaw() {
         original.windows(data.len()).any(|w| w == data.as_slice()),
         "the recording is a contiguous part of the source"
     );
-    let _ = std::fs::remove_file(&out);
-    pair.close().await;
 }
