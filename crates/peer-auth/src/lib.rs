@@ -126,6 +126,19 @@ impl Credential {
     }
 }
 
+/// Whether `a` and `b` are equal, in time that depends only on their lengths (for secrets such
+/// as session tokens: an early exit would tell an attacker how many leading bytes it guessed).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
 fn message(timestamp: u64, ttl: u64, peer_id: &str) -> String {
     format!("{timestamp}:{ttl}:{peer_id}")
 }
@@ -146,6 +159,15 @@ fn digest(secret: &[u8], timestamp: u64, ttl: u64, peer_id: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"token", b"token"));
+        assert!(!constant_time_eq(b"token", b"tokem"));
+        assert!(!constant_time_eq(b"token", b"token2"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
     use super::*;
 
     const NOW: u64 = 1_700_000_000;

@@ -375,7 +375,7 @@ mod tests {
             ServerMessage::RoomData(RoomData {
                 room_name: "r".into(),
                 src: "a".into(),
-                data: json!(1),
+                data: crate::RawJson::from_value(&json!(1)).unwrap(),
                 attachments: vec![],
             }),
             ServerMessage::RoomLogs(RoomLogs {
@@ -384,7 +384,7 @@ mod tests {
             }),
             ServerMessage::SfuOffer(SfuOffer {
                 room_name: "r".into(),
-                offer: json!({}),
+                offer: crate::rtc::SessionDescription::offer("v=0"),
                 msids: Default::default(),
             }),
         ];
@@ -429,6 +429,8 @@ mod tests {
                     let v = match (field.name, field.ty) {
                         ("roomType", _) => json!("mesh"),
                         ("type", _) => json!("media"),
+                        ("answer", "object") => json!({"type": "answer", "sdp": "v=0"}),
+                        ("candidate", "object") => json!({"candidate": "c"}),
                         (_, "string") => json!("x"),
                         (_, "object") => json!({}),
                         (_, "integer") => json!(1),
@@ -438,11 +440,11 @@ mod tests {
                 }
                 Value::Object(obj)
             };
-            let parsed = crate::client::ClientMessage::parse(Event {
-                name: m.event.into(),
-                payload: sample(None),
-                attachments: vec![],
-            });
+            let parsed = crate::client::ClientMessage::parse(Event::new(
+                m.event,
+                sample(None).to_string(),
+                vec![],
+            ));
             let parsed = parsed.unwrap_or_else(|e| panic!("{}: {e}", m.event));
             assert_eq!(parsed.event_name(), m.event);
             for field in m
@@ -450,11 +452,11 @@ mod tests {
                 .iter()
                 .filter(|f| f.required && f.ty != "any" && m.event != "UPDATE_CREDENTIAL")
             {
-                let r = crate::client::ClientMessage::parse(Event {
-                    name: m.event.into(),
-                    payload: sample(Some(field.name)),
-                    attachments: vec![],
-                });
+                let r = crate::client::ClientMessage::parse(Event::new(
+                    m.event,
+                    sample(Some(field.name)).to_string(),
+                    vec![],
+                ));
                 if field.name != "connectionId" && field.name != "connectionType" {
                     assert!(r.is_err(), "{} without {} should fail", m.event, field.name);
                 }

@@ -1,10 +1,11 @@
 //! Messages the SDK sends to the server (`MESSAGE_TYPES.CLIENT`), parsed from Socket.IO events.
 
+use crate::raw::RawJson;
+use crate::rtc::{IceCandidate, SessionDescription};
 use crate::socketio::Event;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -132,8 +133,9 @@ pub struct RoomGetUsers {
 pub struct RoomSendData {
     /// The room name.
     pub room_name: String,
-    /// The data, placeholders included.
-    pub data: Value,
+    /// The data as JSON text, placeholders included (relayed as it is, never built into a tree
+    /// by the server).
+    pub data: RawJson,
     /// The binary attachments the placeholders refer to.
     pub attachments: Vec<Bytes>,
 }
@@ -145,7 +147,7 @@ pub struct SfuAnswer {
     /// The room name.
     pub room_name: String,
     /// `{type:"answer", sdp}`.
-    pub answer: Value,
+    pub answer: SessionDescription,
 }
 
 /// `SFU_CANDIDATE {roomName, candidate}`.
@@ -155,7 +157,7 @@ pub struct SfuCandidate {
     /// The room name.
     pub room_name: String,
     /// `{candidate, sdpMid, sdpMLineIndex, usernameFragment?}`.
-    pub candidate: Value,
+    pub candidate: IceCandidate,
 }
 
 /// `SEND_FORCE_CLOSE {dst, connectionId}`.
@@ -198,8 +200,8 @@ pub enum ClientMessage {
     SfuCandidate(SfuCandidate),
     /// `PING`.
     Ping,
-    /// `UPDATE_CREDENTIAL`: the credential object as the app passed it.
-    UpdateCredential(Value),
+    /// `UPDATE_CREDENTIAL`: the credential object as the app passed it, as JSON text.
+    UpdateCredential(RawJson),
     /// `SEND_FORCE_CLOSE`.
     SendForceClose(ForceCloseRequest),
 }
@@ -222,26 +224,26 @@ impl fmt::Display for MessageError {
 impl std::error::Error for MessageError {}
 
 impl ClientMessage {
-    /// Parses an event. Attachments are accepted only by `ROOM_SEND_DATA`.
+    /// Parses an event. Attachments are accepted only by `ROOM_SEND_DATA`. No JSON tree is
+    /// built: relays keep their payload text (minus a client-sent `src`), room data is kept as
+    /// text, and the other events are read into typed structs. The event's text must have
+    /// passed [`crate::json_scan::scan`] (as [`crate::socketio::SioPacket::into_event`] does).
     pub fn parse(event: Event) -> Result<ClientMessage, MessageError> {
-        let Event {
-            name,
-            payload,
-            attachments,
-        } = event;
+        let payload = event.payload_json();
+        let name = event.name.as_str();
         let err = |reason: String| MessageError {
-            event: name.clone(),
+            event: name.to_owned(),
             reason,
         };
-        if !attachments.is_empty() && name != event::ROOM_SEND_DATA {
+        if !event.attachments.is_empty() && name != event::ROOM_SEND_DATA {
             return Err(err(
                 "binary attachments are accepted only by ROOM_SEND_DATA".into(),
             ));
         }
-        fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
-            serde_json::from_value(v).map_err(|e| e.to_string())
+        fn typed<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, String> {
+            serde_json::from_str(text).map_err(|e| e.to_string())
         }
-        let msg = match name.as_str() {
+        let msg = match name {
             event::SEND_OFFER => {
                 ClientMessage::SendOffer(parse_relay(payload, "offer").map_err(err)?)
             }
@@ -257,18 +259,28 @@ impl ClientMessage {
             event::ROOM_GET_LOGS => ClientMessage::RoomGetLogs(typed(payload).map_err(err)?),
             event::ROOM_GET_USERS => ClientMessage::RoomGetUsers(typed(payload).map_err(err)?),
             event::ROOM_SEND_DATA => {
-                let Value::Object(mut map) = payload else {
+                if !is_object(payload) {
                     return Err(err("payload must be an object".into()));
+                }
+                #[derive(Deserialize)]
+                struct Wire<'a> {
+                    #[serde(rename = "roomName")]
+                    room_name: Option<Cow<'a, str>>,
+                    #[serde(borrow, default)]
+                    data: Option<&'a RawValue>,
+                }
+                let wire: Wire<'_> = typed(payload).map_err(err)?;
+                let Some(room_name) = wire.room_name else {
+                    return Err(err("roomName must be a string".into()));
                 };
-                let room_name = match map.remove("roomName") {
-                    Some(Value::String(s)) => s,
-                    _ => return Err(err("roomName must be a string".into())),
+                let data = match wire.data {
+                    Some(raw) => RawJson(raw.to_owned()),
+                    None => RawJson::null(),
                 };
-                let data = map.remove("data").unwrap_or(Value::Null);
                 ClientMessage::RoomSendData(RoomSendData {
-                    room_name,
+                    room_name: room_name.into_owned(),
                     data,
-                    attachments,
+                    attachments: event.attachments.clone(),
                 })
             }
             event::SFU_GET_OFFER => ClientMessage::SfuGetOffer(typed(payload).map_err(err)?),
@@ -276,10 +288,12 @@ impl ClientMessage {
             event::SFU_CANDIDATE => ClientMessage::SfuCandidate(typed(payload).map_err(err)?),
             event::PING => ClientMessage::Ping,
             event::UPDATE_CREDENTIAL => {
-                if !payload.is_object() {
+                if !is_object(payload) {
                     return Err(err("credential must be an object".into()));
                 }
-                ClientMessage::UpdateCredential(payload)
+                ClientMessage::UpdateCredential(
+                    RawJson::from_text(payload.to_owned()).map_err(|e| err(e.to_string()))?,
+                )
             }
             event::SEND_FORCE_CLOSE => ClientMessage::SendForceClose(typed(payload).map_err(err)?),
             _ => return Err(err("unknown event".into())),
@@ -309,114 +323,107 @@ impl ClientMessage {
     }
 }
 
-fn parse_relay(payload: Value, required: &str) -> Result<Relay, String> {
-    let Value::Object(mut body) = payload else {
+fn is_object(json: &str) -> bool {
+    json.trim_start().starts_with('{')
+}
+
+/// Reads a relay payload in one pass over its top-level entries: the routing fields are checked
+/// and every entry but `src` is copied, as text and in order, into the body to relay. Values are
+/// never parsed beyond their extent.
+fn parse_relay(payload: &str, required: &'static str) -> Result<Relay, String> {
+    use serde::de::{Deserializer as _, MapAccess, Visitor};
+    if !is_object(payload) {
         return Err("payload must be an object".into());
+    }
+    struct Entries {
+        required: &'static str,
+    }
+    #[derive(Default)]
+    struct Found {
+        body: String,
+        dst: Option<String>,
+        room_name: Option<String>,
+        dst_problem: bool,
+        required_is_object: bool,
+        problem: Option<String>,
+    }
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Found;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+            let mut found = Found {
+                body: String::from("{"),
+                ..Found::default()
+            };
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let value: &'de RawValue = map.next_value()?;
+                let text = value.get();
+                match key.as_ref() {
+                    // A client never chooses its `src`: the server sets it.
+                    "src" => continue,
+                    "dst" => match serde_json::from_str::<String>(text) {
+                        Ok(dst) => found.dst = Some(dst),
+                        Err(_) => found.dst_problem = true,
+                    },
+                    "roomName" => match serde_json::from_str::<Option<String>>(text) {
+                        Ok(room) => found.room_name = room,
+                        Err(_) => found.problem = Some("roomName must be a string".into()),
+                    },
+                    "connectionId" if !text.starts_with('"') => {
+                        found.problem = Some("connectionId must be a string".into());
+                    }
+                    k if k == self.required => found.required_is_object = text.starts_with('{'),
+                    _ => {}
+                }
+                if found.body.len() > 1 {
+                    found.body.push(',');
+                }
+                // Keys are re-escaped; values are copied as they came.
+                found.body.push_str(
+                    &serde_json::to_string(key.as_ref()).map_err(serde::de::Error::custom)?,
+                );
+                found.body.push(':');
+                found.body.push_str(text);
+            }
+            found.body.push('}');
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(payload);
+    let found = de
+        .deserialize_map(Entries { required })
+        .map_err(|e| e.to_string())?;
+    let (Some(dst), false) = (found.dst, found.dst_problem) else {
+        return Err("dst must be a string".into());
     };
-    let dst = match body.get("dst") {
-        Some(Value::String(s)) => s.clone(),
-        _ => return Err("dst must be a string".into()),
-    };
-    if !body.get(required).is_some_and(Value::is_object) {
+    if !found.required_is_object {
         return Err(format!("{required} must be an object"));
     }
-    let room_name = match body.get("roomName") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err("roomName must be a string".into()),
-    };
-    match body.get("connectionId") {
-        None | Some(Value::String(_)) => {}
-        Some(_) => return Err("connectionId must be a string".into()),
+    if let Some(problem) = found.problem {
+        return Err(problem);
     }
-    // A client never chooses its `src`: the server sets it.
-    body.remove("src");
-    let body = serde_json::to_string(&body).map_err(|e| e.to_string())?;
     Ok(Relay {
         dst,
-        room_name,
-        body,
-    })
-}
-
-/// The fields of a relay payload the server looks at, borrowed from the JSON text.
-#[derive(Deserialize)]
-struct RelayHead<'a> {
-    #[serde(borrow)]
-    dst: Cow<'a, str>,
-    #[serde(rename = "roomName", default, borrow)]
-    room_name: Option<Cow<'a, str>>,
-    #[serde(rename = "connectionId", default, borrow)]
-    connection_id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    src: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    offer: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    answer: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    candidate: Option<&'a RawValue>,
-}
-
-/// The fast path for the hot messages, `SEND_OFFER`, `SEND_ANSWER` and `SEND_CANDIDATE`, sent as
-/// a plain event (`2["NAME",{...}]`, the text of an engine message): the payload is validated
-/// and its routing fields read without building a JSON tree, and its text is kept for the relay.
-///
-/// Returns `None` whenever the general path must decide (another event, a binary event, an ack
-/// id, a namespace, a client-sent `src`, or anything malformed); when it returns a message, the
-/// general path ([`crate::socketio::parse_packet`] then [`ClientMessage::parse`]) would return
-/// the same one.
-pub fn parse_relay_fast(sio_text: &str) -> Option<ClientMessage> {
-    let json = sio_text.strip_prefix('2')?;
-    // Binary placeholders (which a plain event must not carry) are the general path's to judge;
-    // `\u` escapes could spell `_placeholder`, so texts with them go there too.
-    if !json.starts_with('[') || json.contains("_placeholder") || json.contains("\\u") {
-        return None;
-    }
-    let (name, payload): (Cow<'_, str>, &RawValue) = serde_json::from_str(json).ok()?;
-    let required = match name.as_ref() {
-        event::SEND_OFFER => "offer",
-        event::SEND_ANSWER => "answer",
-        event::SEND_CANDIDATE => "candidate",
-        _ => return None,
-    };
-    if !payload.get().starts_with('{') {
-        return None;
-    }
-    let head: RelayHead<'_> = serde_json::from_str(payload.get()).ok()?;
-    let required_value = match required {
-        "offer" => head.offer,
-        "answer" => head.answer,
-        _ => head.candidate,
-    };
-    let is_object = |raw: Option<&RawValue>| raw.is_some_and(|r| r.get().starts_with('{'));
-    let is_string = |raw: Option<&RawValue>| raw.is_none_or(|r| r.get().starts_with('"'));
-    if head.src.is_some() || !is_object(required_value) || !is_string(head.connection_id) {
-        return None;
-    }
-    let relay = Relay {
-        dst: head.dst.into_owned(),
-        room_name: head.room_name.map(Cow::into_owned),
-        body: payload.get().to_owned(),
-    };
-    Some(match required {
-        "offer" => ClientMessage::SendOffer(relay),
-        "answer" => ClientMessage::SendAnswer(relay),
-        _ => ClientMessage::SendCandidate(relay),
+        room_name: found.room_name,
+        body: found.body,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn ev(name: &str, payload: Value) -> Event {
-        Event {
-            name: name.into(),
-            payload,
-            attachments: vec![],
-        }
+        Event::new(name, payload.to_string(), vec![])
+    }
+
+    fn parse_text(text: &str) -> Result<ClientMessage, String> {
+        let (packet, _) = crate::socketio::parse_packet(text, 4).map_err(|e| e.to_string())?;
+        let event = packet.into_event().map_err(|e| e.to_string())?;
+        ClientMessage::parse(event).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -439,51 +446,51 @@ mod tests {
     }
 
     #[test]
-    fn fast_path_agrees_with_general_path() {
-        let cases = [
-            r#"2["SEND_OFFER",{"offer":{"type":"offer","sdp":"v=0\r\n"},"dst":"bob","connectionId":"dc_1","connectionType":"data","metadata":{"é":[1.5e300]}}]"#,
-            r#"2["SEND_CANDIDATE",{ "candidate" : {"candidate":"c"} , "dst":"b c", "roomName":"r" }]"#,
-            r#"2["SEND_ANSWER",{"answer":{},"dst":"x","roomName":null}]"#,
-        ];
-        for text in cases {
-            let fast = parse_relay_fast(text).expect("fast path applies");
-            let (packet, _) = crate::socketio::parse_packet(text, 0).unwrap();
-            let slow = ClientMessage::parse(packet.into_event().unwrap()).unwrap();
-            let (ClientMessage::SendOffer(f)
-            | ClientMessage::SendAnswer(f)
-            | ClientMessage::SendCandidate(f)) = &fast
-            else {
-                panic!()
-            };
-            let (ClientMessage::SendOffer(g)
-            | ClientMessage::SendAnswer(g)
-            | ClientMessage::SendCandidate(g)) = &slow
-            else {
-                panic!()
-            };
-            assert_eq!(fast.event_name(), slow.event_name());
-            assert_eq!((&f.dst, &f.room_name), (&g.dst, &g.room_name));
-            let fv: Value = serde_json::from_str(f.with_src("s").get()).unwrap();
-            let gv: Value = serde_json::from_str(g.with_src("s").get()).unwrap();
-            assert_eq!(fv, gv, "{text}");
+    fn relays_keep_text_order_and_numbers_and_drop_src() {
+        let text = r#"2["SEND_CANDIDATE",{ "candidate" : {"candidate":"c"} , "src":"forged", "dst":"b c", "roomName":"r", "n": 1.50e300, "é":"\u00e9" }]"#;
+        let Ok(ClientMessage::SendCandidate(r)) = parse_text(text) else {
+            panic!("not a candidate")
+        };
+        assert_eq!((r.dst.as_str(), r.room_name.as_deref()), ("b c", Some("r")));
+        assert_eq!(
+            r.body,
+            r#"{"candidate":{"candidate":"c"},"dst":"b c","roomName":"r","n":1.50e300,"é":"\u00e9"}"#
+        );
+        let Ok(ClientMessage::SendAnswer(r)) =
+            parse_text(r#"2["SEND_ANSWER",{"answer":{},"dst":"x","roomName":null}]"#)
+        else {
+            panic!("not an answer")
+        };
+        assert_eq!(r.room_name, None);
+    }
+
+    #[test]
+    fn deep_values_are_refused_everywhere() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        for event in ["SEND_OFFER", "ROOM_SEND_DATA", "ROOM_JOIN", "NOPE"] {
+            let text = format!(
+                r#"2["{event}",{{"offer":{{}},"dst":"b","roomName":"r","data":{deep},"x":{deep}}}]"#
+            );
+            assert!(parse_text(&text).unwrap_err().contains("deeper"), "{event}");
         }
-        // Declined: the general path decides (and reports errors).
-        for text in [
-            r#"2["SEND_OFFER",{"offer":{},"dst":"b","src":"forged"}]"#,
-            r#"2["SEND_OFFER",["b"]]"#,
-            r#"2["SEND_OFFER",{"offer":1,"dst":"b"}]"#,
-            r#"2["SEND_OFFER",{"offer":{},"dst":5}]"#,
-            r#"2["SEND_OFFER",{"offer":{},"dst":"b","connectionId":7}]"#,
-            r#"2["ROOM_JOIN",{"roomName":"r","roomType":"mesh"}]"#,
-            r#"21["SEND_OFFER",{"offer":{},"dst":"b"}]"#,
-            r#"2/x,["SEND_OFFER",{"offer":{},"dst":"b"}]"#,
-            r#"2["SEND_OFFER",{"offer":{},"dst":"b"}"#,
-            r#"2["SEND_OFFER",{"offer":{},"dst":"b"},"extra"]"#,
-            r#"2["SEND_OFFER",{"offer":{"_placeholder":true,"num":0},"dst":"b"}]"#,
-            r#"2["SEND_OFFER",{"offer":{"\u005fplaceholder":true,"num":0},"dst":"b"}]"#,
-        ] {
-            assert!(parse_relay_fast(text).is_none(), "{text}");
-        }
+    }
+
+    #[test]
+    fn room_data_is_kept_as_text() {
+        let text = r#"2["ROOM_SEND_DATA",{"roomName":"r","data":[{"a":1},{"b":2}],"extra":true}]"#;
+        let Ok(ClientMessage::RoomSendData(d)) = parse_text(text) else {
+            panic!("not room data")
+        };
+        assert_eq!(
+            (d.room_name.as_str(), d.data.get()),
+            ("r", r#"[{"a":1},{"b":2}]"#)
+        );
+        let Ok(ClientMessage::RoomSendData(d)) =
+            parse_text(r#"2["ROOM_SEND_DATA",{"roomName":"r"}]"#)
+        else {
+            panic!("not room data")
+        };
+        assert_eq!(d.data.get(), "null");
     }
 
     #[test]
@@ -491,14 +498,33 @@ mod tests {
         for (name, payload) in [
             ("SEND_OFFER", json!({"dst": 1, "offer": {}})),
             ("SEND_OFFER", json!({"dst": "a"})),
+            ("SEND_OFFER", json!({"dst": "a", "offer": 1})),
+            (
+                "SEND_OFFER",
+                json!({"dst": "a", "offer": {}, "connectionId": 7}),
+            ),
+            (
+                "SEND_OFFER",
+                json!({"dst": "a", "offer": {}, "roomName": 7}),
+            ),
+            ("SEND_OFFER", json!(["b"])),
             ("SEND_ANSWER", json!("x")),
             ("ROOM_JOIN", json!({"roomName": "r", "roomType": "star"})),
             ("ROOM_JOIN", json!({"roomName": 5, "roomType": "mesh"})),
             ("ROOM_SEND_DATA", json!({"data": 1})),
+            ("ROOM_SEND_DATA", json!({"roomName": 1, "data": 1})),
+            (
+                "SFU_ANSWER",
+                json!({"roomName": "r", "answer": {"type": "answer"}}),
+            ),
+            ("SFU_CANDIDATE", json!({"roomName": "r", "candidate": 5})),
             ("UPDATE_CREDENTIAL", json!(3)),
             ("NOPE", json!({})),
         ] {
-            assert!(ClientMessage::parse(ev(name, payload)).is_err(), "{name}");
+            assert!(
+                ClientMessage::parse(ev(name, payload.clone())).is_err(),
+                "{name} {payload}"
+            );
         }
     }
 

@@ -50,7 +50,7 @@ impl ClientMessage {
             }
             ClientMessage::SfuAnswer(m) => to(m),
             ClientMessage::SfuCandidate(m) => to(m),
-            ClientMessage::UpdateCredential(v) => v.clone(),
+            ClientMessage::UpdateCredential(v) => v.to_value().unwrap_or(Value::Null),
             ClientMessage::SendForceClose(m) => to(m),
         }
     }
@@ -66,11 +66,20 @@ impl ClientMessage {
                 Ok(raw) => encode_event(name, &raw, &[]),
                 Err(_) => encode_event(name, &Value::Null, &[]),
             },
-            ClientMessage::RoomSendData(m) => encode_event(
-                event::ROOM_SEND_DATA,
-                &serde_json::json!({"roomName": m.room_name, "data": m.data}),
-                &m.attachments,
-            ),
+            ClientMessage::RoomSendData(m) => {
+                #[derive(Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Wire<'a> {
+                    room_name: &'a str,
+                    data: &'a crate::raw::RawJson,
+                }
+                let wire = Wire {
+                    room_name: &m.room_name,
+                    data: &m.data,
+                };
+                encode_event(event::ROOM_SEND_DATA, &wire, &m.attachments)
+            }
+            ClientMessage::UpdateCredential(v) => encode_event(name, v, &[]),
             other => encode_event(name, &other.payload(), &[]),
         }
     }
@@ -121,7 +130,7 @@ mod tests {
     fn room_data_with_attachment_roundtrips() {
         let msg = ClientMessage::RoomSendData(crate::client::RoomSendData {
             room_name: "r".into(),
-            data: json!({"_placeholder": true, "num": 0}),
+            data: crate::RawJson::from_value(&json!({"_placeholder": true, "num": 0})).unwrap(),
             attachments: vec![bytes::Bytes::from_static(b"\x00\x01")],
         });
         assert_eq!(roundtrip(&msg), msg);

@@ -6,6 +6,9 @@
 //! - [`client`] and [`server`]: the signaling messages in each direction, as serde types with the
 //!   exact wire names; [`error_type`]: the `ERROR` types.
 //! - [`client_encode`] and [`server_parse`]: the reverse directions, for clients of a server.
+//! - [`json_scan`]: the one pass that checks a client's JSON (syntax, depth, placeholders)
+//!   before anything looks inside it; [`raw`]: JSON carried as text; [`rtc`]: session
+//!   descriptions and ICE candidates.
 //! - [`handshake`]: the handshake query (`apiKey`, `token`, `peerId`, `credential`).
 //! - [`ids`]: the SDK's peer id and API key rules.
 //! - [`catalog`]: the message catalogue that `docs/protocol.md` is generated from.
@@ -21,10 +24,14 @@ pub mod engineio;
 pub mod error_type;
 pub mod handshake;
 pub mod ids;
+pub mod json_scan;
+pub mod raw;
+pub mod rtc;
 pub mod server;
 pub mod server_parse;
 pub mod socketio;
 
 pub use client::ClientMessage;
 pub use error_type::ErrorType;
+pub use raw::RawJson;
 pub use server::ServerMessage;

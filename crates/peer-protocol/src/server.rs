@@ -2,10 +2,10 @@
 
 use crate::engineio::Frame;
 use crate::error_type::ErrorType;
+use crate::rtc::SessionDescription;
 use crate::socketio::encode_event;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Event names of server messages.
@@ -101,8 +101,8 @@ pub struct RoomData {
     pub room_name: String,
     /// The sender.
     pub src: String,
-    /// The data, placeholders included.
-    pub data: Value,
+    /// The data as JSON text, placeholders included.
+    pub data: RawJson,
     /// Binary attachments the placeholders in `data` refer to.
     #[serde(skip)]
     pub attachments: Vec<Bytes>,
@@ -137,7 +137,7 @@ pub struct SfuOffer {
     /// The room name.
     pub room_name: String,
     /// `{type:"offer", sdp}`.
-    pub offer: Value,
+    pub offer: SessionDescription,
     /// The complete map from MediaStream id to peer id.
     pub msids: Map<String, Value>,
 }
@@ -155,21 +155,7 @@ pub struct ForceClose {
     pub connection_id: Option<String>,
 }
 
-/// JSON text sent as it is (a relayed payload), compared by its text.
-#[derive(Debug, Clone)]
-pub struct RawJson(pub Box<RawValue>);
-
-impl PartialEq for RawJson {
-    fn eq(&self, other: &RawJson) -> bool {
-        self.0.get() == other.0.get()
-    }
-}
-
-impl Serialize for RawJson {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
+pub use crate::raw::RawJson;
 
 /// A message to the SDK.
 #[derive(Debug, Clone, PartialEq)]

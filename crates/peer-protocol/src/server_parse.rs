@@ -4,8 +4,8 @@ use crate::client::MessageError;
 use crate::error_type::ErrorType;
 use crate::server::{event, ErrorMessage, ForceClose, RawJson, ServerMessage};
 use crate::socketio::Event;
-use serde_json::value::RawValue;
-use serde_json::Value;
+use serde::Deserialize;
+use std::borrow::Cow;
 
 impl ErrorType {
     /// The error type for a wire string, e.g. `peer-unavailable`.
@@ -19,42 +19,52 @@ impl ServerMessage {
     /// objects with a string `src`; they are kept as JSON text. An `ERROR` whose type this crate
     /// does not know becomes `server-error` with the original type in the message.
     pub fn parse(event: Event) -> Result<ServerMessage, MessageError> {
-        let Event {
-            name,
-            payload,
-            attachments,
-        } = event;
+        let payload = event.payload_json();
+        let name = event.name.as_str();
         let err = |reason: String| MessageError {
-            event: name.clone(),
+            event: name.to_owned(),
             reason,
         };
-        if !attachments.is_empty() && name != event::ROOM_DATA {
+        if !event.attachments.is_empty() && name != event::ROOM_DATA {
             return Err(err(
                 "binary attachments are expected only in ROOM_DATA".into()
             ));
         }
-        fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
-            serde_json::from_value(v).map_err(|e| e.to_string())
+        fn typed<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, String> {
+            serde_json::from_str(text).map_err(|e| e.to_string())
         }
-        fn relayed(v: Value) -> Result<RawJson, String> {
-            if !v.get("src").is_some_and(Value::is_string) {
-                return Err("src must be a string".into());
+        fn relayed(text: &str) -> Result<RawJson, String> {
+            #[derive(Deserialize)]
+            struct Head<'a> {
+                #[serde(borrow)]
+                src: Option<Cow<'a, str>>,
             }
-            let text = serde_json::to_string(&v).map_err(|e| e.to_string())?;
-            RawValue::from_string(text)
-                .map(RawJson)
-                .map_err(|e| e.to_string())
+            if !text.trim_start().starts_with('{') {
+                return Err("payload must be an object".into());
+            }
+            match typed::<Head<'_>>(text) {
+                Ok(Head { src: Some(_) }) => {}
+                _ => return Err("src must be a string".into()),
+            }
+            RawJson::from_text(text.to_owned()).map_err(|e| e.to_string())
         }
-        let msg = match name.as_str() {
+        let msg = match name {
             event::OPEN => ServerMessage::Open(typed(payload).map_err(err)?),
             event::ERROR => {
-                let kind = payload.get("type").and_then(Value::as_str).unwrap_or("");
-                let message = payload
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                match ErrorType::from_wire(kind) {
+                #[derive(Deserialize)]
+                struct Wire {
+                    #[serde(rename = "type", default)]
+                    kind: Option<String>,
+                    #[serde(default)]
+                    message: Option<String>,
+                }
+                let wire: Wire = typed(payload).unwrap_or(Wire {
+                    kind: None,
+                    message: None,
+                });
+                let kind = wire.kind.unwrap_or_default();
+                let message = wire.message.unwrap_or_default();
+                match ErrorType::from_wire(&kind) {
                     Some(kind) => ServerMessage::Error(ErrorMessage { kind, message }),
                     None => ServerMessage::Error(ErrorMessage {
                         kind: ErrorType::ServerError,
@@ -65,19 +75,19 @@ impl ServerMessage {
             event::OFFER => ServerMessage::Offer(relayed(payload).map_err(err)?),
             event::ANSWER => ServerMessage::Answer(relayed(payload).map_err(err)?),
             event::CANDIDATE => ServerMessage::Candidate(relayed(payload).map_err(err)?),
-            event::LEAVE => match payload {
-                Value::String(id) => ServerMessage::Leave(id),
-                _ => return Err(err("payload must be a peer id string".into())),
+            event::LEAVE => match typed::<String>(payload) {
+                Ok(id) => ServerMessage::Leave(id),
+                Err(_) => return Err(err("payload must be a peer id string".into())),
             },
-            event::AUTH_EXPIRES_IN => match payload.as_f64() {
-                Some(s) if s >= 0.0 => ServerMessage::AuthExpiresIn(s as u64),
+            event::AUTH_EXPIRES_IN => match typed::<f64>(payload) {
+                Ok(s) if s >= 0.0 => ServerMessage::AuthExpiresIn(s as u64),
                 _ => return Err(err("payload must be a number of seconds".into())),
             },
             event::ROOM_LOGS => ServerMessage::RoomLogs(typed(payload).map_err(err)?),
             event::ROOM_USERS => ServerMessage::RoomUsers(typed(payload).map_err(err)?),
             event::ROOM_DATA => {
                 let mut data: crate::server::RoomData = typed(payload).map_err(err)?;
-                data.attachments = attachments;
+                data.attachments = event.attachments.clone();
                 ServerMessage::RoomData(data)
             }
             event::ROOM_USER_JOIN => ServerMessage::RoomUserJoin(typed(payload).map_err(err)?),
@@ -119,7 +129,7 @@ mod tests {
 
     #[test]
     fn every_kind_roundtrips() {
-        let raw = |v: Value| RawJson(RawValue::from_string(v.to_string()).unwrap());
+        let raw = |v: serde_json::Value| RawJson::from_text(v.to_string()).unwrap();
         let msgs = vec![
             ServerMessage::Open(Open {
                 peer_id: "a".into(),
@@ -144,11 +154,11 @@ mod tests {
 
     #[test]
     fn unknown_error_type_is_kept_in_message() {
-        let ev = Event {
-            name: "ERROR".into(),
-            payload: json!({"type": "quota", "message": "over"}),
-            attachments: vec![],
-        };
+        let ev = Event::new(
+            "ERROR",
+            json!({"type": "quota", "message": "over"}).to_string(),
+            vec![],
+        );
         let ServerMessage::Error(e) = ServerMessage::parse(ev).unwrap() else {
             panic!()
         };
@@ -158,11 +168,7 @@ mod tests {
 
     #[test]
     fn relays_need_src() {
-        let ev = Event {
-            name: "OFFER".into(),
-            payload: json!({"offer": {}}),
-            attachments: vec![],
-        };
+        let ev = Event::new("OFFER", json!({"offer": {}}).to_string(), vec![]);
         assert!(ServerMessage::parse(ev).is_err());
     }
 }

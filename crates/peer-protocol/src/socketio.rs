@@ -5,8 +5,10 @@
 //! messages. [`Decoder`] reassembles them; [`encode_event`] produces them.
 
 use crate::engineio::Frame;
+use crate::json_scan::{self, ScanError};
 use bytes::Bytes;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::fmt;
 
@@ -48,7 +50,8 @@ impl PacketKind {
     }
 }
 
-/// A decoded Socket.IO packet with its attachments.
+/// A decoded Socket.IO packet with its attachments. The JSON data is kept as the text it came
+/// in (no tree is built); [`SioPacket::into_event`] checks it with [`json_scan::scan`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SioPacket {
     /// The packet type.
@@ -57,21 +60,52 @@ pub struct SioPacket {
     pub nsp: String,
     /// The acknowledgement id, if the sender asked for one.
     pub ack_id: Option<u64>,
-    /// The JSON data, if any.
-    pub data: Option<Value>,
+    /// The engine message text the packet was parsed from; the data is its tail.
+    text: String,
+    /// Where the JSON data starts in `text` (`text.len()` when there is none).
+    data_start: usize,
     /// Binary attachments, in order.
     pub attachments: Vec<Bytes>,
 }
 
-/// An event: its name, its first argument and the attachments its placeholders refer to.
+/// An event: its name, its first argument (as JSON text) and the attachments its placeholders
+/// refer to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// The event name, e.g. `SEND_OFFER`.
     pub name: String,
-    /// The first argument (`null` when absent).
-    pub payload: Value,
-    /// Binary attachments referenced by placeholders in `payload`.
+    /// Text that holds the payload at `payload`.
+    text: String,
+    /// The first argument's place in `text`; `None` when the event has no argument.
+    payload: Option<std::ops::Range<usize>>,
+    /// Binary attachments referenced by placeholders in the payload.
     pub attachments: Vec<Bytes>,
+}
+
+impl Event {
+    /// An event with `payload_json` (JSON text, not checked here) as its first argument.
+    pub fn new(name: impl Into<String>, payload_json: String, attachments: Vec<Bytes>) -> Event {
+        let range = 0..payload_json.len();
+        Event {
+            name: name.into(),
+            text: payload_json,
+            payload: Some(range),
+            attachments,
+        }
+    }
+
+    /// The first argument as JSON text (`null` when the event has none).
+    pub fn payload_json(&self) -> &str {
+        self.payload
+            .as_ref()
+            .and_then(|r| self.text.get(r.clone()))
+            .unwrap_or("null")
+    }
+
+    /// The first argument as a JSON tree. Builds the whole tree: for tests and small payloads.
+    pub fn payload_value(&self) -> Value {
+        serde_json::from_str(self.payload_json()).unwrap_or(Value::Null)
+    }
 }
 
 /// Why a Socket.IO packet could not be decoded.
@@ -89,6 +123,8 @@ pub enum SioError {
     BadNamespace,
     /// The JSON data did not parse.
     BadJson(String),
+    /// The JSON data nests arrays and objects deeper than [`json_scan::MAX_DEPTH`].
+    TooDeep,
     /// A binary message arrived while no binary packet was waiting for attachments.
     UnexpectedBinary,
     /// A text packet arrived while a binary packet was still waiting for attachments.
@@ -108,6 +144,9 @@ impl fmt::Display for SioError {
             SioError::TooManyAttachments(n) => write!(f, "too many attachments ({n})"),
             SioError::BadNamespace => write!(f, "malformed namespace"),
             SioError::BadJson(e) => write!(f, "invalid JSON: {e}"),
+            SioError::TooDeep => {
+                write!(f, "JSON nested deeper than {} levels", json_scan::MAX_DEPTH)
+            }
             SioError::UnexpectedBinary => write!(f, "binary data without a pending binary packet"),
             SioError::UnexpectedText => write!(f, "text packet while attachments were pending"),
             SioError::BadPlaceholder => write!(f, "placeholder refers to a missing attachment"),
@@ -118,9 +157,24 @@ impl fmt::Display for SioError {
 
 impl std::error::Error for SioError {}
 
-/// Parses one Socket.IO packet from the text of an engine message. Binary packets come back with
-/// no attachments yet; use [`Decoder`] to collect them.
+impl From<ScanError> for SioError {
+    fn from(e: ScanError) -> SioError {
+        match e {
+            ScanError::Syntax(s) => SioError::BadJson(s),
+            ScanError::TooDeep => SioError::TooDeep,
+            ScanError::BadPlaceholder => SioError::BadPlaceholder,
+        }
+    }
+}
+
+/// Parses the header of one Socket.IO packet from the text of an engine message: the data stays
+/// in the text, unchecked until [`SioPacket::into_event`]. Binary packets come back with no
+/// attachments yet; use [`Decoder`] to collect them.
 pub fn parse_packet(text: &str, max_attachments: usize) -> Result<(SioPacket, usize), SioError> {
+    parse_owned(text.to_owned(), max_attachments)
+}
+
+fn parse_owned(text: String, max_attachments: usize) -> Result<(SioPacket, usize), SioError> {
     let bytes = text.as_bytes();
     let kind = PacketKind::from_digit(*bytes.first().ok_or(SioError::Empty)?)
         .ok_or(SioError::UnknownType)?;
@@ -157,18 +211,13 @@ pub fn parse_packet(text: &str, max_attachments: usize) -> Result<(SioPacket, us
     } else {
         None
     };
-    let rest = &text[i..];
-    let data = if rest.is_empty() {
-        None
-    } else {
-        Some(serde_json::from_str::<Value>(rest).map_err(|e| SioError::BadJson(e.to_string()))?)
-    };
     Ok((
         SioPacket {
             kind,
             nsp,
             ack_id,
-            data,
+            data_start: i,
+            text,
             attachments: Vec::new(),
         },
         expected,
@@ -192,12 +241,12 @@ impl Decoder {
     }
 
     /// Feeds the text of an engine message. Returns a packet when one is complete.
-    pub fn feed_text(&mut self, text: &str) -> Result<Option<SioPacket>, SioError> {
+    pub fn feed_text(&mut self, text: impl Into<String>) -> Result<Option<SioPacket>, SioError> {
         if self.pending.is_some() {
             self.pending = None;
             return Err(SioError::UnexpectedText);
         }
-        let (packet, expected) = parse_packet(text, self.max_attachments)?;
+        let (packet, expected) = parse_owned(text.into(), self.max_attachments)?;
         if expected == 0 {
             return Ok(Some(packet));
         }
@@ -210,10 +259,8 @@ impl Decoder {
         let (mut packet, expected) = *self.pending.take().ok_or(SioError::UnexpectedBinary)?;
         packet.attachments.push(data);
         if packet.attachments.len() == expected {
-            if let Some(value) = &packet.data {
-                if !placeholders_valid(value, expected) {
-                    return Err(SioError::BadPlaceholder);
-                }
+            if let Some(data) = packet.data() {
+                json_scan::scan(data, expected)?;
             }
             return Ok(Some(packet));
         }
@@ -226,11 +273,16 @@ impl Decoder {
         self.pending.is_none()
     }
 
-    /// Bytes held for an incomplete binary packet.
+    /// Bytes held for an incomplete binary packet (its text and the attachments so far).
     pub fn pending_bytes(&self) -> usize {
-        self.pending
-            .as_ref()
-            .map_or(0, |b| b.0.attachments.iter().map(Bytes::len).sum())
+        self.pending.as_ref().map_or(0, |b| {
+            b.0.text.len() + b.0.attachments.iter().map(Bytes::len).sum::<usize>()
+        })
+    }
+
+    /// Drops an incomplete binary packet.
+    pub fn reset(&mut self) {
+        self.pending = None;
     }
 }
 
@@ -252,30 +304,61 @@ pub fn placeholders_valid(value: &Value, count: usize) -> bool {
 }
 
 impl SioPacket {
-    /// Turns an `EVENT`/`BINARY_EVENT` packet into an [`Event`].
+    /// The JSON data as text, if the packet has any.
+    pub fn data(&self) -> Option<&str> {
+        self.text.get(self.data_start..).filter(|d| !d.is_empty())
+    }
+
+    /// The JSON data as a tree (`None` when absent or not JSON). Builds the whole tree: for tests
+    /// and small packets.
+    pub fn data_value(&self) -> Option<Value> {
+        self.data().and_then(|d| serde_json::from_str(d).ok())
+    }
+
+    /// Turns an `EVENT`/`BINARY_EVENT` packet into an [`Event`]. The data is checked first in one
+    /// pass that builds nothing ([`json_scan::scan`]: syntax, depth, placeholders against the
+    /// attachments), then only the name and the place of the first argument are read.
     pub fn into_event(self) -> Result<Event, SioError> {
-        let Some(Value::Array(mut items)) = self.data else {
+        let Some(data) = self.data() else {
             return Err(SioError::NotAnEvent);
         };
-        if items.is_empty() {
-            return Err(SioError::NotAnEvent);
-        }
-        let payload = if items.len() > 1 {
-            items.swap_remove(1)
-        } else {
-            Value::Null
-        };
-        let Value::String(name) = items.swap_remove(0) else {
-            return Err(SioError::NotAnEvent);
-        };
-        if !placeholders_valid(&payload, self.attachments.len()) {
-            return Err(SioError::BadPlaceholder);
-        }
+        json_scan::scan(data, self.attachments.len())?;
+        let (name, payload) = event_parts(data)?;
+        let payload = payload.map(|r| r.start + self.data_start..r.end + self.data_start);
         Ok(Event {
             name,
+            text: self.text,
             payload,
             attachments: self.attachments,
         })
+    }
+}
+
+/// Reads `["NAME", payload, ...]` from checked JSON text: the name and where the payload lies.
+fn event_parts(data: &str) -> Result<(String, Option<std::ops::Range<usize>>), SioError> {
+    use serde::de::{Deserializer as _, SeqAccess, Visitor};
+    struct Parts<'t>(&'t str);
+    impl<'de> Visitor<'de> for Parts<'de> {
+        type Value = Option<(String, Option<std::ops::Range<usize>>)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("[name, ...args]")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let Some(name) = seq.next_element::<std::borrow::Cow<'de, str>>()? else {
+                return Ok(None);
+            };
+            let payload = seq.next_element::<&'de RawValue>()?.map(|raw| {
+                let start = raw.get().as_ptr() as usize - self.0.as_ptr() as usize;
+                start..start + raw.get().len()
+            });
+            json_scan::skip_rest(&mut seq)?;
+            Ok(Some((name.into_owned(), payload)))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(data);
+    match de.deserialize_seq(Parts(data)) {
+        Ok(Some(parts)) => Ok(parts),
+        _ => Err(SioError::NotAnEvent),
     }
 }
 
@@ -330,7 +413,19 @@ mod tests {
         assert_eq!(n, 0);
         let ev = p.into_event().unwrap();
         assert_eq!(ev.name, "PING");
-        assert_eq!(ev.payload, Value::Null);
+        assert_eq!(ev.payload_json(), "null");
+        let ev = parse_packet("2[\"PING\"]", 8)
+            .unwrap()
+            .0
+            .into_event()
+            .unwrap();
+        assert_eq!(ev.payload_json(), "null");
+        let ev = parse_packet("2[\"X\", {\"a\" : [1]} ,\"extra\"]", 8)
+            .unwrap()
+            .0
+            .into_event()
+            .unwrap();
+        assert_eq!(ev.payload_json(), "{\"a\" : [1]}");
     }
 
     #[test]
@@ -340,7 +435,7 @@ mod tests {
         assert_eq!(p.ack_id, Some(17));
         let (p, _) = parse_packet("1", 8).unwrap();
         assert_eq!(p.kind, PacketKind::Disconnect);
-        assert!(p.data.is_none());
+        assert!(p.data().is_none());
     }
 
     #[test]
@@ -356,7 +451,10 @@ mod tests {
             .unwrap();
         let ev = p.into_event().unwrap();
         assert_eq!(ev.attachments, vec![Bytes::from_static(b"\x03\x0a")]);
-        assert_eq!(ev.payload["data"], json!({"_placeholder": true, "num": 0}));
+        assert_eq!(
+            ev.payload_value()["data"],
+            json!({"_placeholder": true, "num": 0})
+        );
     }
 
     #[test]
@@ -370,7 +468,13 @@ mod tests {
         assert_eq!(d.feed_binary(Bytes::new()), Err(SioError::BadPlaceholder));
         d.feed_text("51-[\"X\",1]").unwrap();
         assert_eq!(d.feed_text("2[\"Y\"]"), Err(SioError::UnexpectedText));
-        for bad in ["", "9", "2[", "2{\"a\":1", "2\"x\""] {
+        let deep = format!("2[\"X\",{}{}]", "[".repeat(100_000), "]".repeat(100_000));
+        let r = parse_packet(&deep, 4).and_then(|(p, _)| p.into_event());
+        assert_eq!(r, Err(SioError::TooDeep));
+        let plain_placeholder = "2[\"X\",{\"_placeholder\":true,\"num\":0}]";
+        let r = parse_packet(plain_placeholder, 4).and_then(|(p, _)| p.into_event());
+        assert_eq!(r, Err(SioError::BadPlaceholder));
+        for bad in ["", "9", "2[", "2{\"a\":1", "2\"x\"", "2[1]", "2[]", "2"] {
             let r = parse_packet(bad, 4).and_then(|(p, _)| p.into_event());
             assert!(r.is_err(), "{bad:?}");
         }

@@ -23,9 +23,21 @@ pub struct Config {
     /// Size and rate limits.
     #[serde(default)]
     pub limits: Limits,
-    /// Keepalive, reconnect and credential timing.
+    /// Keepalive, reconnect, credential and I/O timing.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Operator endpoints.
+    #[serde(default)]
+    pub admin: Admin,
+}
+
+/// Operator endpoints.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Serve `GET /stats` (JSON: sessions, connections, queued and inbound bytes, peers, rooms,
+    /// tasks) to clients on the loopback interface. Default false.
+    pub stats: bool,
 }
 
 /// One application: an API key with its secret and switches.
@@ -42,6 +54,11 @@ pub struct AppConfig {
     /// Whether peers must present a valid credential. Default false.
     #[serde(default)]
     pub require_credential: bool,
+    /// The browser origins (`https://app.example`) whose pages may use this key: the REST API
+    /// and the Engine.IO handshake refuse other `Origin`s (403, no CORS headers). Empty (the
+    /// default): any origin, and the server warns at start that the app is open.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl fmt::Debug for AppConfig {
@@ -51,6 +68,7 @@ impl fmt::Debug for AppConfig {
             .field("secret", &"<redacted>")
             .field("rest_api", &self.rest_api)
             .field("require_credential", &self.require_credential)
+            .field("allowed_origins", &self.allowed_origins)
             .finish()
     }
 }
@@ -78,8 +96,24 @@ pub struct Limits {
     pub max_outbox_bytes: usize,
     /// Entries kept in each room's log (`ROOM_GET_LOGS`). Default 1000.
     pub room_log_entries: usize,
-    /// Most concurrent Engine.IO sessions. Default 100000.
+    /// Bytes of entry text kept in each room's log; the oldest entries go first. Default 1 MiB.
+    pub room_log_bytes: usize,
+    /// Sustained `ROOM_GET_LOGS` requests per second one socket may send (a bucket of its own,
+    /// as an answer can be large). Default 1.
+    pub log_requests_per_second: u32,
+    /// `ROOM_GET_LOGS` requests one socket may send in a burst. Default 5.
+    pub log_request_burst: u32,
+    /// Most concurrent Engine.IO sessions. Default 100000 (and never more than the connection
+    /// limit allows).
     pub max_sessions: usize,
+    /// Most open TCP connections. 0 (the default): as many as the file-descriptor limit allows
+    /// with headroom (1/16 of it, at least 64, stays free). Clients past the limit get `503`.
+    pub max_connections: usize,
+    /// Most connections that have not sent a complete request yet. Default 1024.
+    pub max_unbound_connections: usize,
+    /// Most inbound bytes held at once for polling bodies and WebSocket messages in progress,
+    /// over the whole server. Default 256 MiB.
+    pub max_inbound_bytes: usize,
 }
 
 impl Default for Limits {
@@ -94,7 +128,13 @@ impl Default for Limits {
             max_payload_bytes: 21 * 1024 * 1024,
             max_outbox_bytes: 64 * 1024 * 1024,
             room_log_entries: 1000,
+            room_log_bytes: 1024 * 1024,
+            log_requests_per_second: 1,
+            log_request_burst: 5,
             max_sessions: 100_000,
+            max_connections: 0,
+            max_unbound_connections: 1024,
+            max_inbound_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -114,6 +154,16 @@ pub struct Timeouts {
     pub auth_expiry_warning_secs: u64,
     /// How far in the future a credential timestamp may lie, in seconds. Default 30.
     pub auth_max_skew_secs: u64,
+    /// Longest a write to a client may make no progress, in ms; a polling client whose queued
+    /// messages wait this long without a poll is cut off too. Default 10000.
+    pub write_ms: u64,
+    /// Longest a request head may take, from the connection's start or from the request's first
+    /// byte, in ms. Default 10000.
+    pub head_ms: u64,
+    /// Longest a request body or a WebSocket message in progress may take, in ms. Default 30000.
+    pub body_ms: u64,
+    /// How long an idle keep-alive connection stays open, in ms. Default 60000.
+    pub keepalive_idle_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -124,6 +174,10 @@ impl Default for Timeouts {
             reconnect_grace_ms: 30_000,
             auth_expiry_warning_secs: 60,
             auth_max_skew_secs: 30,
+            write_ms: 10_000,
+            head_ms: 10_000,
+            body_ms: 30_000,
+            keepalive_idle_ms: 60_000,
         }
     }
 }
@@ -165,9 +219,11 @@ impl Config {
                 secret: DEV_SECRET.into(),
                 rest_api: true,
                 require_credential: false,
+                allowed_origins: Vec::new(),
             }],
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            admin: Admin::default(),
         }
     }
 
@@ -190,12 +246,22 @@ impl Config {
             if app.secret.is_empty() {
                 return Err(ConfigError(format!("app {} has an empty secret", app.key)));
             }
+            for origin in &app.allowed_origins {
+                if origin.is_empty() || origin.ends_with('/') || !origin.contains("://") {
+                    return Err(ConfigError(format!(
+                        "app {}: allowed origin {origin:?} is not an origin like \"https://app.example\" (scheme, host, optional port, no path)",
+                        app.key
+                    )));
+                }
+            }
         }
         let l = &self.limits;
         if l.max_room_members == 0
             || l.max_peer_id_len == 0
             || l.max_room_name_len == 0
             || l.message_burst == 0
+            || l.log_request_burst == 0
+            || l.max_unbound_connections == 0
         {
             return Err(ConfigError("limits must be positive".into()));
         }
@@ -204,9 +270,20 @@ impl Config {
                 "limits.max_payload_bytes must be at least 1024".into(),
             ));
         }
-        if self.timeouts.ping_interval_ms < 1000 || self.timeouts.ping_timeout_ms < 1000 {
+        if l.max_inbound_bytes < l.max_payload_bytes {
+            return Err(ConfigError(
+                "limits.max_inbound_bytes must be at least limits.max_payload_bytes".into(),
+            ));
+        }
+        let t = &self.timeouts;
+        if t.ping_interval_ms < 1000 || t.ping_timeout_ms < 1000 {
             return Err(ConfigError(
                 "ping_interval_ms and ping_timeout_ms must be at least 1000".into(),
+            ));
+        }
+        if t.write_ms < 100 || t.head_ms < 100 || t.body_ms < 100 || t.keepalive_idle_ms < 100 {
+            return Err(ConfigError(
+                "write_ms, head_ms, body_ms and keepalive_idle_ms must be at least 100".into(),
             ));
         }
         Ok(())
@@ -244,6 +321,8 @@ mod tests {
             "[[apps]]\nkey = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"\"",
             "[[apps]]\nkey = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"s\"\nunknown = 1",
             "listen = \"nope\"\n[[apps]]\nkey = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"s\"",
+            "[[apps]]\nkey = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"s\"\nallowed_origins = [\"https://a.example/\"]",
+            "[[apps]]\nkey = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"s\"\n[limits]\nmax_inbound_bytes = 10",
         ] {
             assert!(Config::from_toml(bad).is_err(), "{bad}");
         }

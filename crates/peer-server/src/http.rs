@@ -1,140 +1,33 @@
-//! HTTP routing: Engine.IO at `/socket.io/`, the REST API, CORS, and response helpers.
+//! HTTP routing: Engine.IO at `/socket.io/`, the REST API, CORS preflights, `/health`, and
+//! `/stats` when enabled. Each request's CORS answer follows the origin policy of the app it
+//! concerns: the `apiKey` of an Engine.IO handshake, the session of a later Engine.IO request,
+//! the key in a REST path.
 
+use crate::deadline_io::ConnState;
 use crate::engine::{polling, websocket};
+use crate::response::{
+    engine_error, json_response, origin_refused, preflight, text_response, Cors, EngineErrorCode,
+    HttpResponse,
+};
 use crate::rest;
 use crate::shared::Shared;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use peer_protocol::engineio::{EncodedPayload, CONTENT_TYPE_BINARY};
+use peer_protocol::engineio::CONTENT_TYPE_BINARY;
 use peer_protocol::handshake::{HandshakeQuery, TransportKind};
 use std::convert::Infallible;
 use std::sync::Arc;
 
-/// The response type of every handler.
-pub type HttpResponse = Response<Full<Bytes>>;
-
-/// Engine.IO error codes (engine.io 3 server).
-#[derive(Debug, Clone, Copy)]
-pub enum EngineErrorCode {
-    /// 0: unknown transport.
-    UnknownTransport,
-    /// 1: unknown session id.
-    UnknownSid,
-    /// 3: bad request.
-    BadRequest,
-    /// 4: forbidden.
-    Forbidden,
-    /// 5: unsupported protocol version.
-    UnsupportedVersion,
-}
-
-/// Adds CORS headers: the request's Origin echoed with credentials allowed (XHR polling uses
-/// `withCredentials`), or `*` when there is no Origin.
-pub fn cors(response: &mut HttpResponse, origin: Option<&str>) {
-    let headers = response.headers_mut();
-    match origin.and_then(|o| HeaderValue::from_str(o).ok()) {
-        Some(value) => {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        }
-        None => {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-        }
-    }
-}
-
-fn response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: Bytes,
-    origin: Option<&str>,
-) -> HttpResponse {
-    let mut r = Response::new(Full::new(body));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    cors(&mut r, origin);
-    r
-}
-
-/// A plain-text response.
-pub fn text_response(status: StatusCode, text: &'static str, origin: Option<&str>) -> HttpResponse {
-    response(
-        status,
-        "text/html",
-        Bytes::from_static(text.as_bytes()),
-        origin,
-    )
-}
-
-/// A JSON response.
-pub fn json_response(
-    status: StatusCode,
-    body: &serde_json::Value,
-    origin: Option<&str>,
-) -> HttpResponse {
-    response(
-        status,
-        "application/json",
-        Bytes::from(body.to_string()),
-        origin,
-    )
-}
-
-/// A long-polling payload response.
-pub fn payload_response(payload: EncodedPayload, origin: Option<&str>) -> HttpResponse {
-    response(StatusCode::OK, payload.content_type, payload.body, origin)
-}
-
-/// An Engine.IO error response `{"code":N,"message":"..."}`.
-pub fn engine_error(code: EngineErrorCode, message: &str, origin: Option<&str>) -> HttpResponse {
-    let (n, status) = match code {
-        EngineErrorCode::UnknownTransport => (0, StatusCode::BAD_REQUEST),
-        EngineErrorCode::UnknownSid => (1, StatusCode::BAD_REQUEST),
-        EngineErrorCode::BadRequest => (3, StatusCode::BAD_REQUEST),
-        EngineErrorCode::Forbidden => (4, StatusCode::FORBIDDEN),
-        EngineErrorCode::UnsupportedVersion => (5, StatusCode::BAD_REQUEST),
-    };
-    json_response(
-        status,
-        &serde_json::json!({"code": n, "message": message}),
-        origin,
-    )
-}
-
-fn preflight(origin: Option<&str>) -> HttpResponse {
-    let mut r = response(StatusCode::OK, "text/plain", Bytes::new(), origin);
-    let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Content-Type"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
-    r
-}
-
-/// The service: routes one request.
+/// The service: routes one request of connection `conn`.
 pub async fn handle(
     shared: Arc<Shared>,
+    conn: Arc<ConnState>,
     req: Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
+    conn.request_started();
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -143,99 +36,123 @@ pub async fn handle(
     let origin = origin.as_deref();
     let path = req.uri().path().to_owned();
     tracing::trace!(method = %req.method(), uri = %req.uri(), "request");
-    if req.method() == Method::OPTIONS {
-        return Ok(preflight(origin));
-    }
     if path == "/socket.io/" || path == "/socket.io" {
-        return Ok(engine(shared, req, origin).await);
+        return Ok(engine(shared, conn, req, origin).await);
     }
     if let Some(rest_path) = path.strip_prefix("/api/apikeys/") {
+        let cors = cors_for(&shared, origin, Some(rest::api_key(rest_path)));
+        if req.method() == Method::OPTIONS {
+            return Ok(preflight(cors));
+        }
+        if cors == Cors::Refused {
+            return Ok(origin_refused());
+        }
         if req.method() != Method::GET {
             return Ok(json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &serde_json::json!({"error": "method not allowed"}),
-                origin,
+                cors,
             ));
         }
-        return Ok(rest::route(&shared, rest_path, origin));
+        return Ok(rest::route(&shared, rest_path, cors));
+    }
+    let cors = cors_for(&shared, origin, None);
+    if req.method() == Method::OPTIONS {
+        return Ok(preflight(cors));
     }
     if path == "/" || path == "/health" {
         return Ok(text_response(
             StatusCode::OK,
             "peer-server: signaling for skyway-js 4.4.5\n",
-            origin,
+            cors,
         ));
+    }
+    if path == "/stats" && shared.config.admin.stats && conn.peer.ip().is_loopback() {
+        let stats = serde_json::to_value(shared.stats()).unwrap_or_default();
+        return Ok(json_response(StatusCode::OK, &stats, Cors::Refused));
     }
     Ok(json_response(
         StatusCode::NOT_FOUND,
         &serde_json::json!({"error": "not found"}),
-        origin,
+        cors,
     ))
+}
+
+/// The CORS answer for `origin` under the policy of the app `api_key`.
+fn cors_for<'a>(shared: &Shared, origin: Option<&'a str>, api_key: Option<&str>) -> Cors<'a> {
+    match origin {
+        None => Cors::Any,
+        Some(o) if api_key.is_none_or(|k| shared.origin_allowed(k, o)) => Cors::Echo(o),
+        Some(_) => Cors::Refused,
+    }
 }
 
 async fn engine(
     shared: Arc<Shared>,
+    conn: Arc<ConnState>,
     mut req: Request<Incoming>,
     origin: Option<&str>,
 ) -> HttpResponse {
     let query = HandshakeQuery::parse(req.uri().query().unwrap_or(""));
+    // A request with a `sid` belongs to that session's app; a handshake to its `apiKey`.
+    let session = query.sid.as_deref().and_then(|sid| shared.session(sid));
+    let api_key = match &session {
+        Some(s) => Some(s.api_key.as_str()),
+        None => query.api_key.as_deref(),
+    };
+    let cors = cors_for(&shared, origin, api_key);
+    if req.method() == Method::OPTIONS {
+        return preflight(cors);
+    }
+    if cors == Cors::Refused {
+        return origin_refused();
+    }
     if query.eio.as_deref() != Some("3") {
         return engine_error(
             EngineErrorCode::UnsupportedVersion,
             "Unsupported protocol version",
-            origin,
+            cors,
         );
     }
+    let unknown_sid = || engine_error(EngineErrorCode::UnknownSid, "Session ID unknown", cors);
     match (query.transport_kind(), req.method().clone()) {
         (Some(TransportKind::WebSocket), Method::GET) => {
-            websocket_upgrade(shared, &mut req, query, origin)
+            if query.sid.is_some() && session.is_none() {
+                return unknown_sid();
+            }
+            websocket_upgrade(shared, conn, &mut req, query, cors)
         }
-        (Some(TransportKind::Polling), Method::GET) => match query.sid.as_deref() {
-            None => polling::handshake(&shared, &query, origin),
-            Some(sid) => polling::poll(&shared, sid, origin).await,
+        (Some(TransportKind::Polling), Method::GET) => match (query.sid.is_some(), session) {
+            (false, _) => polling::handshake(&shared, &query, cors),
+            (true, Some(session)) => polling::poll(&shared, session, cors).await,
+            (true, None) => unknown_sid(),
         },
         (Some(TransportKind::Polling), Method::POST) => {
-            let Some(sid) = query.sid.clone() else {
-                return engine_error(EngineErrorCode::BadRequest, "POST needs a sid", origin);
+            // The session is checked before a byte of the body is read.
+            let Some(session) = session else {
+                return match query.sid {
+                    Some(_) => unknown_sid(),
+                    None => engine_error(EngineErrorCode::BadRequest, "POST needs a sid", cors),
+                };
             };
             let binary = req
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.starts_with(CONTENT_TYPE_BINARY));
-            // The body limit leaves room for payload framing around the largest message.
-            let limit = shared.config.limits.max_payload_bytes
-                + shared.config.limits.max_payload_bytes / 8
-                + 4096;
-            let body = match Limited::new(req.into_body(), limit).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => {
-                    if let Some(session) = shared.session(&sid) {
-                        shared.invalid(&session, "polling body exceeds the payload limit");
-                    }
-                    return json_response(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        &serde_json::json!({"code": 3, "message": "payload too large"}),
-                        origin,
-                    );
-                }
-            };
-            polling::post(&shared, &sid, body, binary, origin).await
+            polling::post(&shared, session, req.into_body(), binary, cors).await
         }
-        (None, _) => engine_error(
-            EngineErrorCode::UnknownTransport,
-            "Transport unknown",
-            origin,
-        ),
-        _ => engine_error(EngineErrorCode::BadRequest, "Bad handshake method", origin),
+        (None, _) => engine_error(EngineErrorCode::UnknownTransport, "Transport unknown", cors),
+        _ => engine_error(EngineErrorCode::BadRequest, "Bad handshake method", cors),
     }
 }
 
 fn websocket_upgrade(
     shared: Arc<Shared>,
+    conn: Arc<ConnState>,
     req: &mut Request<Incoming>,
     query: HandshakeQuery,
-    origin: Option<&str>,
+    cors: Cors<'_>,
 ) -> HttpResponse {
     let is_upgrade = req
         .headers()
@@ -247,7 +164,7 @@ fn websocket_upgrade(
         return engine_error(
             EngineErrorCode::BadRequest,
             "expected a WebSocket upgrade",
-            origin,
+            cors,
         );
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -256,7 +173,7 @@ fn websocket_upgrade(
     let query = Box::new(query);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => websocket::run(shared, upgraded, query).await,
+            Ok(upgraded) => websocket::run(shared, upgraded, query, conn).await,
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
     });

@@ -1,11 +1,15 @@
 //! `peer-server`: a self-hosted signaling server for the unmodified `skyway-js@4.4.5` SDK.
 //!
-//! Layout:
+//! Layout, each layer using only the ones above it:
 //! - [`config`]: the TOML configuration and its defaults.
-//! - [`hub`]: the signaling state machine (peers, rooms, credentials); pure, no I/O.
-//! - [`engine`]: the Engine.IO v3 transport shell (sessions, long-polling, WebSocket).
+//! - [`hub`]: the signaling state machine (peers, rooms, credentials, deadlines); pure, no I/O.
+//! - [`admission`]: connection, session and inbound-byte limits; [`session`]: one Engine.IO
+//!   session's bounded outbox and transport state.
 //! - [`shared`]: glue between transports and the hub.
-//! - [`http`] and [`rest`]: routing, CORS and the REST API.
+//! - [`response`]: HTTP responses and CORS; [`deadline_io`]: the socket under hyper, with write
+//!   and request-head deadlines.
+//! - [`engine`]: the Engine.IO v3 transports (long-polling, WebSocket); [`rest`]: the REST API.
+//! - [`http`]: routing; [`listener`]: the accept loop.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -17,16 +21,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod config;
+pub mod deadline_io;
 pub mod engine;
 pub mod http;
 pub mod hub;
+pub mod listener;
+pub mod response;
 pub mod rest;
+pub mod session;
 pub mod shared;
 
 use config::Config;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::Shared;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,8 +50,12 @@ pub struct Server {
     listener: TcpListener,
 }
 
+/// How often sessions are checked for silence and unread queues.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+
 impl Server {
-    /// Binds the configured address.
+    /// Binds the configured address. The connection limit is derived from the process's
+    /// file-descriptor limit (see [`admission::connection_limit`]).
     pub async fn bind(config: Config) -> std::io::Result<Server> {
         let socket = if config.listen.is_ipv4() {
             TcpSocket::new_v4()?
@@ -55,8 +66,26 @@ impl Server {
         socket.bind(config.listen)?;
         // A deep accept queue: thousands of peers may (re)connect at once after a restart.
         let listener = socket.listen(LISTEN_BACKLOG)?;
+        let fd_limit = rlimit::getrlimit(rlimit::Resource::NOFILE)
+            .map(|(soft, _)| soft)
+            .unwrap_or(1024);
+        let max_connections = admission::connection_limit(fd_limit, config.limits.max_connections);
+        tracing::info!(
+            fd_limit,
+            max_connections,
+            max_sessions = config.limits.max_sessions.min(max_connections),
+            "limits"
+        );
+        for app in &config.apps {
+            if app.allowed_origins.is_empty() {
+                tracing::warn!(
+                    app = %app.key,
+                    "app accepts any Origin: any web page can use its key and read its peer list; set allowed_origins"
+                );
+            }
+        }
         Ok(Server {
-            shared: Arc::new(Shared::new(config)),
+            shared: Arc::new(Shared::new(config, max_connections)),
             listener,
         })
     }
@@ -68,56 +97,58 @@ impl Server {
             .unwrap_or(self.shared.config.listen)
     }
 
+    /// The shared state (for embedding and tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Serves until `shutdown` completes, then closes every session.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let Server { shared, listener } = self;
-        let ticker = {
+        let timers = tokio::spawn(hub_timers(shared.clone()));
+        let sweeper = {
             let shared = shared.clone();
             tokio::spawn(async move {
-                let mut interval = tokio::time::interval(Duration::from_millis(500));
+                let mut interval = tokio::time::interval(SWEEP_INTERVAL);
                 interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     interval.tick().await;
-                    shared.tick();
+                    shared.sweep();
                 }
             })
         };
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off instead of spinning.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let service = service_fn(move |req| http::handle(shared.clone(), req));
-                        let conn = hyper::server::conn::http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(Duration::from_secs(30))
-                            .max_buf_size(64 * 1024)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .with_upgrades();
-                        if let Err(e) = conn.await {
-                            tracing::trace!(error = %e, "http connection ended");
-                        }
-                    });
-                }
-            }
+        tokio::select! {
+            _ = shutdown => {}
+            _ = listener::accept_loop(shared.clone(), listener) => {}
         }
         tracing::info!("shutting down");
-        ticker.abort();
+        timers.abort();
+        sweeper.abort();
         shared.close_all();
         // Give connection tasks a moment to flush close frames.
         tokio::time::sleep(Duration::from_millis(200)).await;
         Ok(())
+    }
+}
+
+/// Sleeps until the hub's next deadline (or until an earlier one is set), then lets the hub
+/// handle what is due.
+async fn hub_timers(shared: Arc<Shared>) {
+    let mut next = shared.deadline_watch();
+    loop {
+        let at = *next.borrow_and_update();
+        let sleep = async {
+            match at {
+                Some(at_ms) => {
+                    let wait = at_ms.saturating_sub(shared::now_ms());
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => shared.handle_timeout(),
+            changed = next.changed() => if changed.is_err() { return },
+        }
     }
 }

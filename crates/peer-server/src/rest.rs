@@ -4,17 +4,24 @@
 //! - `GET /api/apikeys/{key}/peers/{id}/exists` -> `{"exists": bool}` (always allowed: it reveals
 //!   no more than a failed connect would).
 //!
-//! Unknown keys get 404. Ids are percent-decoded (the browser sends a space as `%20`).
+//! Unknown keys get 404. Ids are percent-decoded (the browser sends a space as `%20`). The app's
+//! origin policy is applied by the caller ([`crate::http`]), which knows the key from the path
+//! ([`api_key`]).
 
-use crate::http::{json_response, HttpResponse};
 use crate::hub::RestError;
+use crate::response::{json_response, Cors, HttpResponse};
 use crate::shared::Shared;
 use hyper::StatusCode;
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
+/// The API key of a REST path (the part after `/api/apikeys/`).
+pub fn api_key(rest_path: &str) -> &str {
+    rest_path.split('/').next().unwrap_or("")
+}
+
 /// Routes `rest_path`, the part of the path after `/api/apikeys/`.
-pub fn route(shared: &Shared, rest_path: &str, origin: Option<&str>) -> HttpResponse {
+pub fn route(shared: &Shared, rest_path: &str, origin: Cors<'_>) -> HttpResponse {
     let parts: Vec<&str> = rest_path.split('/').collect();
     match parts.as_slice() {
         [key, "clients"] | [key, "clients", ""] => match shared.list_peers(key) {
@@ -36,7 +43,7 @@ pub fn route(shared: &Shared, rest_path: &str, origin: Option<&str>) -> HttpResp
     }
 }
 
-fn rest_error(e: RestError, origin: Option<&str>) -> HttpResponse {
+fn rest_error(e: RestError, origin: Cors<'_>) -> HttpResponse {
     match e {
         RestError::UnknownKey => json_response(
             StatusCode::NOT_FOUND,

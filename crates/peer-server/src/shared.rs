@@ -1,18 +1,23 @@
-//! State shared by every connection: the hub, the session registry, and the glue that feeds
-//! transport events into the hub and dispatches its outputs.
+//! State shared by every connection: the hub, the session registry, the admission limits, and
+//! the glue that feeds transport events into the hub and dispatches its outputs.
+//!
+//! Layering: this module uses the hub, the sessions and the admission state; the transports
+//! (`engine/`) and the HTTP layer use it, never the other way round.
 
+use crate::admission::{Admission, Refusal};
 use crate::config::Config;
-use crate::engine::session::{Push, Session, Transport};
-use crate::hub::{ConnectRequest, Disconnect, Hub, MediaEventKind, Output, SessionId};
-use bytes::Bytes;
+use crate::hub::{ConnectRequest, Disconnect, Hub, Output, SessionId, SfuRequest};
+use crate::session::{Push, Session, Transport};
 use peer_protocol::engineio::{Frame, Handshake, Packet};
 use peer_protocol::handshake::HandshakeQuery;
 use peer_protocol::socketio::{connect_frame, PacketKind, SioPacket};
 use peer_protocol::{ClientMessage, ErrorType};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
 
 /// The hub and the sinks its outputs go to, under one lock so that outputs are dispatched in the
 /// order the hub produced them.
@@ -25,15 +30,22 @@ struct Core {
 pub struct Shared {
     /// The configuration the server was started with.
     pub config: Config,
+    /// Connection, session and inbound-byte limits.
+    pub admission: Arc<Admission>,
     core: Mutex<Core>,
     by_sid: Mutex<HashMap<String, Arc<Session>>>,
     next_id: AtomicU64,
+    max_sessions: usize,
+    /// The hub's next deadline (Unix ms), watched by the timer task.
+    deadline: watch::Sender<Option<u64>>,
+    /// Where SFU requests go, when a media backend is attached.
+    sfu: Option<mpsc::Sender<SfuRequest>>,
 }
 
 /// Why a session could not be created.
 #[derive(Debug)]
 pub enum NewSessionError {
-    /// `limits.max_sessions` is reached.
+    /// `limits.max_sessions` (or the connection limit) is reached.
     TooManySessions,
 }
 
@@ -62,18 +74,54 @@ fn new_sid() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<15>())
 }
 
+/// Numbers for monitoring (`GET /stats` when enabled) and for tests that check nothing is left.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Engine.IO sessions registered.
+    pub sessions: usize,
+    /// Bytes queued for clients over all sessions.
+    pub queued_bytes: usize,
+    /// Open TCP connections.
+    pub open_connections: usize,
+    /// Connections without a complete request yet.
+    pub unbound_connections: usize,
+    /// Inbound bytes held for bodies and messages in progress.
+    pub inbound_bytes: usize,
+    /// Connections and requests refused since the start.
+    pub refused: u64,
+    /// Peers known to the hub (open or in their reconnect grace).
+    pub peers: usize,
+    /// Rooms.
+    pub rooms: usize,
+    /// The hub's scheduled deadlines.
+    pub timers: usize,
+    /// Tasks alive in the runtime.
+    pub tasks: usize,
+}
+
 impl Shared {
-    /// Shared state for `config`.
-    pub fn new(config: Config) -> Shared {
+    /// Shared state for `config`, with `max_connections` connection slots.
+    pub fn new(config: Config, max_connections: usize) -> Shared {
         let hub = Hub::new(&config.apps, config.limits.clone(), config.timeouts.clone());
+        let l = &config.limits;
+        let admission = Arc::new(Admission::new(
+            max_connections,
+            l.max_unbound_connections,
+            l.max_inbound_bytes,
+        ));
+        let max_sessions = l.max_sessions.min(max_connections);
         Shared {
-            config,
+            admission,
+            max_sessions,
             core: Mutex::new(Core {
                 hub,
                 sinks: HashMap::new(),
             }),
             by_sid: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            deadline: watch::channel(None).0,
+            sfu: None,
+            config,
         }
     }
 
@@ -90,17 +138,46 @@ impl Shared {
         self.registry().get(sid).cloned()
     }
 
+    /// The effective session limit (`max_sessions`, at most the connection limit).
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
     /// Creates and registers a session.
-    pub fn new_session(&self, transport: Transport) -> Result<Arc<Session>, NewSessionError> {
+    pub fn new_session(
+        &self,
+        transport: Transport,
+        api_key: &str,
+    ) -> Result<Arc<Session>, NewSessionError> {
         let mut registry = self.registry();
-        if registry.len() >= self.config.limits.max_sessions {
+        if registry.len() >= self.max_sessions {
+            drop(registry);
+            self.admission.refused(Refusal::Sessions);
             return Err(NewSessionError::TooManySessions);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let max_queue = self.config.limits.max_outbox_bytes;
-        let session = Arc::new(Session::new(id, new_sid(), transport, max_queue));
+        let session = Arc::new(Session::new(
+            id,
+            new_sid(),
+            api_key.to_owned(),
+            transport,
+            max_queue,
+        ));
         registry.insert(session.sid.clone(), session.clone());
         Ok(session)
+    }
+
+    /// Whether a browser page of `origin` may use the app `api_key` (unknown keys: yes, there
+    /// is nothing of theirs to protect).
+    pub fn origin_allowed(&self, api_key: &str, origin: &str) -> bool {
+        self.config
+            .apps
+            .iter()
+            .find(|a| a.key == api_key)
+            .is_none_or(|a| {
+                a.allowed_origins.is_empty() || a.allowed_origins.iter().any(|o| o == origin)
+            })
     }
 
     /// The Engine.IO open packet for a session.
@@ -129,14 +206,16 @@ impl Shared {
             credential: query.credential.clone(),
             random_id: random_bytes(),
         };
-        let mut core = self.core();
-        core.sinks.insert(session.id, session.clone());
-        let out = core.hub.connect(request, now_ms());
-        self.dispatch(&mut core, out);
+        self.with_hub(|core| {
+            core.sinks.insert(session.id, session.clone());
+            core.hub.connect(request, now_ms())
+        });
     }
 
     /// Handles one decoded engine packet from the client (any transport). Returns false when the
-    /// session must end.
+    /// session must end. A session's packets are handled one at a time, hub call included (the
+    /// decoder's lock is held throughout), so per-socket order holds even when a polling client
+    /// overlaps its POSTs.
     pub async fn on_packet(&self, session: &Arc<Session>, packet: Packet) -> bool {
         session.touch();
         match packet {
@@ -146,20 +225,19 @@ impl Shared {
             }
             Packet::Message(text) => {
                 let mut decoder = session.inbound.lock().await;
-                if decoder.is_idle() {
-                    // Offers, answers and candidates are most of the traffic: relay them without
-                    // building a JSON tree when the general path would give the same message.
-                    if let Some(msg) = peer_protocol::client::parse_relay_fast(&text) {
-                        drop(decoder);
-                        self.on_message(session, msg);
-                        return true;
-                    }
-                }
-                let result = decoder.feed_text(&text);
-                drop(decoder);
+                let result = decoder.feed_text(text);
                 self.on_decoded(session, result)
             }
-            Packet::BinaryMessage(data) => self.on_binary(session, data).await,
+            Packet::BinaryMessage(data) => {
+                let mut decoder = session.inbound.lock().await;
+                let result = decoder.feed_binary(data);
+                if decoder.pending_bytes() > self.config.limits.max_payload_bytes {
+                    decoder.reset();
+                    self.invalid(session, "binary attachments exceed the payload limit");
+                    return true;
+                }
+                self.on_decoded(session, result)
+            }
             Packet::Close => {
                 self.finish(session, Disconnect::Clean);
                 // Also ends a pending long-poll at once.
@@ -168,22 +246,6 @@ impl Shared {
             }
             Packet::Open(_) | Packet::Pong(_) | Packet::Upgrade | Packet::Noop => true,
         }
-    }
-
-    async fn on_binary(&self, session: &Arc<Session>, data: Bytes) -> bool {
-        let mut decoder = session.inbound.lock().await;
-        let result = decoder.feed_binary(data);
-        let too_big = decoder.pending_bytes() > self.config.limits.max_payload_bytes;
-        if too_big {
-            *decoder =
-                peer_protocol::socketio::Decoder::new(crate::engine::session::MAX_ATTACHMENTS);
-        }
-        drop(decoder);
-        if too_big {
-            self.invalid(session, "binary attachments exceed the payload limit");
-            return true;
-        }
-        self.on_decoded(session, result)
     }
 
     fn on_decoded(
@@ -208,6 +270,8 @@ impl Shared {
                     self.invalid(session, "only the root namespace is served");
                     return true;
                 }
+                // One pass over the text checks syntax, depth and placeholders; nothing is
+                // built into a tree, whatever the event (`json_scan`).
                 let parsed = packet
                     .into_event()
                     .map_err(|e| e.to_string())
@@ -232,104 +296,142 @@ impl Shared {
     /// Hands a parsed client message to the hub and dispatches what it says.
     fn on_message(&self, session: &Session, msg: ClientMessage) {
         tracing::trace!(session = session.id, event = msg.event_name(), "in");
-        let mut core = self.core();
-        let out = core.hub.handle(session.id, msg, now_ms());
-        self.dispatch(&mut core, out);
+        self.with_hub(|core| core.hub.handle(session.id, msg, now_ms()));
     }
 
     /// Reports a malformed message to the client as `ERROR invalid-message`.
     pub fn invalid(&self, session: &Session, reason: &str) {
         tracing::debug!(session = session.id, %reason, "invalid message");
-        let mut core = self.core();
-        let out = core.hub.invalid_message(session.id, reason, now_ms());
-        self.dispatch(&mut core, out);
+        self.with_hub(|core| core.hub.invalid_message(session.id, reason, now_ms()));
     }
 
     /// Sends an `ERROR` and closes the session (used for malformed Engine.IO framing).
     pub fn fail(&self, session: &Session, kind: ErrorType, reason: &str) {
         tracing::debug!(session = session.id, %reason, "closing session after a protocol error");
-        let mut core = self.core();
-        let out = core.hub.error_to(session.id, kind, reason);
-        self.dispatch(&mut core, out);
-        drop(core);
+        self.with_hub(|core| core.hub.error_to(session.id, kind, reason));
         session.close(true);
     }
 
     /// Ends a session once: unregisters it and tells the hub how it ended.
     pub fn finish(&self, session: &Session, how: Disconnect) {
         let removed = self.registry().remove(&session.sid).is_some();
-        let mut core = self.core();
-        core.sinks.remove(&session.id);
-        let out = core.hub.disconnect(session.id, how, now_ms());
-        self.dispatch(&mut core, out);
+        self.with_hub(|core| {
+            core.sinks.remove(&session.id);
+            core.hub.disconnect(session.id, how, now_ms())
+        });
         if removed {
             tracing::debug!(session = session.id, ?how, "session finished");
         }
     }
 
-    fn dispatch(&self, core: &mut Core, outputs: Vec<Output>) {
-        let mut pending = outputs;
-        while !pending.is_empty() {
-            let mut more = Vec::new();
-            for output in pending {
-                match output {
-                    Output::Send { to, frames, event } => {
-                        let Some(sink) = core.sinks.get(&to) else {
-                            continue;
-                        };
-                        match sink.push(&frames) {
-                            Push::Queued | Push::Closing => {}
-                            Push::Overflow => {
-                                tracing::warn!(
-                                    session = to,
-                                    event,
-                                    "client reads too slowly; closing its session"
-                                );
-                                sink.close(false);
-                            }
-                        }
-                    }
-                    Output::Close { session } => {
-                        if let Some(sink) = core.sinks.remove(&session) {
-                            sink.close(true);
-                        }
-                    }
-                    Output::Media(ev) => {
-                        // No media backend is attached yet: SFU rooms carry signaling and data,
-                        // and a request for media is refused clearly.
-                        if let (MediaEventKind::GetOffer, Some(session)) = (&ev.kind, ev.session) {
-                            more.extend(core.hub.error_to(
-                                session,
-                                ErrorType::SfuLimited,
-                                "this server has no SFU media backend yet",
-                            ));
-                        }
-                    }
-                }
-            }
-            pending = more;
+    /// Cuts a session off at once: its queue is freed, its transport ends, and its peer leaves
+    /// its rooms and contacts now.
+    pub fn evict(&self, session: &Session, reason: &str) {
+        if session.evict() {
+            tracing::warn!(session = session.id, %reason, "session cut off");
+        }
+        self.finish(session, Disconnect::Evicted);
+    }
+
+    /// Runs `f` on the hub under the lock, dispatches its outputs in order, then cuts off the
+    /// sessions whose outbox overflowed (after the lock is released, as that is a hub input of
+    /// its own).
+    fn with_hub(&self, f: impl FnOnce(&mut Core) -> Vec<Output>) {
+        let overflowed = {
+            let mut core = self.core();
+            let out = f(&mut core);
+            self.dispatch(&mut core, out)
+        };
+        for session in overflowed {
+            self.evict(&session, "the client reads too slowly (outbox limit)");
         }
     }
 
-    /// Periodic work: hub timers, and sessions silent past the ping timeout.
-    pub fn tick(&self) {
-        {
-            let mut core = self.core();
-            let out = core.hub.tick(now_ms());
-            self.dispatch(&mut core, out);
+    /// Dispatches outputs under the core lock; returns the sessions whose outbox overflowed.
+    fn dispatch(&self, core: &mut Core, outputs: Vec<Output>) -> Vec<Arc<Session>> {
+        let mut overflowed = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Send { to, frames, event } => {
+                    let Some(sink) = core.sinks.get(&to) else {
+                        continue;
+                    };
+                    match sink.push(&frames) {
+                        Push::Queued | Push::Closing => {}
+                        Push::Overflow => {
+                            tracing::debug!(session = to, event, "outbox full");
+                            if let Some(s) = core.sinks.remove(&to) {
+                                overflowed.push(s);
+                            }
+                        }
+                    }
+                }
+                Output::Close { session } => {
+                    if let Some(sink) = core.sinks.remove(&session) {
+                        sink.close(true);
+                    }
+                }
+                Output::Sfu(request) => match &self.sfu {
+                    Some(tx) => {
+                        // A bounded channel: a backend that falls behind refuses, it does not
+                        // make the hub wait or queue without limit.
+                        if tx.try_send(request.clone()).is_err() {
+                            let out = core.hub.sfu_refused(
+                                &request.app,
+                                &request.room,
+                                &request.peer,
+                                "the SFU is overloaded",
+                            );
+                            overflowed.extend(self.dispatch(core, out));
+                        }
+                    }
+                    None => tracing::debug!(?request, "no SFU backend attached"),
+                },
+            }
         }
+        let next = core.hub.poll_timeout();
+        self.deadline.send_if_modified(|d| {
+            let changed = *d != next;
+            *d = next;
+            changed
+        });
+        overflowed
+    }
+
+    /// A receiver of the hub's next deadline (Unix ms), for the timer task.
+    pub fn deadline_watch(&self) -> watch::Receiver<Option<u64>> {
+        self.deadline.subscribe()
+    }
+
+    /// The hub's deadlines that are due.
+    pub fn handle_timeout(&self) {
+        self.with_hub(|core| core.hub.handle_timeout(now_ms()));
+    }
+
+    /// Periodic sweep of the sessions: those silent past the ping timeout are dropped (their
+    /// peer keeps its id for the reconnect grace); polling sessions whose queued frames waited
+    /// longer than the write deadline with no poll to take them are cut off.
+    pub fn sweep(&self) {
         let t = &self.config.timeouts;
-        let limit = Duration::from_millis(t.ping_interval_ms + t.ping_timeout_ms);
-        let idle: Vec<Arc<Session>> = self
-            .registry()
-            .values()
-            .filter(|s| s.is_idle_for(limit))
-            .cloned()
-            .collect();
+        let idle_limit = Duration::from_millis(t.ping_interval_ms + t.ping_timeout_ms);
+        let write_limit = Duration::from_millis(t.write_ms);
+        let now = Instant::now();
+        let mut idle = Vec::new();
+        let mut stuck = Vec::new();
+        for s in self.registry().values() {
+            if s.unpolled_for(now).is_some_and(|d| d > write_limit) {
+                stuck.push(s.clone());
+            } else if s.is_idle_for(idle_limit) {
+                idle.push(s.clone());
+            }
+        }
         for session in idle {
             tracing::debug!(session = session.id, "ping timeout");
             session.close(false);
             self.finish(&session, Disconnect::Dropped);
+        }
+        for session in stuck {
+            self.evict(&session, "the client did not poll for what is queued");
         }
     }
 
@@ -347,7 +449,12 @@ impl Shared {
     pub fn poll_frames(&self, session: &Session, mut frames: Vec<Frame>) -> Vec<Frame> {
         if session.is_closing() {
             frames.push(Packet::Close.encode());
-            self.finish(session, Disconnect::Clean);
+            let how = if session.is_evicted() {
+                Disconnect::Evicted
+            } else {
+                Disconnect::Clean
+            };
+            self.finish(session, how);
         }
         frames
     }
@@ -360,5 +467,31 @@ impl Shared {
     /// Whether a peer is open (REST).
     pub fn peer_exists(&self, key: &str, id: &str) -> Result<bool, crate::hub::RestError> {
         self.core().hub.peer_exists(key, id)
+    }
+
+    /// Current numbers.
+    pub fn stats(&self) -> Stats {
+        let (sessions, queued_bytes) = {
+            let registry = self.registry();
+            let queued = registry.values().map(|s| s.queued_bytes()).sum();
+            (registry.len(), queued)
+        };
+        let hub = self.core().hub.counts();
+        let a = self.admission.counts();
+        let tasks = tokio::runtime::Handle::try_current()
+            .map(|h| h.metrics().num_alive_tasks())
+            .unwrap_or(0);
+        Stats {
+            sessions,
+            queued_bytes,
+            open_connections: a.open_connections,
+            unbound_connections: a.unbound_connections,
+            inbound_bytes: a.inbound_bytes,
+            refused: a.refused,
+            peers: hub.peers,
+            rooms: hub.rooms,
+            timers: hub.timers,
+            tasks,
+        }
     }
 }

@@ -317,8 +317,13 @@ impl SocketTask {
                 }
             }
             Command::UpdateCredential(c) => {
-                self.options.credential = Some(c.clone());
-                let _ = self.session.send(ClientMessage::UpdateCredential(c));
+                match peer_protocol::RawJson::from_value(&c) {
+                    Ok(raw) => {
+                        let _ = self.session.send(ClientMessage::UpdateCredential(raw));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "credential not sent"),
+                }
+                self.options.credential = Some(c);
             }
             Command::Close => {}
         }

@@ -1,6 +1,6 @@
-//! The Engine.IO v3 transport shell: sessions, long-polling and WebSocket.
+//! The Engine.IO v3 transport shell: long-polling and WebSocket, over the sessions of
+//! [`crate::session`] and the glue of [`crate::shared`].
 
 pub mod polling;
-pub mod session;
 pub mod websocket;
 pub mod wsframe;

@@ -4,10 +4,18 @@
 //! The connection runs on the raw `TcpStream` taken back from hyper after the upgrade, with the
 //! frame codec of [`super::wsframe`]. Reads go through a per-thread scratch buffer, so an idle
 //! connection holds no read or write buffer at all.
+//!
+//! Nothing here waits on the client without a deadline: every write must make progress within
+//! `timeouts.write_ms`, and a message begun (a partial frame, or a binary event waiting for its
+//! attachments) must be complete within `timeouts.body_ms`, its bytes counted against the
+//! server's inbound budget meanwhile. An eviction (outbox overflow) ends the task at once, even in
+//! the middle of a write, and with it the socket.
 
 use super::wsframe::{self, FrameDecoder, WsMessage, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT};
-use crate::engine::session::{Session, Transport};
+use crate::admission::InboundHold;
+use crate::deadline_io::{ConnState, DeadlineIo};
 use crate::hub::Disconnect;
+use crate::session::{Session, Transport};
 use crate::shared::Shared;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -20,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// How long a client may take between opening the probe WebSocket and sending `5` (upgrade).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,10 +41,15 @@ thread_local! {
     static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; SCRATCH]);
 }
 
-/// A WebSocket connection: the socket and its frame decoder.
+/// Largest share of a frame reserved ahead of its bytes.
+const MAX_RESERVE: usize = 1024 * 1024;
+
+/// A WebSocket connection: the socket, its frame decoder and its deadlines.
 struct Conn {
     stream: TcpStream,
     decoder: FrameDecoder,
+    /// Longest a write may make no progress.
+    write_timeout: Duration,
 }
 
 /// What a read produced.
@@ -77,6 +91,24 @@ impl Conn {
         })
     }
 
+    /// Writes all of `buf`; each write must make progress within the write deadline.
+    async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match tokio::time::timeout(self.write_timeout, self.stream.write(buf)).await {
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client did not read in time",
+                    ))
+                }
+                Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(Ok(n)) => buf = &buf[n..],
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Writes engine frames, small ones batched into one write.
     async fn write_frames(&mut self, frames: &[Frame]) -> io::Result<()> {
         let mut batch = Vec::new();
@@ -90,15 +122,15 @@ impl Conn {
                 continue;
             }
             if !batch.is_empty() {
-                self.stream.write_all(&batch).await?;
+                self.write_all(&batch).await?;
                 batch.clear();
             }
             let (header, n) = wsframe::frame_header(opcode, payload.len());
-            self.stream.write_all(&header[..n]).await?;
-            self.stream.write_all(payload).await?;
+            self.write_all(&header[..n]).await?;
+            self.write_all(payload).await?;
         }
         if !batch.is_empty() {
-            self.stream.write_all(&batch).await?;
+            self.write_all(&batch).await?;
         }
         Ok(())
     }
@@ -106,7 +138,7 @@ impl Conn {
     async fn write_control(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
         let mut buf = Vec::with_capacity(payload.len() + 2);
         wsframe::encode_frame(&mut buf, opcode, payload);
-        self.stream.write_all(&buf).await
+        self.write_all(&buf).await
     }
 
     /// Sends a close frame with `code` and shuts the write side.
@@ -120,14 +152,15 @@ type Taken = Result<(Conn, Vec<WsMessage>), Option<(Conn, wsframe::WsError)>>;
 
 /// Takes the raw socket back from hyper and decodes any bytes hyper had already read. A plain
 /// function, so none of hyper's upgrade parts live in the connection's future.
-fn take_socket(upgraded: Upgraded, max_message: usize) -> Taken {
-    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+fn take_socket(upgraded: Upgraded, max_message: usize, write_timeout: Duration) -> Taken {
+    let Ok(parts) = upgraded.downcast::<TokioIo<DeadlineIo>>() else {
         tracing::warn!("websocket upgrade on an unexpected connection type");
         return Err(None);
     };
     let mut conn = Conn {
-        stream: parts.io.into_inner(),
-        decoder: FrameDecoder::new(max_message),
+        stream: parts.io.into_inner().into_inner(),
+        decoder: FrameDecoder::new(max_message, MAX_RESERVE),
+        write_timeout,
     };
     let mut early = Vec::new();
     // The leftover bytes share hyper's whole read buffer, which is released when `parts` goes.
@@ -141,9 +174,17 @@ fn take_socket(upgraded: Upgraded, max_message: usize) -> Taken {
 ///
 /// This future lives as long as the connection, so its size is memory per idle peer: the
 /// one-time and per-message steps are boxed and the handshake query is dropped once used.
-pub async fn run(shared: Arc<Shared>, upgraded: Upgraded, query: Box<HandshakeQuery>) {
+///
+/// `_conn` is the connection's admission slot, held until the socket closes.
+pub async fn run(
+    shared: Arc<Shared>,
+    upgraded: Upgraded,
+    query: Box<HandshakeQuery>,
+    _conn: Arc<ConnState>,
+) {
     let max_message = shared.config.limits.max_payload_bytes + 64;
-    let (mut conn, mut early) = match take_socket(upgraded, max_message) {
+    let write_timeout = Duration::from_millis(shared.config.timeouts.write_ms);
+    let (mut conn, mut early) = match take_socket(upgraded, max_message, write_timeout) {
         Ok(taken) => taken,
         Err(Some((mut conn, e))) => {
             Box::pin(conn.close(e.close_code())).await;
@@ -182,7 +223,8 @@ async fn fresh(
     conn: &mut Conn,
     query: HandshakeQuery,
 ) -> Option<Arc<Session>> {
-    let session = match shared.new_session(Transport::WebSocket) {
+    let api_key = query.api_key.as_deref().unwrap_or("");
+    let session = match shared.new_session(Transport::WebSocket, api_key) {
         Ok(s) => s,
         Err(_) => {
             conn.close(1013).await;
@@ -247,6 +289,56 @@ async fn probe(
     }
 }
 
+/// Inbound bytes of a message in progress: their hold on the server's budget and since when a
+/// message has been incomplete.
+struct Inbound {
+    hold: InboundHold,
+    since: Option<Instant>,
+}
+
+/// Why the inbound accounting ended the session.
+enum InboundProblem {
+    /// A message stayed incomplete past the body deadline.
+    TooSlow,
+    /// The server's inbound budget stayed exhausted past the body deadline.
+    Busy,
+}
+
+impl Inbound {
+    /// Re-counts the bytes held for incomplete messages (frames and binary events waiting for
+    /// attachments) and waits, at most until the message deadline, for budget to hold them.
+    async fn update(
+        &mut self,
+        conn: &Conn,
+        session: &Session,
+        limit: Duration,
+    ) -> Result<(), InboundProblem> {
+        let want = conn.decoder.buffered() + session.inbound.lock().await.pending_bytes();
+        if want == 0 {
+            self.since = None;
+        } else if self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
+        let deadline = self.since.unwrap_or_else(Instant::now) + limit;
+        self.hold
+            .resize(want, deadline)
+            .await
+            .map_err(|_| InboundProblem::Busy)
+    }
+
+    fn deadline(&self, limit: Duration) -> Option<Instant> {
+        self.since.map(|t| t + limit)
+    }
+}
+
+/// Waits until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The main loop: flush queued frames, read client frames. Returns how the session ended.
 async fn serve(
     shared: &Arc<Shared>,
@@ -254,6 +346,11 @@ async fn serve(
     conn: &mut Conn,
     early: Vec<WsMessage>,
 ) -> Disconnect {
+    let body_limit = Duration::from_millis(shared.config.timeouts.body_ms);
+    let mut inbound = Inbound {
+        hold: shared.admission.inbound_hold(),
+        since: None,
+    };
     for msg in early {
         if let Some(how) = Box::pin(on_message(shared, session, conn, msg)).await {
             Box::pin(flush_and_close(session, conn, 1000)).await;
@@ -264,14 +361,27 @@ async fn serve(
         let changed = session.changed();
         tokio::pin!(changed);
         changed.as_mut().enable();
+        if session.is_evicted() {
+            return Disconnect::Evicted;
+        }
         let frames = session.drain();
         if !frames.is_empty() {
-            if Box::pin(conn.write_frames(&frames)).await.is_err() {
+            let written = tokio::select! {
+                written = Box::pin(conn.write_frames(&frames)) => written,
+                // Cut off while writing: stop now, the socket goes with this task.
+                _ = session.evicted() => return Disconnect::Evicted,
+            };
+            drop(frames);
+            match written {
+                Ok(()) => continue,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    shared.evict(session, "the client did not read in time (write deadline)");
+                    return Disconnect::Evicted;
+                }
                 // The client may have said goodbye (`41`) just before closing: its bytes can
                 // still sit unread while our write fails. Honour them before calling it a drop.
-                return Box::pin(last_words(shared, session, conn)).await;
+                Err(_) => return Box::pin(last_words(shared, session, conn)).await,
             }
-            continue;
         }
         if session.is_closing() {
             Box::pin(conn.close(1000)).await;
@@ -280,6 +390,9 @@ async fn serve(
         let read = tokio::select! {
             _ = &mut changed => continue,
             read = conn.read() => read,
+            _ = sleep_until(inbound.deadline(body_limit)) => {
+                return Box::pin(give_up(shared, session, conn, InboundProblem::TooSlow)).await;
+            }
         };
         match read {
             Err(e) => {
@@ -300,7 +413,32 @@ async fn serve(
                 }
             }
         }
+        if let Err(problem) = inbound.update(conn, session, body_limit).await {
+            return Box::pin(give_up(shared, session, conn, problem)).await;
+        }
     }
+}
+
+/// Ends a session whose incoming message could not be taken in time.
+async fn give_up(
+    shared: &Arc<Shared>,
+    session: &Arc<Session>,
+    conn: &mut Conn,
+    problem: InboundProblem,
+) -> Disconnect {
+    let (reason, code) = match problem {
+        InboundProblem::TooSlow => ("message not completed in time", 1008),
+        InboundProblem::Busy => {
+            shared
+                .admission
+                .refused(crate::admission::Refusal::InboundBytes);
+            ("server is busy receiving; try again later", 1013)
+        }
+    };
+    tracing::debug!(session = session.id, reason, "ending websocket");
+    shared.fail(session, ErrorType::InvalidMessage, reason);
+    flush_and_close(session, conn, code).await;
+    Disconnect::Dropped
 }
 
 /// After a failed write: handles whatever the client sent that is still buffered, so a clean
@@ -340,11 +478,13 @@ async fn protocol_error(
     Disconnect::Dropped
 }
 
-/// Ends the connection: writes what is still queued, then a close frame with `code`.
+/// Ends the connection: writes what is still queued, then a close frame with `code` (each
+/// write within the write deadline).
 async fn flush_and_close(session: &Session, conn: &mut Conn, code: u16) {
     let frames = session.drain();
-    let _ = conn.write_frames(&frames).await;
-    conn.close(code).await;
+    if conn.write_frames(&frames).await.is_ok() {
+        conn.close(code).await;
+    }
 }
 
 /// Handles one client message; `Some` when the session ends.

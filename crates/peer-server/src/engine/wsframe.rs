@@ -75,6 +75,9 @@ pub struct FrameDecoder {
     tail: Vec<u8>,
     fragments: Option<(u8, Vec<u8>)>,
     max_message: usize,
+    /// Most bytes reserved ahead for a frame whose header announced its length, so a header
+    /// alone cannot make the decoder reserve a whole message.
+    max_reserve: usize,
 }
 
 struct Header {
@@ -136,12 +139,14 @@ fn unmask(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
 }
 
 impl FrameDecoder {
-    /// A decoder accepting messages up to `max_message` bytes.
-    pub fn new(max_message: usize) -> FrameDecoder {
+    /// A decoder accepting messages up to `max_message` bytes, reserving at most `max_reserve`
+    /// bytes ahead of the data.
+    pub fn new(max_message: usize, max_reserve: usize) -> FrameDecoder {
         FrameDecoder {
             tail: Vec::new(),
             fragments: None,
             max_message,
+            max_reserve,
         }
     }
 
@@ -157,9 +162,11 @@ impl FrameDecoder {
             let rest = &data[used..];
             if !rest.is_empty() {
                 if let Ok(Some(h)) = parse_header(rest) {
-                    // Reserve the whole frame once instead of growing step by step.
+                    // Reserve the frame once instead of growing step by step (up to a bound:
+                    // the announced length is only a claim).
                     let total = h.header_len as u64 + h.payload_len;
-                    self.tail.reserve_exact(usize::try_from(total).unwrap_or(0));
+                    let total = usize::try_from(total).unwrap_or(0).min(self.max_reserve);
+                    self.tail.reserve_exact(total);
                 }
                 self.tail.extend_from_slice(rest);
             }
@@ -314,7 +321,7 @@ mod tests {
         bytes.extend(client_frame(true, OP_BINARY, &vec![7u8; 70_000]));
         bytes.extend(client_frame(true, OP_PING, b"hi"));
         for chunk in [1usize, 3, 100, bytes.len()] {
-            let mut d = FrameDecoder::new(1 << 20);
+            let mut d = FrameDecoder::new(1 << 20, 1 << 20);
             let mut out = Vec::new();
             for piece in bytes.chunks(chunk) {
                 d.feed(piece, &mut out).unwrap();
@@ -332,7 +339,7 @@ mod tests {
         let mut bytes = client_frame(false, OP_TEXT, b"42[");
         bytes.extend(client_frame(true, OP_PING, b""));
         bytes.extend(client_frame(true, OP_CONTINUATION, b"1]"));
-        let mut d = FrameDecoder::new(100);
+        let mut d = FrameDecoder::new(100, 1 << 20);
         let mut out = Vec::new();
         d.feed(&bytes, &mut out).unwrap();
         assert_eq!(
@@ -346,31 +353,33 @@ mod tests {
 
     #[test]
     fn rejects_violations() {
-        let mut d = FrameDecoder::new(10);
+        let mut d = FrameDecoder::new(10, 1 << 20);
         assert_eq!(
             d.feed(&client_frame(true, OP_BINARY, &[0; 11]), &mut Vec::new()),
             Err(WsError::TooBig(11))
         );
         let unmasked = [0x81, 0x01, b'x'];
-        assert!(FrameDecoder::new(10)
+        assert!(FrameDecoder::new(10, 1 << 20)
             .feed(&unmasked, &mut Vec::new())
             .is_err());
-        assert!(FrameDecoder::new(10)
+        assert!(FrameDecoder::new(10, 1 << 20)
             .feed(&client_frame(true, OP_CONTINUATION, b"x"), &mut Vec::new())
             .is_err());
-        assert!(FrameDecoder::new(10)
+        assert!(FrameDecoder::new(10, 1 << 20)
             .feed(&client_frame(true, 0x3, b"x"), &mut Vec::new())
             .is_err());
-        assert!(FrameDecoder::new(200)
+        assert!(FrameDecoder::new(200, 1 << 20)
             .feed(&client_frame(false, OP_PING, b"x"), &mut Vec::new())
             .is_err());
         let mut rsv = client_frame(true, OP_TEXT, b"x");
         rsv[0] |= 0x40;
-        assert!(FrameDecoder::new(10).feed(&rsv, &mut Vec::new()).is_err());
+        assert!(FrameDecoder::new(10, 1 << 20)
+            .feed(&rsv, &mut Vec::new())
+            .is_err());
         // A huge announced length is refused from the header alone.
         let huge = [0x82, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
         assert!(matches!(
-            FrameDecoder::new(10).feed(&huge, &mut Vec::new()),
+            FrameDecoder::new(10, 1 << 20).feed(&huge, &mut Vec::new()),
             Err(WsError::TooBig(_))
         ));
     }
@@ -378,7 +387,7 @@ mod tests {
     #[test]
     fn close_code_and_headers() {
         let mut out = Vec::new();
-        FrameDecoder::new(10)
+        FrameDecoder::new(10, 1 << 20)
             .feed(&client_frame(true, OP_CLOSE, &[0x03, 0xe8]), &mut out)
             .unwrap();
         assert_eq!(out, vec![WsMessage::Close(Some(1000))]);

@@ -1,4 +1,5 @@
-//! Peer lifecycle: the handshake (ids, tokens, credentials), credential renewal and expiry, disconnects, reconnect grace periods and LEAVE.
+//! Peer lifecycle: the handshake (ids, tokens, credentials), credential renewal and expiry,
+//! disconnects, reconnect grace periods and LEAVE, and the deadlines that drive them.
 
 use super::*;
 
@@ -73,7 +74,13 @@ impl Hub {
         };
         let mut replaced = None;
         match app.peers.get_mut(&peer_id) {
-            Some(existing) if existing.token.is_empty() || existing.token != token => {
+            Some(existing)
+                if existing.token.is_empty()
+                    || !peer_auth::constant_time_eq(
+                        existing.token.as_bytes(),
+                        token.as_bytes(),
+                    ) =>
+            {
                 return self.reject(
                     session,
                     ErrorType::UnavailableId,
@@ -83,6 +90,9 @@ impl Hub {
             Some(existing) => {
                 replaced = existing.session.replace(session);
                 existing.grace_until_ms = None;
+                if let Some(t) = existing.grace_timer.take() {
+                    self.timers.cancel(t);
+                }
                 if expires_at.is_some() {
                     existing.expires_at = expires_at;
                     existing.warned = false;
@@ -99,6 +109,8 @@ impl Hub {
                         expires_at,
                         warned: false,
                         grace_until_ms: None,
+                        grace_timer: None,
+                        credential_timer: None,
                     },
                 );
             }
@@ -118,6 +130,11 @@ impl Hub {
                 bucket: TokenBucket::new(
                     self.limits.messages_per_second,
                     self.limits.message_burst,
+                    now_ms,
+                ),
+                log_bucket: TokenBucket::new(
+                    self.limits.log_requests_per_second,
+                    self.limits.log_request_burst,
                     now_ms,
                 ),
                 last_limited_ms: None,
@@ -140,7 +157,7 @@ impl Hub {
         session: SessionId,
         app_key: &str,
         peer: &str,
-        value: Value,
+        value: RawJson,
         now_ms: u64,
     ) {
         let skew = self.timeouts.auth_max_skew_secs;
@@ -151,7 +168,7 @@ impl Hub {
             // Credentials are not checked for this app: nothing to extend.
             return;
         }
-        let result = Credential::from_value(value)
+        let result = Credential::from_json(value.get())
             .and_then(|c| c.verify(app.config.secret.as_bytes(), peer, unix_secs(now_ms), skew));
         match result {
             Ok(expires_at) => {
@@ -166,17 +183,22 @@ impl Hub {
         }
     }
 
-    /// Sends `AUTH_EXPIRES_IN` when the warning window is reached, or ends an expired session.
+    /// Sends `AUTH_EXPIRES_IN` when the warning window is reached, or ends an expired session;
+    /// then schedules the peer's next credential deadline.
     pub(super) fn check_expiry(&mut self, app_key: &str, peer_id: &str, now_ms: u64) {
         let warning = self.timeouts.auth_expiry_warning_secs;
-        let Some(peer) = self
-            .apps
-            .get_mut(app_key)
-            .and_then(|a| a.peers.get_mut(peer_id))
-        else {
+        let Some(app) = self.apps.get_mut(app_key) else {
             return;
         };
+        let app_arc = app.key.clone();
+        let Some(peer) = app.peers.get_mut(peer_id) else {
+            return;
+        };
+        if let Some(t) = peer.credential_timer.take() {
+            self.timers.cancel(t);
+        }
         let (Some(expires_at), Some(session)) = (peer.expires_at, peer.session) else {
+            // Checked again when the peer reconnects.
             return;
         };
         let now = unix_secs(now_ms);
@@ -185,8 +207,24 @@ impl Hub {
             self.out.push(Output::Close { session });
             self.sessions.remove(&session);
             self.remove_peer(app_key, peer_id, now_ms);
-        } else if !peer.warned && expires_at - now <= warning {
-            peer.warned = true;
+            return;
+        }
+        let warn_now = !peer.warned && expires_at - now <= warning;
+        peer.warned |= warn_now;
+        let next_secs = if peer.warned {
+            expires_at
+        } else {
+            expires_at.saturating_sub(warning)
+        };
+        peer.credential_timer = Some(self.timers.schedule(
+            next_secs.saturating_mul(1000),
+            TimerKey {
+                app: app_arc,
+                peer: peer_id.to_owned(),
+                kind: TimerKind::Credential,
+            },
+        ));
+        if warn_now {
             self.send(session, &ServerMessage::AuthExpiresIn(expires_at - now));
         }
     }
@@ -209,9 +247,24 @@ impl Hub {
         }
         peer.session = None;
         if how == Disconnect::Dropped && grace > 0 && !peer.token.is_empty() {
-            peer.grace_until_ms = Some(now_ms.saturating_add(grace));
+            let until = now_ms.saturating_add(grace);
+            peer.grace_until_ms = Some(until);
+            if let Some(t) = peer.grace_timer.take() {
+                self.timers.cancel(t);
+            }
+            peer.grace_timer = Some(self.timers.schedule(
+                until,
+                TimerKey {
+                    app: state.app.clone(),
+                    peer: state.peer.clone(),
+                    kind: TimerKind::Grace,
+                },
+            ));
             tracing::debug!(session, peer = %state.peer, "transport dropped; id kept for reconnect");
         } else {
+            if how == Disconnect::Evicted {
+                tracing::info!(session, peer = %state.peer, "session cut off; the peer is gone");
+            }
             self.remove_peer(&state.app, &state.peer, now_ms);
         }
         self.take()
@@ -225,6 +278,12 @@ impl Hub {
         let Some(peer) = app.peers.remove(peer_id) else {
             return;
         };
+        for t in [peer.grace_timer, peer.credential_timer]
+            .into_iter()
+            .flatten()
+        {
+            self.timers.cancel(t);
+        }
         tracing::debug!(peer = %peer_id, "peer gone");
         for room in &peer.rooms {
             self.room_leave(app_key, peer_id, room, now_ms);
@@ -244,24 +303,29 @@ impl Hub {
         self.send_all(notify, &ServerMessage::Leave(peer_id.to_owned()));
     }
 
-    /// Time passed: ends reconnect grace periods and handles credential expiry.
-    pub fn tick(&mut self, now_ms: u64) -> Vec<Output> {
-        let mut expired_grace = Vec::new();
-        let mut credentialed = Vec::new();
-        for (key, app) in &self.apps {
-            for (id, peer) in &app.peers {
-                if peer.grace_until_ms.is_some_and(|t| t <= now_ms) {
-                    expired_grace.push((key.clone(), id.clone()));
-                } else if peer.expires_at.is_some() && peer.session.is_some() {
-                    credentialed.push((key.clone(), id.clone()));
+    /// Time passed: handles the deadlines that are due at `now_ms` (reconnect graces that end,
+    /// credential warnings and expiries), and only those.
+    pub fn handle_timeout(&mut self, now_ms: u64) -> Vec<Output> {
+        while let Some(key) = self.timers.pop_due(now_ms) {
+            let Some(peer) = self
+                .apps
+                .get_mut(&*key.app)
+                .and_then(|a| a.peers.get_mut(&key.peer))
+            else {
+                continue;
+            };
+            match key.kind {
+                TimerKind::Grace => {
+                    peer.grace_timer = None;
+                    if peer.session.is_none() && peer.grace_until_ms.is_some_and(|t| t <= now_ms) {
+                        self.remove_peer(&key.app, &key.peer, now_ms);
+                    }
+                }
+                TimerKind::Credential => {
+                    peer.credential_timer = None;
+                    self.check_expiry(&key.app, &key.peer, now_ms);
                 }
             }
-        }
-        for (app, id) in expired_grace {
-            self.remove_peer(&app, &id, now_ms);
-        }
-        for (app, id) in credentialed {
-            self.check_expiry(&app, &id, now_ms);
         }
         self.take()
     }

@@ -1,4 +1,10 @@
-//! Room operations: join, leave, members, logs, data, and SFU events for the media backend.
+//! Room operations: join, leave, members, logs and data.
+//!
+//! Seats: a room's `max_room_members` counts the members with an open session. A member in its
+//! reconnect grace keeps its membership (the others still see it, and it is back in the room if
+//! it reconnects) but not its seat, so peers that connect, join and drop cannot fill a room for
+//! the length of the grace. A member that comes back may take the room past the limit until
+//! someone leaves.
 
 use super::*;
 
@@ -36,24 +42,31 @@ impl Hub {
             );
             return;
         }
-        let (max_members, max_rooms, log_cap) = (
-            self.limits.max_room_members,
-            self.limits.max_rooms_per_peer,
-            self.limits.room_log_entries,
-        );
+        let (max_members, max_rooms) =
+            (self.limits.max_room_members, self.limits.max_rooms_per_peer);
+        let log_limits = room::LogLimits {
+            entries: self.limits.room_log_entries,
+            bytes: self.limits.room_log_bytes,
+        };
         let Some(app) = self.apps.get_mut(app_key) else {
             return;
         };
-        let peer_rooms = app.peers.get(peer).map_or(0, |p| p.rooms.len());
-        let room = app
-            .rooms
+        let App { rooms, peers, .. } = app;
+        let peer_rooms = peers.get(peer).map_or(0, |p| p.rooms.len());
+        let room = rooms
             .entry(name.clone())
-            .or_insert_with(|| Room::new(join.room_type, log_cap));
+            .or_insert_with(|| Room::new(join.room_type, log_limits));
+        // Members in their reconnect grace hold no seat (see the module docs).
+        let seated = room
+            .members
+            .iter()
+            .filter(|m| peers.get(m.as_str()).is_some_and(|p| p.session.is_some()))
+            .count();
         let problem = if room.kind != join.room_type {
             Some(format!("room {name:?} is a {} room", room.kind.as_str()))
         } else if room.has(peer) {
             None
-        } else if room.members.len() >= max_members {
+        } else if seated >= max_members {
             Some(format!("room {name:?} is full ({max_members} members)"))
         } else if peer_rooms >= max_rooms {
             Some(format!("a peer may be in at most {max_rooms} rooms"))
@@ -62,7 +75,7 @@ impl Hub {
         };
         if let Some(problem) = problem {
             if room.members.is_empty() {
-                app.rooms.remove(&name);
+                rooms.remove(&name);
             }
             self.error(session, ErrorType::RoomError, problem);
             return;
@@ -86,19 +99,13 @@ impl Hub {
             serde_json::to_value(&msg).unwrap_or(Value::Null),
             now_ms,
         );
-        if let Some(p) = app.peers.get_mut(peer) {
+        if let Some(p) = peers.get_mut(peer) {
             p.rooms.insert(name.clone());
         }
         let to = self.member_sessions(app_key, &msg.room_members, None);
         self.send_all(to, &ServerMessage::RoomUserJoin(msg));
         if kind == RoomType::Sfu {
-            self.out.push(Output::Media(MediaEvent {
-                app: app_key.to_owned(),
-                room: name,
-                peer: peer.to_owned(),
-                session: Some(session),
-                kind: MediaEventKind::Joined,
-            }));
+            self.emit_sfu(app_key, &name, peer, SfuRequestKind::Joined);
         }
     }
 
@@ -133,13 +140,7 @@ impl Hub {
         let to = self.member_sessions(app_key, &members, None);
         self.send_all(to, &ServerMessage::RoomUserLeave(msg));
         if kind == RoomType::Sfu {
-            self.out.push(Output::Media(MediaEvent {
-                app: app_key.to_owned(),
-                room: room_name.to_owned(),
-                peer: peer.to_owned(),
-                session: None,
-                kind: MediaEventKind::Left,
-            }));
+            self.emit_sfu(app_key, room_name, peer, SfuRequestKind::Left);
         }
     }
 
@@ -193,15 +194,30 @@ impl Hub {
         app: &str,
         peer: &str,
         req: RoomRef,
+        now_ms: u64,
     ) {
-        let Some(room) = self.member_room(session, app, peer, &req.room_name) else {
+        if self
+            .member_room(session, app, peer, &req.room_name)
+            .is_none()
+        {
+            return;
+        }
+        if !self.admit_log_request(session, now_ms) {
+            return;
+        }
+        let Some(room) = self
+            .apps
+            .get_mut(app)
+            .and_then(|a| a.rooms.get_mut(&req.room_name))
+        else {
             return;
         };
-        let msg = RoomLogs {
-            log: room.log(),
-            room_name: req.room_name,
-        };
-        self.send(session, &ServerMessage::RoomLogs(msg));
+        let frames = room.logs_frames(&req.room_name);
+        self.out.push(Output::Send {
+            to: session,
+            event: server::event::ROOM_LOGS,
+            frames,
+        });
     }
 
     pub(super) fn room_send_data(
@@ -216,7 +232,7 @@ impl Hub {
             return;
         };
         let lens: Vec<usize> = req.attachments.iter().map(|a| a.len()).collect();
-        let logged = serde_json::json!({"roomName": req.room_name, "src": peer, "data": loggable_data(&req.data, &lens)});
+        let logged = serde_json::json!({"roomName": req.room_name, "src": peer, "data": loggable_data(req.data.get(), &lens)});
         room.log_event(server::event::ROOM_DATA, logged, now_ms);
         let members = room.members.clone();
         let msg = RoomData {
@@ -227,33 +243,5 @@ impl Hub {
         };
         let to = self.member_sessions(app, &members, Some(peer));
         self.send_all(to, &ServerMessage::RoomData(msg));
-    }
-
-    pub(super) fn media(
-        &mut self,
-        session: SessionId,
-        app: &str,
-        peer: &str,
-        room_name: String,
-        kind: MediaEventKind,
-    ) {
-        let Some(room) = self.member_room(session, app, peer, &room_name) else {
-            return;
-        };
-        if room.kind != RoomType::Sfu {
-            self.error(
-                session,
-                ErrorType::RoomError,
-                format!("room {room_name:?} is not an SFU room"),
-            );
-            return;
-        }
-        self.out.push(Output::Media(MediaEvent {
-            app: app.to_owned(),
-            room: room_name,
-            peer: peer.to_owned(),
-            session: Some(session),
-            kind,
-        }));
     }
 }

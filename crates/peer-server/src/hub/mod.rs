@@ -1,20 +1,27 @@
 //! The signaling state machine: apps, peers, sessions, rooms, credentials.
 //!
-//! `Hub` does no I/O and reads no clock. The transport shell feeds it inputs (`connect`, `handle`,
-//! `disconnect`, `tick`, with the current time) and dispatches the [`Output`]s it returns: encoded
-//! frames for a session, session closes, and events for the SFU media backend. Because every
-//! input of one socket is fed in order and outputs are dispatched in order, per-socket and
-//! per-recipient message order is kept.
+//! `Hub` does no I/O and reads no clock, in the manner of `quinn-proto`. The transport shell
+//! feeds it inputs (`connect`, `handle`, `disconnect`, `handle_timeout`, with the current time)
+//! and dispatches the [`Output`]s it returns: encoded frames for a session, session closes, and
+//! requests for the SFU media backend. [`Hub::poll_timeout`] says when the next deadline falls
+//! (a reconnect grace that ends, a credential that expires), so the shell sleeps until then and
+//! time passing touches only what is due. Because every input of one socket is fed in order and
+//! outputs are dispatched in order, per-socket and per-recipient message order is kept.
 //!
-//! The inputs are split by concern: [`Hub::connect`], [`Hub::disconnect`] and [`Hub::tick`] live
-//! in `lifecycle.rs`, relays in `relay.rs`, room operations in `membership.rs`; `room.rs` holds
-//! a room's state and `rate.rs` the per-socket token bucket.
+//! The inputs are split by concern: [`Hub::connect`], [`Hub::disconnect`] and
+//! [`Hub::handle_timeout`] live in `lifecycle.rs`, relays in `relay.rs`, room operations in
+//! `membership.rs`, the SFU exchange in `sfu.rs`; `room.rs` holds a room's state, `rate.rs` the
+//! per-socket token buckets and `timers.rs` the deadlines.
 
 mod lifecycle;
 mod membership;
 mod rate;
 mod relay;
 mod room;
+mod sfu;
+mod timers;
+
+pub use sfu::{SfuRequest, SfuRequestKind};
 
 use crate::config::{AppConfig, Limits, Timeouts};
 use peer_auth::Credential;
@@ -24,7 +31,7 @@ use peer_protocol::client::{
 };
 use peer_protocol::engineio::Frame;
 use peer_protocol::server::{
-    self, ForceClose, Open, RawJson, RoomData, RoomLogs, RoomUserJoin, RoomUserLeave, RoomUsers,
+    self, ForceClose, Open, RawJson, RoomData, RoomUserJoin, RoomUserLeave, RoomUsers,
 };
 use peer_protocol::{ids, ErrorType, ServerMessage};
 use rate::TokenBucket;
@@ -32,6 +39,7 @@ use room::{loggable_data, Room};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use timers::{TimerHandle, TimerKey, TimerKind, Timers};
 
 /// Identifies one Engine.IO session (one socket of one peer).
 pub type SessionId = u64;
@@ -53,38 +61,9 @@ pub enum Output {
         /// The session to close.
         session: SessionId,
     },
-    /// An SFU room event for the media backend.
-    Media(MediaEvent),
-}
-
-/// An event of an SFU room, for the media backend (the SFU).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MediaEvent {
-    /// The API key of the app.
-    pub app: String,
-    /// The room name.
-    pub room: String,
-    /// The peer concerned.
-    pub peer: String,
-    /// The peer's session, when it has one.
-    pub session: Option<SessionId>,
-    /// What happened.
-    pub kind: MediaEventKind,
-}
-
-/// Kinds of SFU room events.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MediaEventKind {
-    /// The peer joined the room.
-    Joined,
-    /// The peer left the room (or went away).
-    Left,
-    /// `SFU_GET_OFFER`.
-    GetOffer,
-    /// `SFU_ANSWER` with the answer object.
-    Answer(Value),
-    /// `SFU_CANDIDATE` with the candidate object.
-    Candidate(Value),
+    /// A request for the SFU media backend (only when one is attached, see
+    /// [`Hub::attach_sfu`]).
+    Sfu(SfuRequest),
 }
 
 /// The handshake of a new session.
@@ -111,6 +90,23 @@ pub enum Disconnect {
     Clean,
     /// The transport dropped: the peer id is kept for the reconnect grace period.
     Dropped,
+    /// The server cut the session off (it did not read what was sent to it in time, or its
+    /// outbox overflowed): what was queued for it is lost, so the peer is gone at once and its
+    /// rooms and contacts hear so now.
+    Evicted,
+}
+
+/// Sizes of the hub's state, for monitoring and for tests that check nothing is left behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubCounts {
+    /// Peers known (open or in their reconnect grace).
+    pub peers: usize,
+    /// Sessions with an open peer.
+    pub sessions: usize,
+    /// Rooms with at least one member.
+    pub rooms: usize,
+    /// Scheduled deadlines.
+    pub timers: usize,
 }
 
 /// Why a REST request was refused.
@@ -130,12 +126,18 @@ struct Peer {
     expires_at: Option<u64>,
     warned: bool,
     grace_until_ms: Option<u64>,
+    /// The pending grace-end deadline.
+    grace_timer: Option<TimerHandle>,
+    /// The pending credential deadline (warning or expiry).
+    credential_timer: Option<TimerHandle>,
 }
 
 struct SessionState {
     app: Arc<str>,
     peer: String,
     bucket: TokenBucket,
+    /// `ROOM_GET_LOGS` has its own, slower bucket: a log answer can be large.
+    log_bucket: TokenBucket,
     last_limited_ms: Option<u64>,
 }
 
@@ -152,6 +154,9 @@ pub struct Hub {
     sessions: HashMap<SessionId, SessionState>,
     limits: Limits,
     timeouts: Timeouts,
+    timers: Timers,
+    /// Whether an SFU media backend takes [`Output::Sfu`] requests.
+    sfu_attached: bool,
     out: Vec<Output>,
 }
 
@@ -181,8 +186,30 @@ impl Hub {
             sessions: HashMap::new(),
             limits,
             timeouts,
+            timers: Timers::default(),
+            sfu_attached: false,
             out: Vec::new(),
         }
+    }
+
+    /// When the next deadline falls (Unix milliseconds), if any: call
+    /// [`Hub::handle_timeout`] then.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.next()
+    }
+
+    /// Numbers for monitoring: apps' open and dropped peers, rooms, sessions and deadlines.
+    pub fn counts(&self) -> HubCounts {
+        let mut c = HubCounts {
+            sessions: self.sessions.len(),
+            timers: self.timers.len(),
+            ..HubCounts::default()
+        };
+        for app in self.apps.values() {
+            c.peers += app.peers.len();
+            c.rooms += app.rooms.len();
+        }
+        c
     }
 
     fn take(&mut self) -> Vec<Output> {
@@ -250,24 +277,28 @@ impl Hub {
             ClientMessage::RoomJoin(j) => self.room_join(session, &app, &peer, j, now_ms),
             ClientMessage::RoomLeave(r) => self.room_leave(&app, &peer, &r.room_name, now_ms),
             ClientMessage::RoomGetUsers(g) => self.room_get_users(session, &app, &peer, g),
-            ClientMessage::RoomGetLogs(r) => self.room_get_logs(session, &app, &peer, r),
+            ClientMessage::RoomGetLogs(r) => self.room_get_logs(session, &app, &peer, r, now_ms),
             ClientMessage::RoomSendData(d) => self.room_send_data(session, &app, &peer, d, now_ms),
-            ClientMessage::SfuGetOffer(r) => {
-                self.media(session, &app, &peer, r.room_name, MediaEventKind::GetOffer)
-            }
-            ClientMessage::SfuAnswer(a) => self.media(
+            ClientMessage::SfuGetOffer(r) => self.sfu_request(
+                session,
+                &app,
+                &peer,
+                r.room_name,
+                SfuRequestKind::OfferWanted,
+            ),
+            ClientMessage::SfuAnswer(a) => self.sfu_request(
                 session,
                 &app,
                 &peer,
                 a.room_name,
-                MediaEventKind::Answer(a.answer),
+                SfuRequestKind::Answer(a.answer),
             ),
-            ClientMessage::SfuCandidate(c) => self.media(
+            ClientMessage::SfuCandidate(c) => self.sfu_request(
                 session,
                 &app,
                 &peer,
                 c.room_name,
-                MediaEventKind::Candidate(c.candidate),
+                SfuRequestKind::Candidate(c.candidate),
             ),
             ClientMessage::UpdateCredential(v) => {
                 self.update_credential(session, &app, &peer, v, now_ms)
@@ -314,6 +345,23 @@ impl Hub {
                 "too many messages: dropped",
             );
         }
+        false
+    }
+
+    /// The `ROOM_GET_LOGS` bucket: false (with at most one `signaling-limited` a second) when
+    /// the request must be dropped.
+    fn admit_log_request(&mut self, session: SessionId, now_ms: u64) -> bool {
+        let Some(state) = self.sessions.get_mut(&session) else {
+            return false;
+        };
+        if state.log_bucket.take(now_ms) {
+            return true;
+        }
+        self.error(
+            session,
+            ErrorType::SignalingLimited,
+            "too many ROOM_GET_LOGS: dropped",
+        );
         false
     }
 

@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::{AppConfig, Limits, Timeouts};
 use peer_protocol::socketio::{parse_packet, Event};
+use peer_protocol::RawJson;
 use serde_json::json;
 
 const KEY: &str = "11111111-2222-3333-4444-555555555555";
@@ -16,6 +17,7 @@ fn one_app_hub(limits: Limits) -> Hub {
         secret: "s".into(),
         rest_api: true,
         require_credential: false,
+        allowed_origins: vec![],
     };
     Hub::new(&[app], limits, Timeouts::default())
 }
@@ -27,12 +29,14 @@ fn hub() -> Hub {
             secret: "s".into(),
             rest_api: true,
             require_credential: false,
+            allowed_origins: vec![],
         },
         AppConfig {
             key: AUTH_KEY.into(),
             secret: "auth".into(),
             rest_api: false,
             require_credential: true,
+            allowed_origins: vec![],
         },
     ];
     Hub::new(&apps, Limits::default(), Timeouts::default())
@@ -47,7 +51,8 @@ fn events(outputs: &[Output]) -> Vec<(SessionId, String, Value)> {
                 let text = std::str::from_utf8(frames[0].as_bytes()).ok()?;
                 let (p, _) = parse_packet(&text[1..], 8).ok()?;
                 let ev = p.into_event().ok()?;
-                Some((*to, ev.name, ev.payload))
+                let payload = ev.payload_value();
+                Some((*to, ev.name, payload))
             }
             _ => None,
         })
@@ -81,12 +86,7 @@ fn open(h: &mut Hub, session: SessionId, id: &str, token: &str) -> Vec<Output> {
 }
 
 fn msg(name: &str, payload: Value) -> ClientMessage {
-    ClientMessage::parse(Event {
-        name: name.into(),
-        payload,
-        attachments: vec![],
-    })
-    .expect("valid message")
+    ClientMessage::parse(Event::new(name, payload.to_string(), vec![])).expect("valid message")
 }
 
 #[test]
@@ -222,9 +222,9 @@ fn leave_goes_to_contacts_on_destroy_and_after_grace() {
         T0,
     );
     assert!(events(&h.disconnect(2, Disconnect::Dropped, T0)).is_empty());
-    assert!(events(&h.tick(T0 + 1000)).is_empty());
+    assert!(events(&h.handle_timeout(T0 + 1000)).is_empty());
     assert_eq!(
-        events(&h.tick(T0 + 30_000)),
+        events(&h.handle_timeout(T0 + 30_000)),
         vec![(3, "LEAVE".into(), json!("bob"))]
     );
 }
@@ -403,17 +403,17 @@ fn credentials_expiry_warning_and_update() {
     assert_eq!(ev[0].1, "OPEN");
     assert_eq!(ev[1], (6, "AUTH_EXPIRES_IN".into(), json!(10)));
     // A bad update is refused; a good one extends the session.
-    let bad: Value = serde_json::from_str(&c("p6", now_s, 3600, b"nope")).unwrap();
+    let bad = RawJson::from_text(c("p6", now_s, 3600, b"nope")).unwrap();
     assert_eq!(
         events(&h.handle(6, ClientMessage::UpdateCredential(bad), T0))[0].2["type"],
         "authentication"
     );
-    let good: Value = serde_json::from_str(&c("p6", now_s, 3600, b"auth")).unwrap();
+    let good = RawJson::from_text(c("p6", now_s, 3600, b"auth")).unwrap();
     assert!(events(&h.handle(6, ClientMessage::UpdateCredential(good), T0)).is_empty());
-    assert!(closes(&h.tick(T0 + 20_000)).is_empty());
+    assert!(closes(&h.handle_timeout(T0 + 20_000)).is_empty());
     // Without an update, expiry ends the session.
     connect(&mut h, 7, Some(c("p7", now_s - 590, 600, b"auth")));
-    let out = h.tick(T0 + 10_000);
+    let out = h.handle_timeout(T0 + 10_000);
     assert_eq!(closes(&out), vec![7]);
     assert_eq!(events(&out)[0].2["type"], "authentication");
 }
@@ -441,28 +441,203 @@ fn rate_limit_drops_and_reports_once() {
     assert_eq!(errors, 1);
 }
 
+fn join(h: &mut Hub, session: SessionId, room: &str, kind: &str) -> Vec<Output> {
+    h.handle(
+        session,
+        msg("ROOM_JOIN", json!({"roomName": room, "roomType": kind})),
+        T0,
+    )
+}
+
 #[test]
-fn sfu_events_go_to_media_backend() {
+fn without_a_backend_the_hub_refuses_sfu_offers_itself() {
     let mut h = hub();
     open(&mut h, 1, "alice", "t1");
+    let out = join(&mut h, 1, "s", "sfu");
+    assert!(!out.iter().any(|o| matches!(o, Output::Sfu(_))));
+    let out = h.handle(1, msg("SFU_GET_OFFER", json!({"roomName": "s"})), T0);
+    assert_eq!(
+        events(&out),
+        vec![(
+            1,
+            "ERROR".into(),
+            json!({"type": "sfu-limited", "message": "this server has no SFU media backend"})
+        )]
+    );
+}
+
+#[test]
+fn sfu_exchange_is_typed_both_ways() {
+    let mut h = hub();
+    h.attach_sfu();
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "bob", "t2");
+    let sfu = |out: &[Output]| -> Vec<SfuRequest> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Sfu(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let out = join(&mut h, 1, "s", "sfu");
+    assert_eq!(sfu(&out)[0].kind, SfuRequestKind::Joined);
+    let out = h.handle(1, msg("SFU_GET_OFFER", json!({"roomName": "s"})), T0);
+    assert_eq!(sfu(&out)[0].kind, SfuRequestKind::OfferWanted);
     let out = h.handle(
         1,
-        msg("ROOM_JOIN", json!({"roomName": "s", "roomType": "sfu"})),
+        msg(
+            "SFU_ANSWER",
+            json!({"roomName": "s", "answer": {"type": "answer", "sdp": "v=0"}}),
+        ),
         T0,
     );
-    assert!(out.iter().any(|o| matches!(
-        o,
-        Output::Media(MediaEvent {
-            kind: MediaEventKind::Joined,
-            ..
-        })
-    )));
-    let out = h.handle(1, msg("SFU_GET_OFFER", json!({"roomName": "s"})), T0);
-    assert!(out.iter().any(|o| matches!(
-        o,
-        Output::Media(MediaEvent {
-            kind: MediaEventKind::GetOffer,
-            ..
-        })
-    )));
+    assert_eq!(
+        sfu(&out)[0].kind,
+        SfuRequestKind::Answer(peer_protocol::rtc::SessionDescription::answer("v=0"))
+    );
+    let out = h.handle(
+        1,
+        msg("SFU_CANDIDATE", json!({"roomName": "s", "candidate": {"candidate": "c", "sdpMid": "0", "sdpMLineIndex": 0}})),
+        T0,
+    );
+    let SfuRequestKind::Candidate(c) = &sfu(&out)[0].kind else {
+        panic!("not a candidate")
+    };
+    assert_eq!((c.candidate.as_str(), c.sdp_m_line_index), ("c", Some(0)));
+    // Not a member: room-error, nothing for the backend.
+    let out = h.handle(2, msg("SFU_GET_OFFER", json!({"roomName": "s"})), T0);
+    assert!(sfu(&out).is_empty());
+    assert_eq!(events(&out)[0].2["type"], "room-error");
+    // The backend's offer reaches members only.
+    let offer = peer_protocol::rtc::SessionDescription::offer("v=0");
+    let mut msids = serde_json::Map::new();
+    msids.insert("stream-a".into(), json!("alice"));
+    let out = h.sfu_offer(KEY, "s", "alice", offer.clone(), msids.clone());
+    assert_eq!(
+        events(&out),
+        vec![(
+            1,
+            "SFU_OFFER".into(),
+            json!({"roomName": "s", "offer": {"type": "offer", "sdp": "v=0"}, "msids": {"stream-a": "alice"}})
+        )]
+    );
+    assert!(h.sfu_offer(KEY, "s", "bob", offer, msids).is_empty());
+    let out = h.sfu_refused(KEY, "s", "alice", "full");
+    assert_eq!(events(&out)[0].2["type"], "sfu-limited");
+    let out = h.disconnect(1, Disconnect::Clean, T0);
+    assert_eq!(sfu(&out)[0].kind, SfuRequestKind::Left);
+}
+
+#[test]
+fn seats_held_for_the_grace_do_not_count() {
+    let mut h = one_app_hub(Limits {
+        max_room_members: 3,
+        ..Limits::default()
+    });
+    // Three peers join and drop: they keep membership for the grace, not their seats.
+    for (session, id) in [(1, "a"), (2, "b"), (3, "c")] {
+        open(&mut h, session, id, id);
+        join(&mut h, session, "r", "mesh");
+        h.disconnect(session, Disconnect::Dropped, T0);
+    }
+    for (session, id) in [(4, "d"), (5, "e"), (6, "f")] {
+        open(&mut h, session, id, id);
+        let ev = events(&join(&mut h, session, "r", "mesh"));
+        assert_eq!(ev[0].1, "ROOM_USER_JOIN", "{id}: {ev:?}");
+    }
+    open(&mut h, 7, "g", "g");
+    assert_eq!(
+        events(&join(&mut h, 7, "r", "mesh"))[0].2["type"],
+        "room-error"
+    );
+    // A dropped member that comes back is still in the room.
+    open(&mut h, 8, "a", "a");
+    let ev = events(&h.handle(
+        8,
+        msg("ROOM_GET_USERS", json!({"roomName": "r", "type": "media"})),
+        T0,
+    ));
+    assert_eq!(ev[0].2["userList"].as_array().map(Vec::len), Some(6));
+}
+
+#[test]
+fn deadlines_are_polled_not_scanned() {
+    let mut h = hub();
+    assert_eq!(h.poll_timeout(), None);
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "bob", "t2");
+    assert_eq!(
+        h.poll_timeout(),
+        None,
+        "an open peer without a credential has no deadline"
+    );
+    h.disconnect(1, Disconnect::Dropped, T0);
+    assert_eq!(h.poll_timeout(), Some(T0 + 30_000));
+    // Coming back cancels the deadline.
+    open(&mut h, 3, "alice", "t1");
+    assert_eq!(h.poll_timeout(), None);
+    h.disconnect(3, Disconnect::Dropped, T0 + 5);
+    assert!(h.handle_timeout(T0 + 29_000).is_empty());
+    assert_eq!(h.counts().peers, 2);
+    h.handle_timeout(T0 + 30_005);
+    assert_eq!((h.counts().peers, h.counts().timers), (1, 0));
+}
+
+#[test]
+fn an_evicted_peer_leaves_at_once() {
+    let mut h = hub();
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "bob", "t2");
+    join(&mut h, 1, "r", "mesh");
+    join(&mut h, 2, "r", "mesh");
+    h.handle(1, msg("SEND_OFFER", json!({"offer": {}, "dst": "bob"})), T0);
+    let ev = events(&h.disconnect(1, Disconnect::Evicted, T0));
+    assert!(
+        ev.contains(&(
+            2,
+            "ROOM_USER_LEAVE".into(),
+            json!({"roomName": "r", "src": "alice"})
+        )),
+        "{ev:?}"
+    );
+    assert!(ev.contains(&(2, "LEAVE".into(), json!("alice"))), "{ev:?}");
+    assert_eq!((h.counts().peers, h.poll_timeout()), (1, None));
+}
+
+#[test]
+fn log_requests_have_their_own_bucket_and_share_one_encoding() {
+    let mut h = one_app_hub(Limits {
+        log_requests_per_second: 1,
+        log_request_burst: 2,
+        ..Limits::default()
+    });
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "bob", "t2");
+    join(&mut h, 1, "r", "mesh");
+    join(&mut h, 2, "r", "mesh");
+    let get = |h: &mut Hub, session, t| {
+        h.handle(session, msg("ROOM_GET_LOGS", json!({"roomName": "r"})), t)
+    };
+    let frames = |out: &[Output]| match &out[0] {
+        Output::Send { frames, .. } => frames.clone(),
+        other => panic!("{other:?}"),
+    };
+    let a = frames(&get(&mut h, 1, T0));
+    let b = frames(&get(&mut h, 2, T0));
+    assert!(Arc::ptr_eq(&a, &b), "one encoding for both");
+    get(&mut h, 1, T0);
+    assert_eq!(
+        events(&get(&mut h, 1, T0))[0].2["type"],
+        "signaling-limited"
+    );
+    assert_eq!(events(&get(&mut h, 1, T0 + 1000))[0].1, "ROOM_LOGS");
+    // Other messages still flow meanwhile.
+    h.handle(
+        1,
+        msg("ROOM_SEND_DATA", json!({"roomName": "r", "data": 1})),
+        T0,
+    );
+    let c = frames(&get(&mut h, 2, T0 + 1000));
+    assert!(!Arc::ptr_eq(&a, &c), "re-encoded after the log changed");
 }

@@ -197,9 +197,10 @@ impl Client {
                 PacketKind::Disconnect => return Some(Next::Disconnect),
                 PacketKind::Event | PacketKind::BinaryEvent => {
                     let ev = p.into_event().expect("event");
+                    let payload = ev.payload_value();
                     return Some(Next::Event(Received {
                         name: ev.name,
-                        payload: ev.payload,
+                        payload,
                         attachments: ev.attachments,
                     }));
                 }
