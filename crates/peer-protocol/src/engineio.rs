@@ -168,6 +168,16 @@ impl Packet {
         })
     }
 
+    /// [`Packet::decode_text`] taking the text by value: a message packet (`4...`, nearly all
+    /// traffic) keeps the buffer instead of copying it.
+    pub fn decode_text_owned(mut s: String) -> Result<Packet, DecodeError> {
+        if s.as_bytes().first() == Some(&b'4') {
+            s.remove(0);
+            return Ok(Packet::Message(s));
+        }
+        Packet::decode_text(&s)
+    }
+
     /// Decodes a binary packet (a WebSocket binary frame): type byte `4` then the data.
     pub fn decode_binary(b: &[u8]) -> Result<Packet, DecodeError> {
         Packet::decode_binary_bytes(Bytes::copy_from_slice(b))

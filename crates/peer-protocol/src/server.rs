@@ -3,7 +3,7 @@
 use crate::engineio::Frame;
 use crate::error_type::ErrorType;
 use crate::rtc::SessionDescription;
-use crate::socketio::encode_event;
+use crate::socketio::{encode_event, encode_event_sized};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -249,13 +249,18 @@ impl ServerMessage {
             ServerMessage::Open(m) => encode_event(name, m, &[]),
             ServerMessage::Error(m) => encode_event(name, m, &[]),
             ServerMessage::Offer(m) | ServerMessage::Answer(m) | ServerMessage::Candidate(m) => {
-                encode_event(name, m, &[])
+                encode_event_sized(name, m, &[], m.get().len())
             }
             ServerMessage::Leave(id) => encode_event(name, id, &[]),
             ServerMessage::AuthExpiresIn(s) => encode_event(name, s, &[]),
             ServerMessage::RoomLogs(m) => encode_event(name, m, &[]),
             ServerMessage::RoomUsers(m) => encode_event(name, m, &[]),
-            ServerMessage::RoomData(m) => encode_event(name, m, &m.attachments),
+            ServerMessage::RoomData(m) => encode_event_sized(
+                name,
+                m,
+                &m.attachments,
+                m.data.get().len() + m.room_name.len() + m.src.len() + 40,
+            ),
             ServerMessage::RoomUserJoin(m) => encode_event(name, m, &[]),
             ServerMessage::RoomUserLeave(m) => encode_event(name, m, &[]),
             ServerMessage::SfuOffer(m) => encode_event(name, m, &[]),

@@ -380,24 +380,39 @@ pub fn encode_event<T: Serialize + ?Sized>(
     payload: &T,
     attachments: &[Bytes],
 ) -> Vec<Frame> {
-    let mut text = String::with_capacity(64);
+    encode_event_sized(name, payload, attachments, 0)
+}
+
+/// [`encode_event`] with the payload's expected JSON size, so a large payload (room data, a
+/// room's log) is written once into a buffer of the right size instead of a growing one.
+pub fn encode_event_sized<T: Serialize + ?Sized>(
+    name: &str,
+    payload: &T,
+    attachments: &[Bytes],
+    payload_len_hint: usize,
+) -> Vec<Frame> {
+    let mut text: Vec<u8> = Vec::with_capacity(name.len() + payload_len_hint + 16);
     if attachments.is_empty() {
-        text.push_str("42[");
+        text.extend_from_slice(b"42[");
     } else {
-        text.push_str("45");
-        text.push_str(&attachments.len().to_string());
-        text.push_str("-[");
+        text.extend_from_slice(b"45");
+        text.extend_from_slice(attachments.len().to_string().as_bytes());
+        text.extend_from_slice(b"-[");
     }
     // Event names are plain uppercase ASCII; serde_json escapes anything else correctly.
-    text.push_str(&serde_json::to_string(name).unwrap_or_default());
-    text.push(',');
-    match serde_json::to_string(payload) {
-        Ok(json) => text.push_str(&json),
-        Err(_) => text.push_str("null"),
+    if serde_json::to_writer(&mut text, name).is_err() {
+        text.extend_from_slice(b"\"\"");
     }
-    text.push(']');
+    text.push(b',');
+    let before = text.len();
+    if serde_json::to_writer(&mut text, payload).is_err() {
+        text.truncate(before);
+        text.extend_from_slice(b"null");
+    }
+    text.push(b']');
     let mut frames = Vec::with_capacity(1 + attachments.len());
-    frames.push(Frame::text(text));
+    // serde_json writes UTF-8 only.
+    frames.push(Frame::Text(Bytes::from(text)));
     frames.extend(attachments.iter().map(|a| Frame::binary_message(a)));
     frames
 }

@@ -68,7 +68,8 @@ pub struct Admission {
     inbound: Arc<Semaphore>,
     max_inbound: usize,
     refused: AtomicU64,
-    log: Mutex<(Instant, u64)>,
+    /// When refusals were last logged, and how many came since.
+    log: Mutex<(Option<Instant>, u64)>,
 }
 
 impl Admission {
@@ -83,7 +84,7 @@ impl Admission {
             inbound: Arc::new(Semaphore::new(max_inbound)),
             max_inbound,
             refused: AtomicU64::new(0),
-            log: Mutex::new((Instant::now(), 0)),
+            log: Mutex::new((None, 0)),
         }
     }
 
@@ -116,7 +117,7 @@ impl Admission {
             return;
         };
         log.1 += 1;
-        if log.1 == 1 || log.0.elapsed() >= REFUSAL_LOG_INTERVAL {
+        if log.0.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL) {
             tracing::warn!(
                 reason = why.as_str(),
                 refused = log.1,
@@ -125,7 +126,7 @@ impl Admission {
                 limit = self.max_connections,
                 "refusing clients (counted since the last such line)"
             );
-            *log = (Instant::now(), 0);
+            *log = (Some(Instant::now()), 0);
         }
     }
 

@@ -97,6 +97,14 @@ impl Server {
             .unwrap_or(self.shared.config.listen)
     }
 
+    /// Sets the function that returns the allocator's freed memory to the system once the load
+    /// falls from a peak (see [`shared::MemoryRelease`]; the `peer-server` binary passes glibc's
+    /// `malloc_trim`).
+    pub fn with_memory_release(self, release: shared::MemoryRelease) -> Server {
+        self.shared.set_memory_release(release);
+        self
+    }
+
     /// The shared state (for embedding and tests).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared

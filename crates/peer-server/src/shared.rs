@@ -40,6 +40,37 @@ pub struct Shared {
     deadline: watch::Sender<Option<u64>>,
     /// Where SFU requests go, when a media backend is attached.
     sfu: Option<mpsc::Sender<SfuRequest>>,
+    /// Gives freed heap memory back to the system (see [`MemoryRelease`]).
+    memory_release: Mutex<Option<(MemoryRelease, Load)>>,
+}
+
+/// A function that returns the allocator's free memory to the system (the binary passes glibc's
+/// `malloc_trim`). The allocator keeps what thousands of connections or a full outbox used
+/// after they are gone; [`Shared::sweep`] calls this when the load has fallen well below its
+/// recent peak, so a burst does not stay in the process's RSS.
+pub type MemoryRelease = Arc<dyn Fn() + Send + Sync>;
+
+/// Peak load since memory was last released.
+#[derive(Debug, Clone, Copy, Default)]
+struct Load {
+    connections: usize,
+    queued_bytes: usize,
+}
+
+impl Load {
+    /// Whether `now` is far enough below this peak for a release to be worth its cost.
+    fn fell_from(&self, now: Load) -> bool {
+        let conns = self.connections.saturating_sub(now.connections);
+        let queued = self.queued_bytes.saturating_sub(now.queued_bytes);
+        (conns >= 256 && now.connections <= self.connections * 3 / 4) || queued >= 16 << 20
+    }
+
+    fn max(self, other: Load) -> Load {
+        Load {
+            connections: self.connections.max(other.connections),
+            queued_bytes: self.queued_bytes.max(other.queued_bytes),
+        }
+    }
 }
 
 /// Why a session could not be created.
@@ -121,7 +152,15 @@ impl Shared {
             next_id: AtomicU64::new(1),
             deadline: watch::channel(None).0,
             sfu: None,
+            memory_release: Mutex::new(None),
             config,
+        }
+    }
+
+    /// Sets the function that returns freed heap memory to the system.
+    pub fn set_memory_release(&self, release: MemoryRelease) {
+        if let Ok(mut m) = self.memory_release.lock() {
+            *m = Some((release, Load::default()));
         }
     }
 
@@ -418,13 +457,19 @@ impl Shared {
         let now = Instant::now();
         let mut idle = Vec::new();
         let mut stuck = Vec::new();
+        let mut queued_bytes = 0;
         for s in self.registry().values() {
+            queued_bytes += s.queued_bytes();
             if s.unpolled_for(now).is_some_and(|d| d > write_limit) {
                 stuck.push(s.clone());
             } else if s.is_idle_for(idle_limit) {
                 idle.push(s.clone());
             }
         }
+        self.maybe_release_memory(Load {
+            connections: self.admission.counts().open_connections,
+            queued_bytes,
+        });
         for session in idle {
             tracing::debug!(session = session.id, "ping timeout");
             session.close(false);
@@ -433,6 +478,24 @@ impl Shared {
         for session in stuck {
             self.evict(&session, "the client did not poll for what is queued");
         }
+    }
+
+    fn maybe_release_memory(&self, now: Load) {
+        let Ok(mut guard) = self.memory_release.lock() else {
+            return;
+        };
+        let Some((release, peak)) = guard.as_mut() else {
+            return;
+        };
+        *peak = peak.max(now);
+        if !peak.fell_from(now) {
+            return;
+        }
+        *peak = now;
+        let release = release.clone();
+        tracing::debug!(?now, "load fell; returning freed memory to the system");
+        // It walks the allocator's heaps: keep it off the runtime's workers.
+        tokio::task::spawn_blocking(move || release());
     }
 
     /// Closes every session (server shutdown). Clients see the transport close and may reconnect

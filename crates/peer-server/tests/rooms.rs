@@ -158,6 +158,33 @@ async fn room_limits() {
     c.expect_error("room-error").await;
 }
 
+/// Peers that connect, join and drop keep their membership for the reconnect grace, but not
+/// their seats: they cannot fill a room for others (before, 900 of 1,000 joins failed so).
+#[tokio::test]
+async fn dropped_members_do_not_hold_seats() {
+    let server = TestServer::start("[limits]\nmax_room_members = 10\n");
+    for i in 0..30 {
+        let (mut c, _) = Client::open(&server, KEY, Some(&format!("drop{i}")), &format!("d{i}")).await;
+        c.emit("ROOM_JOIN", &json!({"roomName": "r", "roomType": "mesh"}))
+            .await;
+        c.expect("ROOM_USER_JOIN").await;
+        c.drop_transport();
+    }
+    let mut joined = Vec::new();
+    for i in 0..10 {
+        let (mut c, _) = Client::open(&server, KEY, Some(&format!("stay{i}")), &format!("s{i}")).await;
+        c.emit("ROOM_JOIN", &json!({"roomName": "r", "roomType": "mesh"}))
+            .await;
+        let ev = c.expect("ROOM_USER_JOIN").await;
+        assert_eq!(ev.payload["src"], format!("stay{i}"));
+        joined.push(c);
+    }
+    let (mut late, _) = Client::open(&server, KEY, Some("late"), "tl").await;
+    late.emit("ROOM_JOIN", &json!({"roomName": "r", "roomType": "mesh"}))
+        .await;
+    late.expect_error("room-error").await;
+}
+
 #[tokio::test]
 async fn twenty_mib_room_data() {
     let server = TestServer::start("");

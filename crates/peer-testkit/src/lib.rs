@@ -2,11 +2,14 @@
 //!
 //! - [`server`]: the real `peer-server` process with a temporary configuration.
 //! - [`rng`]: a small deterministic PRNG for property and fuzz-smoke tests.
+//! - [`proc`]: what a process holds (RSS, peak RSS, file descriptors, threads), from `/proc`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod proc;
 pub mod rng;
 pub mod server;
 
 pub use rng::Rng;
-pub use server::{server_binary, ServerProcess};
+pub use proc::ProcStats;
+pub use server::{server_binary, Launch, ServerProcess};

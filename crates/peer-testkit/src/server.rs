@@ -1,11 +1,11 @@
 //! The real `peer-server` process for integration tests: started with a configuration written
 //! to a temporary file, its port read from its first line, killed on drop.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -46,17 +46,39 @@ pub struct ServerProcess {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
     config_path: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// How to start the process.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Start it under `prlimit --nofile=N:N` (soft and hard open-file limit).
+    pub nofile: Option<u64>,
 }
 
 impl ServerProcess {
     /// Starts `binary` with `config` (TOML; its `listen` decides the port, `:0` for a free one).
-    /// The server's stderr is drained; with `PEER_TEST_LOG=FILE` it is kept in FILE.
+    /// The server's stderr is kept in memory ([`ServerProcess::log_lines`]); with
+    /// `PEER_TEST_LOG=FILE` it is also written to FILE.
     pub fn start(binary: &Path, config: &str) -> ServerProcess {
+        ServerProcess::start_with(binary, config, Launch::default())
+    }
+
+    /// [`ServerProcess::start`] with launch options.
+    pub fn start_with(binary: &Path, config: &str, launch: Launch) -> ServerProcess {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let config_path =
             std::env::temp_dir().join(format!("peer-test-{}-{n}.toml", std::process::id()));
         std::fs::write(&config_path, config).expect("write the server configuration");
-        let mut child = Command::new(binary)
+        let mut command = match launch.nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .arg("--config")
             .arg(&config_path)
             .env("RUST_LOG", "peer_server=debug")
@@ -77,13 +99,23 @@ impl ServerProcess {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
         // Keep draining so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        if let Some(mut stderr) = child.stderr.take() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
             let keep = std::env::var_os("PEER_TEST_LOG");
+            let log = log.clone();
             std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = stderr.read_to_end(&mut sink);
+                let mut all = String::new();
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if keep.is_some() {
+                        all.push_str(&line);
+                        all.push('\n');
+                    }
+                    if let Ok(mut l) = log.lock() {
+                        l.push(line);
+                    }
+                }
                 if let Some(path) = keep {
-                    let _ = std::fs::write(path, &sink);
+                    let _ = std::fs::write(path, all);
                 }
             });
         }
@@ -91,7 +123,13 @@ impl ServerProcess {
             child,
             port,
             config_path,
+            log,
         }
+    }
+
+    /// The lines the server wrote to stderr so far (its log).
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Whether the process is still running.

@@ -495,8 +495,8 @@ async fn on_message(
     msg: WsMessage,
 ) -> Option<Disconnect> {
     let packet = match msg {
-        WsMessage::Text(data) => match std::str::from_utf8(&data) {
-            Ok(text) => Packet::decode_text(text),
+        WsMessage::Text(data) => match String::from_utf8(data) {
+            Ok(text) => Packet::decode_text_owned(text),
             Err(_) => Err(peer_protocol::engineio::DecodeError::NotUtf8),
         },
         WsMessage::Binary(data) => Packet::decode_binary_bytes(data),

@@ -27,8 +27,8 @@ const KEEP_CAPACITY: usize = 16 * 1024;
 /// A complete message from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WsMessage {
-    /// A text message (not yet checked for UTF-8).
-    Text(Bytes),
+    /// A text message (not yet checked for UTF-8), in a buffer of its own.
+    Text(Vec<u8>),
     /// A binary message.
     Binary(Bytes),
     /// A ping with its payload (to be echoed in a pong).
@@ -172,7 +172,11 @@ impl FrameDecoder {
             }
             return Ok(());
         }
+        self.grow_tail(data.len());
         self.tail.extend_from_slice(data);
+        if self.take_whole_frame(out)? {
+            return Ok(());
+        }
         let tail = std::mem::take(&mut self.tail);
         let used = self.parse(&tail, out)?;
         if used < tail.len() {
@@ -187,6 +191,52 @@ impl FrameDecoder {
         Ok(())
     }
 
+    /// Makes room for `more` bytes in the tail, growing toward the length its frame announced
+    /// rather than past it.
+    fn grow_tail(&mut self, more: usize) {
+        let needed = self.tail.len() + more;
+        if needed <= self.tail.capacity() {
+            return;
+        }
+        let frame_total = match parse_header(&self.tail) {
+            Ok(Some(h)) => usize::try_from(h.header_len as u64 + h.payload_len).ok(),
+            _ => None,
+        };
+        let doubled = needed.max(self.tail.capacity() * 2);
+        let target = match frame_total {
+            Some(total) if total >= needed => doubled.min(total),
+            _ => doubled,
+        };
+        self.tail.reserve_exact(target - self.tail.len());
+    }
+
+    /// When the tail holds exactly one complete frame (a large message that came in many reads),
+    /// unmasks it in place and hands the buffer on without copying it. True if it did.
+    fn take_whole_frame(&mut self, out: &mut Vec<WsMessage>) -> Result<bool, WsError> {
+        let Some(h) = parse_header(&self.tail)? else {
+            return Ok(false);
+        };
+        self.check_size(&h)?;
+        if h.header_len as u64 + h.payload_len != self.tail.len() as u64 {
+            return Ok(false);
+        }
+        let mut payload = std::mem::take(&mut self.tail);
+        payload.drain(..h.header_len);
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= h.mask[i & 3];
+        }
+        self.frame(h.fin, h.opcode, payload, out)?;
+        Ok(true)
+    }
+
+    fn check_size(&self, h: &Header) -> Result<(), WsError> {
+        let held = self.fragments.as_ref().map_or(0, |(_, f)| f.len() as u64);
+        if h.payload_len.saturating_add(held) > self.max_message as u64 {
+            return Err(WsError::TooBig(h.payload_len.saturating_add(held)));
+        }
+        Ok(())
+    }
+
     /// Parses complete frames from `data`; returns how many bytes were used.
     fn parse(&mut self, data: &[u8], out: &mut Vec<WsMessage>) -> Result<usize, WsError> {
         let mut used = 0;
@@ -195,10 +245,7 @@ impl FrameDecoder {
             let Some(h) = parse_header(rest)? else {
                 return Ok(used);
             };
-            let held = self.fragments.as_ref().map_or(0, |(_, f)| f.len() as u64);
-            if h.payload_len.saturating_add(held) > self.max_message as u64 {
-                return Err(WsError::TooBig(h.payload_len.saturating_add(held)));
-            }
+            self.check_size(&h)?;
             let len = h.payload_len as usize;
             let Some(raw) = rest.get(h.header_len..h.header_len + len) else {
                 return Ok(used);
@@ -260,7 +307,7 @@ impl FrameDecoder {
 
 fn message(opcode: u8, payload: Vec<u8>) -> WsMessage {
     if opcode == OP_TEXT {
-        WsMessage::Text(Bytes::from(payload))
+        WsMessage::Text(payload)
     } else {
         WsMessage::Binary(Bytes::from(payload))
     }
@@ -327,7 +374,7 @@ mod tests {
                 d.feed(piece, &mut out).unwrap();
             }
             assert_eq!(out.len(), 3, "chunk {chunk}");
-            assert_eq!(out[0], WsMessage::Text(Bytes::from_static(b"2probe")));
+            assert_eq!(out[0], WsMessage::Text(b"2probe".to_vec()));
             assert_eq!(out[1], WsMessage::Binary(Bytes::from(vec![7u8; 70_000])));
             assert_eq!(out[2], WsMessage::Ping(Bytes::from_static(b"hi")));
             assert_eq!(d.buffered(), 0);
@@ -346,7 +393,7 @@ mod tests {
             out,
             vec![
                 WsMessage::Ping(Bytes::new()),
-                WsMessage::Text(Bytes::from_static(b"42[1]"))
+                WsMessage::Text(b"42[1]".to_vec())
             ]
         );
     }

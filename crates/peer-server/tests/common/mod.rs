@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use peer_protocol::engineio::Packet;
 use peer_protocol::socketio::{encode_event, Decoder, PacketKind};
-use peer_testkit::ServerProcess;
+use peer_testkit::{Launch, ProcStats, ServerProcess};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -34,19 +34,52 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts the server with the three test apps plus `extra` TOML (e.g. `[limits]`).
+    /// Starts the server with the three test apps plus `extra` TOML (e.g. `[limits]`), and
+    /// `GET /stats` enabled.
     pub fn start(extra: &str) -> TestServer {
+        TestServer::start_with(extra, Launch::default())
+    }
+
+    /// [`TestServer::start`] with launch options (an open-file limit, say).
+    pub fn start_with(extra: &str, launch: Launch) -> TestServer {
         let config = format!(
             "listen = \"127.0.0.1:0\"\n\
+             [admin]\nstats = true\n\
              [[apps]]\nkey = \"{KEY}\"\nsecret = \"open-secret\"\n\
              [[apps]]\nkey = \"{NOREST_KEY}\"\nsecret = \"norest\"\nrest_api = false\n\
              [[apps]]\nkey = \"{AUTH_KEY}\"\nsecret = \"{AUTH_SECRET}\"\nrequire_credential = true\n{extra}\n"
         );
-        let process = ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_peer-server")), &config);
+        let process = ServerProcess::start_with(
+            Path::new(env!("CARGO_BIN_EXE_peer-server")),
+            &config,
+            launch,
+        );
         TestServer {
             port: process.port,
             process,
         }
+    }
+
+    /// What the process holds now (`/proc`).
+    pub fn proc(&self) -> ProcStats {
+        ProcStats::read(self.process.pid()).expect("the server process is alive")
+    }
+
+    /// Resets the process's peak RSS to its current RSS.
+    pub fn reset_peak(&self) {
+        assert!(ProcStats::reset_peak(self.process.pid()), "clear_refs");
+    }
+
+    /// The server's own numbers (`GET /stats`).
+    pub async fn stats(&self) -> Value {
+        let (status, _, body) = http(self, "GET", "/stats", &[], b"").await;
+        assert_eq!(status, 200, "GET /stats");
+        serde_json::from_slice(&body).expect("stats JSON")
+    }
+
+    /// The server's log lines so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.process.log_lines()
     }
 
     /// Whether the process is still running.
@@ -80,6 +113,17 @@ pub struct Received {
     pub name: String,
     /// First argument.
     pub payload: Value,
+    /// Attachments.
+    pub attachments: Vec<Bytes>,
+}
+
+/// A received event without its payload parsed (for large payloads).
+#[derive(Debug, Clone)]
+pub struct RawReceived {
+    /// Event name.
+    pub name: String,
+    /// The payload's JSON text length.
+    pub payload_len: usize,
     /// Attachments.
     pub attachments: Vec<Bytes>,
 }
@@ -173,36 +217,65 @@ impl Client {
 
     /// The next event, disconnect or close (engine pongs and `40` are skipped).
     pub async fn next(&mut self, wait: Duration) -> Option<Next> {
+        match self.next_event(wait).await? {
+            Ok(ev) => {
+                let payload = ev.payload_value();
+                Some(Next::Event(Received {
+                    name: ev.name,
+                    payload,
+                    attachments: ev.attachments,
+                }))
+            }
+            Err(other) => Some(other),
+        }
+    }
+
+    /// The next event without building its payload's tree.
+    pub async fn next_raw(&mut self, wait: Duration) -> Option<Result<RawReceived, Next>> {
+        Some(self.next_event(wait).await?.map(|ev| RawReceived {
+            payload_len: ev.payload_json().len(),
+            name: ev.name,
+            attachments: ev.attachments,
+        }))
+    }
+
+    /// Expects the next event to be `name` within `wait`, without parsing its payload.
+    pub async fn expect_raw(&mut self, name: &str, wait: Duration) -> RawReceived {
+        match self.next_raw(wait).await {
+            Some(Ok(ev)) if ev.name == name => ev,
+            other => panic!("expected {name}, got {other:?}"),
+        }
+    }
+
+    /// The next event as decoded, or the disconnect/close that came instead.
+    async fn next_event(
+        &mut self,
+        wait: Duration,
+    ) -> Option<Result<peer_protocol::socketio::Event, Next>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Err(_) => return None,
-                Ok(None) | Ok(Some(Err(_))) => return Some(Next::Closed),
+                Ok(None) | Ok(Some(Err(_))) => return Some(Err(Next::Closed)),
                 Ok(Some(Ok(m))) => m,
             };
             let packet = match msg {
                 Message::Text(t) => Packet::decode_text(t.as_str()).expect("engine packet"),
                 Message::Binary(b) => Packet::decode_binary_bytes(b).expect("engine binary"),
-                Message::Close(_) => return Some(Next::Closed),
+                Message::Close(_) => return Some(Err(Next::Closed)),
                 _ => continue,
             };
             let decoded = match packet {
-                Packet::Message(text) => self.decoder.feed_text(&text).expect("socket.io packet"),
+                Packet::Message(text) => self.decoder.feed_text(text).expect("socket.io packet"),
                 Packet::BinaryMessage(b) => self.decoder.feed_binary(b).expect("attachment"),
-                Packet::Close => return Some(Next::Closed),
+                Packet::Close => return Some(Err(Next::Closed)),
                 _ => continue,
             };
             let Some(p) = decoded else { continue };
             match p.kind {
-                PacketKind::Disconnect => return Some(Next::Disconnect),
+                PacketKind::Disconnect => return Some(Err(Next::Disconnect)),
                 PacketKind::Event | PacketKind::BinaryEvent => {
-                    let ev = p.into_event().expect("event");
-                    let payload = ev.payload_value();
-                    return Some(Next::Event(Received {
-                        name: ev.name,
-                        payload,
-                        attachments: ev.attachments,
-                    }));
+                    return Some(Ok(p.into_event().expect("event")));
                 }
                 _ => continue,
             }
@@ -212,6 +285,14 @@ impl Client {
     /// Expects the next event to be `name`.
     pub async fn expect(&mut self, name: &str) -> Received {
         match self.next(WAIT).await {
+            Some(Next::Event(ev)) if ev.name == name => ev,
+            other => panic!("expected {name}, got {other:?}"),
+        }
+    }
+
+    /// Expects the next event to be `name` within `wait`.
+    pub async fn expect_within(&mut self, name: &str, wait: Duration) -> Received {
+        match self.next(wait).await {
             Some(Next::Event(ev)) if ev.name == name => ev,
             other => panic!("expected {name}, got {other:?}"),
         }
