@@ -12,6 +12,12 @@ use peer_protocol::socketio::{self, Decoder, Event};
 use peer_protocol::{ids, ClientMessage};
 use serde_json::Value;
 
+mod hub_driver;
+mod wsframe_driver;
+
+pub use hub_driver::hub;
+pub use wsframe_driver::wsframe;
+
 /// The attachment limit the Socket.IO targets decode with.
 pub const MAX_ATTACHMENTS: usize = 8;
 /// The secret the credential target verifies with.
@@ -106,16 +112,19 @@ pub enum Message {
     Binary(Bytes),
 }
 
-/// Checks that an event survives `encode_event` and a fresh [`Decoder`].
+/// Checks that an event survives `encode_event` and a fresh [`Decoder`]: same name, same
+/// attachments, the payload's text unchanged.
 pub fn check_event_round_trip(event: &Event) {
-    let frames = socketio::encode_event(&event.name, &event.payload, &event.attachments);
+    let payload: Box<serde_json::value::RawValue> =
+        serde_json::from_str(event.payload_json()).expect("an event's payload is JSON");
+    let frames = socketio::encode_event(&event.name, &payload, &event.attachments);
     let mut decoder = Decoder::new(MAX_ATTACHMENTS.max(event.attachments.len()));
     let mut done = None;
     for (i, frame) in frames.iter().enumerate() {
         assert!(done.is_none(), "decoder finished before the last frame");
         let packet = decode_frame(frame).expect("encode_event frames decode");
         let fed = match packet {
-            Packet::Message(text) => decoder.feed_text(&text),
+            Packet::Message(text) => decoder.feed_text(text),
             Packet::BinaryMessage(b) => decoder.feed_binary(b),
             other => panic!("encode_event produced {other:?} at frame {i}"),
         };
@@ -126,7 +135,7 @@ pub fn check_event_round_trip(event: &Event) {
     assert!(
         again.name == event.name
             && again.attachments == event.attachments
-            && same_json(&again.payload, &event.payload),
+            && again.payload_json() == event.payload_json(),
         "event round trip changed {event:?} into {again:?}"
     );
 }
@@ -146,10 +155,7 @@ pub fn socketio_decoder(data: &[u8]) {
     for message in split_messages(data) {
         let fed = match message {
             Message::Text(text) => {
-                if !waiting {
-                    check_relay_fast_path(&text);
-                }
-                let fed = decoder.feed_text(&text);
+                let fed = decoder.feed_text(text.as_str());
                 if !waiting {
                     // With nothing pending, the decoder is the one-shot parser.
                     let parsed = socketio::parse_packet(&text, MAX_ATTACHMENTS)
@@ -168,37 +174,33 @@ pub fn socketio_decoder(data: &[u8]) {
         assert!(packet.attachments.len() <= MAX_ATTACHMENTS);
         if let Ok(event) = packet.into_event() {
             check_event_round_trip(&event);
-            if let Ok(msg) = ClientMessage::parse(event) {
-                let _ = msg.event_name();
+            if let Ok(msg) = ClientMessage::parse(event.clone()) {
+                check_relay(&event, &msg);
             }
         }
     }
 }
 
-/// When the relay fast path accepts a text, the general path must give the same relay.
-pub fn check_relay_fast_path(text: &str) {
-    let Some(fast) = peer_protocol::client::parse_relay_fast(text) else {
+/// A relay keeps every top-level field of its payload but `src`, value for value, and its text
+/// with `src` spliced in is JSON whose `src` is the server's.
+pub fn check_relay(event: &Event, msg: &ClientMessage) {
+    let (ClientMessage::SendOffer(r)
+    | ClientMessage::SendAnswer(r)
+    | ClientMessage::SendCandidate(r)) = msg
+    else {
         return;
     };
-    let slow = socketio::parse_packet(text, MAX_ATTACHMENTS)
-        .ok()
-        .and_then(|(p, _)| p.into_event().ok())
-        .and_then(|e| ClientMessage::parse(e).ok())
-        .unwrap_or_else(|| panic!("fast path accepted {text:?}, the general path did not"));
-    let relay = |m: &ClientMessage| match m {
-        ClientMessage::SendOffer(r)
-        | ClientMessage::SendAnswer(r)
-        | ClientMessage::SendCandidate(r) => {
-            let v: Value = serde_json::from_str(r.with_src("s").get()).expect("relay text is JSON");
-            (m.event_name(), r.dst.clone(), r.room_name.clone(), v)
-        }
-        other => panic!("fast path produced {other:?}"),
-    };
-    assert_eq!(
-        relay(&fast),
-        relay(&slow),
-        "fast and general paths disagree on {text:?}"
+    let mut expected: Value = serde_json::from_str(event.payload_json()).expect("payload is JSON");
+    if let Some(obj) = expected.as_object_mut() {
+        obj.remove("src");
+    }
+    let body: Value = serde_json::from_str(&r.body).expect("relay body is JSON");
+    assert!(
+        same_json(&body, &expected),
+        "relay of {event:?} kept {body}"
     );
+    let relayed: Value = serde_json::from_str(r.with_src("s").get()).expect("relayed text is JSON");
+    assert_eq!(relayed["src"], "s");
 }
 
 /// `handshake_query`: [`HandshakeQuery::parse`] on arbitrary UTF-8, then the id rules and the
@@ -421,12 +423,23 @@ pub fn rtp_media(data: &[u8]) {
         next.header.sequence_number = next.header.sequence_number.wrapping_add(1);
         next.header.marker = true;
         if let Some(au) = first.or_else(|| h264.push(&next)) {
-            assert!(au.data.starts_with(&[0, 0, 0, 1]), "Annex-B starts with a start code");
+            assert!(
+                au.data.starts_with(&[0, 0, 0, 1]),
+                "Annex-B starts with a start code"
+            );
         }
         for codec in Codec::ALL {
             let mut counter = FrameCounter::new(codec);
-            counter.push(packet.header.marker, packet.header.timestamp, &packet.payload);
-            counter.push(true, packet.header.timestamp.wrapping_add(1), &packet.payload);
+            counter.push(
+                packet.header.marker,
+                packet.header.timestamp,
+                &packet.payload,
+            );
+            counter.push(
+                true,
+                packet.header.timestamp.wrapping_add(1),
+                &packet.payload,
+            );
             assert!(counter.keyframes() <= counter.frames());
             assert!(counter.frames() <= counter.packets());
             if let Ok(mut assembler) = VpxAssembler::new(codec) {

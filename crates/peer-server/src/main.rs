@@ -22,7 +22,8 @@ Logging: RUST_LOG (e.g. RUST_LOG=peer_server=debug).";
 /// glibc's default raises that threshold after each large free, so a burst of large messages
 /// would stay in the process's resident memory after the messages are gone.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MALLOC_TUNABLES: &str = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
+const MALLOC_TUNABLES: &str =
+    "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
 
 /// Starts the process again with [`MALLOC_TUNABLES`] unless `GLIBC_TUNABLES` is already set
 /// (by this function, or by an operator who chose otherwise). glibc reads it only at start.

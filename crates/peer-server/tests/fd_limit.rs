@@ -19,7 +19,9 @@ const CONNECTION_LIMIT: usize = 64;
 /// Opens a connection and sends a request head; returns the stream and the status of an
 /// answer that came within `wait`, if any.
 async fn request(port: u16, wait: Duration) -> (TcpStream, Option<u16>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let _ = s
         .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
         .await;
@@ -61,8 +63,11 @@ async fn past_the_connection_limit_clients_get_a_prompt_503() {
     assert_eq!(refused, 120 - held.len());
     assert!(server.proc().fds < NOFILE as usize);
     // The bystanders keep talking.
-    x.emit("SEND_CANDIDATE", &json!({"candidate": {"candidate": "c"}, "dst": "yvonne", "connectionId": "dc"}))
-        .await;
+    x.emit(
+        "SEND_CANDIDATE",
+        &json!({"candidate": {"candidate": "c"}, "dst": "yvonne", "connectionId": "dc"}),
+    )
+    .await;
     assert_eq!(y.expect("CANDIDATE").await.payload["src"], "xavier");
     // Refusals are logged once per interval, with their count.
     let lines: Vec<String> = server

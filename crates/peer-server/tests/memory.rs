@@ -73,7 +73,10 @@ async fn twenty_megabytes_of_tiny_objects_cost_a_small_multiple_of_their_size() 
     })
     .await;
     eprintln!("stranger: {size} B message, peak growth {growth} B");
-    assert!(growth < PEAK_FACTOR * size, "peak grew {growth} B for {size} B");
+    assert!(
+        growth < PEAK_FACTOR * size,
+        "peak grew {growth} B for {size} B"
+    );
 
     // A member: relayed to the other member as it is.
     let growth = peak_growth(&server, async {
@@ -83,14 +86,24 @@ async fn twenty_megabytes_of_tiny_objects_cost_a_small_multiple_of_their_size() 
     })
     .await;
     eprintln!("member: {size} B message, peak growth {growth} B");
-    assert!(growth < PEAK_FACTOR * size, "peak grew {growth} B for {size} B");
+    assert!(
+        growth < PEAK_FACTOR * size,
+        "peak grew {growth} B for {size} B"
+    );
 
     // The log keeps a summary, not the data.
     alice.emit("ROOM_GET_LOGS", &json!({"roomName": "r"})).await;
     let logs = alice.expect("ROOM_LOGS").await;
-    let last = logs.payload["log"].as_array().and_then(|l| l.last()).cloned();
-    let entry: serde_json::Value =
-        serde_json::from_str(last.and_then(|l| l.as_str().map(str::to_owned)).as_deref().unwrap_or("null")).unwrap();
+    let last = logs.payload["log"]
+        .as_array()
+        .and_then(|l| l.last())
+        .cloned();
+    let entry: serde_json::Value = serde_json::from_str(
+        last.and_then(|l| l.as_str().map(str::to_owned))
+            .as_deref()
+            .unwrap_or("null"),
+    )
+    .unwrap();
     assert_eq!(entry["message"]["data"]["_omitted"], true, "{entry}");
 
     // Nothing of it stays: the RSS goes back near where it was.
@@ -104,7 +117,11 @@ async fn twenty_megabytes_of_tiny_objects_cost_a_small_multiple_of_their_size() 
         baseline.rss
     );
     alice.emit("PING", &serde_json::Value::Null).await;
-    bob.emit("SEND_CANDIDATE", &json!({"candidate": {"candidate": "c"}, "dst": "alice", "connectionId": "x"})).await;
+    bob.emit(
+        "SEND_CANDIDATE",
+        &json!({"candidate": {"candidate": "c"}, "dst": "alice", "connectionId": "x"}),
+    )
+    .await;
     alice.expect("CANDIDATE").await;
 }
 
@@ -132,7 +149,10 @@ async fn seven_hundred_thousand_placeholders_cost_a_small_multiple_of_their_size
     })
     .await;
     eprintln!("placeholders: {size} B message, peak growth {growth} B");
-    assert!(growth < PEAK_FACTOR * size, "peak grew {growth} B for {size} B");
+    assert!(
+        growth < PEAK_FACTOR * size,
+        "peak grew {growth} B for {size} B"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +179,10 @@ async fn values_nested_100000_deep_are_refused_on_every_path() {
     bob.expect_silence(Duration::from_millis(300)).await;
     // Both still talk.
     alice
-        .emit("SEND_CANDIDATE", &json!({"candidate": {"candidate": "c"}, "dst": "bob", "connectionId": "x"}))
+        .emit(
+            "SEND_CANDIDATE",
+            &json!({"candidate": {"candidate": "c"}, "dst": "bob", "connectionId": "x"}),
+        )
         .await;
     assert_eq!(bob.expect("CANDIDATE").await.payload["src"], "alice");
 }

@@ -20,8 +20,11 @@ fn server() -> TestServer {
 }
 
 fn allow_origin(head: &str) -> Option<String> {
-    head.lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("access-control-allow-origin: ").map(str::to_owned))
+    head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("access-control-allow-origin: ")
+            .map(str::to_owned)
+    })
 }
 
 #[tokio::test]
@@ -49,7 +52,8 @@ async fn rest_calls_answer_only_allowed_origins() {
 #[tokio::test]
 async fn handshakes_from_other_origins_are_refused() {
     let server = server();
-    let polling = format!("/socket.io/?apiKey={LOCKED_KEY}&token=t&peerId=p&EIO=3&transport=polling");
+    let polling =
+        format!("/socket.io/?apiKey={LOCKED_KEY}&token=t&peerId=p&EIO=3&transport=polling");
     let (status, head, _) = http(&server, "GET", &polling, &[("Origin", EVIL)], b"").await;
     assert_eq!((status, allow_origin(&head)), (403, None));
     let (status, head, _) = http(&server, "GET", &polling, &[("Origin", GOOD)], b"").await;
@@ -69,7 +73,9 @@ async fn handshakes_from_other_origins_are_refused() {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
         other => panic!("expected a 403, got {:?}", other.map(|_| ())),
     }
-    let (mut ok, _) = tokio_tungstenite::connect_async(ws(GOOD)).await.expect("allowed origin");
+    let (mut ok, _) = tokio_tungstenite::connect_async(ws(GOOD))
+        .await
+        .expect("allowed origin");
     use futures::StreamExt;
     let first = ok.next().await;
     assert!(matches!(first, Some(Ok(_))), "{first:?}");

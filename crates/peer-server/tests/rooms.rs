@@ -164,7 +164,8 @@ async fn room_limits() {
 async fn dropped_members_do_not_hold_seats() {
     let server = TestServer::start("[limits]\nmax_room_members = 10\n");
     for i in 0..30 {
-        let (mut c, _) = Client::open(&server, KEY, Some(&format!("drop{i}")), &format!("d{i}")).await;
+        let (mut c, _) =
+            Client::open(&server, KEY, Some(&format!("drop{i}")), &format!("d{i}")).await;
         c.emit("ROOM_JOIN", &json!({"roomName": "r", "roomType": "mesh"}))
             .await;
         c.expect("ROOM_USER_JOIN").await;
@@ -172,7 +173,8 @@ async fn dropped_members_do_not_hold_seats() {
     }
     let mut joined = Vec::new();
     for i in 0..10 {
-        let (mut c, _) = Client::open(&server, KEY, Some(&format!("stay{i}")), &format!("s{i}")).await;
+        let (mut c, _) =
+            Client::open(&server, KEY, Some(&format!("stay{i}")), &format!("s{i}")).await;
         c.emit("ROOM_JOIN", &json!({"roomName": "r", "roomType": "mesh"}))
             .await;
         let ev = c.expect("ROOM_USER_JOIN").await;

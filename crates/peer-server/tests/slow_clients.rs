@@ -145,9 +145,7 @@ async fn a_polling_client_that_stops_reading_is_cut_off() {
 
     // Dave opens a polling session, joins the room, then sends one long-poll and never reads
     // its answer.
-    let base = format!(
-        "/socket.io/?apiKey={KEY}&token=td&peerId=dave&EIO=3&transport=polling"
-    );
+    let base = format!("/socket.io/?apiKey={KEY}&token=td&peerId=dave&EIO=3&transport=polling");
     let (status, _, body) = http(&server, "GET", &base, &[], b"").await;
     assert_eq!(status, 200);
     let packets = decode_payload(&body, false).expect("payload");
@@ -158,7 +156,11 @@ async fn a_polling_client_that_stops_reading_is_cut_off() {
         .as_str()
         .expect("sid")
         .to_owned();
-    let join = encode_event("ROOM_JOIN", &json!({"roomName": "r", "roomType": "mesh"}), &[]);
+    let join = encode_event(
+        "ROOM_JOIN",
+        &json!({"roomName": "r", "roomType": "mesh"}),
+        &[],
+    );
     let (status, _, _) = http(
         &server,
         "POST",

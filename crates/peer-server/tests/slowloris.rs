@@ -95,13 +95,23 @@ async fn two_thousand_slowloris_connections_are_cut_off_and_leave_nothing() {
     for i in 0..SLOW_HEADS {
         let prefix = format!("GET /socket.io/?EIO=3&transport=polling&n={i} HTTP/1.1\r\n");
         let trickle = b"Host: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n".to_vec();
-        slow.push(tokio::spawn(slow_client(server.port, prefix, trickle, give_up)));
+        slow.push(tokio::spawn(slow_client(
+            server.port,
+            prefix,
+            trickle,
+            give_up,
+        )));
     }
     for _ in 0..SLOW_BODIES {
         let prefix = format!(
             "POST {base}&sid={sid} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 100000\r\n\r\n"
         );
-        slow.push(tokio::spawn(slow_client(server.port, prefix, vec![b'1'; 100], give_up)));
+        slow.push(tokio::spawn(slow_client(
+            server.port,
+            prefix,
+            vec![b'1'; 100],
+            give_up,
+        )));
     }
 
     // The bystanders keep relaying meanwhile.
@@ -122,22 +132,44 @@ async fn two_thousand_slowloris_connections_are_cut_off_and_leave_nothing() {
     for t in slow {
         *ends.entry(t.await.expect("task")).or_insert(0usize) += 1;
     }
-    eprintln!("after {:?}: {ends:?}, {relayed} relayed meanwhile", start.elapsed());
+    eprintln!(
+        "after {:?}: {ends:?}, {relayed} relayed meanwhile",
+        start.elapsed()
+    );
     assert!(!ends.contains_key(&End::StillOpen), "{ends:?}");
-    assert_eq!(ends.get(&End::Answered(408)), Some(&SLOW_BODIES), "{ends:?}");
+    assert_eq!(
+        ends.get(&End::Answered(408)),
+        Some(&SLOW_BODIES),
+        "{ends:?}"
+    );
     assert!(relayed > 10);
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after_stats = server.stats().await;
     let after = server.proc();
     eprintln!("after: {after_stats} {after:?}");
-    for key in ["open_connections", "unbound_connections", "inbound_bytes", "sessions"] {
+    for key in [
+        "open_connections",
+        "unbound_connections",
+        "inbound_bytes",
+        "sessions",
+    ] {
         assert_eq!(after_stats[key], before_stats[key], "{key}");
     }
     let tasks = |s: &Value| s["tasks"].as_u64().unwrap_or(u64::MAX);
     assert!(tasks(&after_stats) <= tasks(&before_stats) + 2, "tasks");
-    assert!(after.fds <= before.fds + 2, "fds {} -> {}", before.fds, after.fds);
-    assert!(after.rss < before.rss + 16_000_000, "rss {} -> {}", before.rss, after.rss);
+    assert!(
+        after.fds <= before.fds + 2,
+        "fds {} -> {}",
+        before.fds,
+        after.fds
+    );
+    assert!(
+        after.rss < before.rss + 16_000_000,
+        "rss {} -> {}",
+        before.rss,
+        after.rss
+    );
     // And the server still opens new sessions.
     let (_, id) = Client::open(&server, KEY, Some("late"), "tl").await;
     assert_eq!(id, "late");

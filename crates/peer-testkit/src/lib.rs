@@ -10,6 +10,6 @@ pub mod proc;
 pub mod rng;
 pub mod server;
 
-pub use rng::Rng;
 pub use proc::ProcStats;
+pub use rng::Rng;
 pub use server::{server_binary, Launch, ServerProcess};
