@@ -1,5 +1,5 @@
-// The Rust side of the interop scenarios: spawns the `interop_agent` example of the `peer`
-// crate (a Rust Peer driven by JSON lines; see crates/peer/examples/interop_agent.rs) and
+// The Rust side of the interop scenarios: spawns the `interop-agent` binary of the
+// `peer-harness` crate (a Rust Peer driven by JSON lines; see crates/peer-harness/src/bin/interop-agent.rs) and
 // collects the events it prints.
 
 import { spawn } from 'node:child_process';

@@ -14,7 +14,7 @@
 //   CONFORMANCE_VERBOSE            print every browser console line (not only errors)
 //   CONFORMANCE_SDK_DEBUG          skyway.js `debug` level (default 2; 3 logs all signaling)
 //   CONFORMANCE_TRACE              print the signaling traffic (WebSocket frames, HTTP requests)
-//   PEER_AGENT_BIN                 the Rust interop agent (crates/peer/examples/interop_agent.rs);
+//   PEER_AGENT_BIN                 the Rust interop agent (crates/peer-harness/src/bin/interop-agent.rs);
 //                                  the `Rust peer interop` and `Rust media interop` scenarios are
 //                                  skipped without it
 //
@@ -919,7 +919,7 @@ describe('credentials', () => {
 // Rust peers (crates/peer) meeting skyway-js peers
 // ---------------------------------------------------------------------------------------------
 
-/** The interop agent binary (`cargo build -p peer --example interop_agent`). */
+/** The interop agent binary (`cargo build -p peer-harness --bin interop-agent`). */
 const AGENT_BIN = process.env.PEER_AGENT_BIN;
 
 /**

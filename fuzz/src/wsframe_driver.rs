@@ -78,8 +78,7 @@ pub fn wsframe(data: &[u8]) {
     // Well-formed frames built from the input: each chunk is (kind, len, bytes...).
     let mut wire = Vec::new();
     let mut expected = Vec::new();
-    let mut chunks = rest.chunks(40);
-    while let Some(chunk) = chunks.next() {
+    for chunk in rest.chunks(40) {
         let Some((&kind, body)) = chunk.split_first() else {
             continue;
         };

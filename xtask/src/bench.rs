@@ -12,10 +12,12 @@
 //!
 //! `cargo xtask bench data` (data-channel throughput and connect-to-open latency) lives in
 //! [`data`]; `cargo xtask bench media` (CPU per forwarded media stream and packets per second
-//! one Rust peer carries) in [`media`].
+//! one Rust peer carries) in [`media`]; `cargo xtask bench hub` (relay latency with many idle
+//! peers, the current work tree beside a baseline commit) in [`hub`].
 
 mod client;
 mod data;
+mod hub;
 mod media;
 mod server;
 
@@ -134,32 +136,13 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("signaling") => {}
         Some("data") => return data::run(&args[1..]),
         Some("media") => return media::run(&args[1..]),
-        _ => bail!("{USAGE}\n{}\n{}", data::USAGE, media::USAGE),
+        Some("hub") => return hub::run(args),
+        _ => bail!("{USAGE}\n{}\n{}\n{}", data::USAGE, media::USAGE, hub::USAGE),
     }
     let opts = Opts::parse(&args[1..])?;
     let need = (opts.peers.max(opts.relay_peers) + 512) as u64;
-    let (soft, hard) = server::nofile_limits()?;
-    let reexeced = std::env::var_os(REEXEC_ENV).is_some();
-    if !reexeced && cfg!(debug_assertions) {
-        // The load generator must not be the bottleneck: run it optimised.
-        crate::util::cargo(&["build", "--release", "-p", "xtask"])?;
-        return reexec(
-            &root().join("target/release/xtask"),
-            soft.max(hard.min(65536)),
-            args,
-        );
-    }
-    if soft < need {
-        if reexeced {
-            bail!("open-files limit is {soft} after raising it; {need} needed");
-        }
-        if hard < need {
-            bail!(
-                "open-files hard limit {hard} is below the {need} needed for {} peers",
-                opts.peers
-            );
-        }
-        return reexec(&std::env::current_exe()?, hard.min(65536), args);
+    if relaunch(need, args)? {
+        return Ok(());
     }
     let command = format!("cargo xtask bench {}", args.join(" "));
     let root = root();
@@ -192,6 +175,36 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+/// Makes sure the load generator runs optimised and may open `need` files: from a debug build it
+/// builds the release xtask and re-executes that; with too low an open-files limit it re-executes
+/// itself under a raised one. `args` are the `bench` arguments (subcommand first). Returns
+/// whether it re-executed (the child did the work and succeeded): the caller then returns.
+fn relaunch(need: u64, args: &[String]) -> Result<bool> {
+    let (soft, hard) = server::nofile_limits()?;
+    let reexeced = std::env::var_os(REEXEC_ENV).is_some();
+    if !reexeced && cfg!(debug_assertions) {
+        // The load generator must not be the bottleneck: run it optimised.
+        crate::util::cargo(&["build", "--release", "-p", "xtask"])?;
+        reexec(
+            &root().join("target/release/xtask"),
+            soft.max(hard.min(65536)),
+            args,
+        )?;
+        return Ok(true);
+    }
+    if soft < need {
+        if reexeced {
+            bail!("open-files limit is {soft} after raising it; {need} needed");
+        }
+        if hard < need {
+            bail!("open-files hard limit {hard} is below the {need} needed");
+        }
+        reexec(&std::env::current_exe()?, hard.min(65536), args)?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Runs `exe bench ARGS` under `bash -c 'ulimit -n LIMIT && exec ...'`.

@@ -47,7 +47,7 @@ pub fn run(args: &[String]) -> Result<()> {
     ensure_chromium()?;
     ensure_node_modules()?;
     cargo(&["build", "-p", "peer-server"])?;
-    cargo(&["build", "-p", "peer", "--example", "interop_agent"])?;
+    cargo(&["build", "-p", "peer-harness", "--bin", "interop-agent"])?;
 
     let work = target_dir().join("conformance");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
@@ -209,8 +209,7 @@ fn run_node(port: u16, filter: Option<&str>) -> Result<()> {
             "PEER_AGENT_BIN",
             target_dir()
                 .join("debug")
-                .join("examples")
-                .join(format!("interop_agent{}", std::env::consts::EXE_SUFFIX)),
+                .join(format!("interop-agent{}", std::env::consts::EXE_SUFFIX)),
         );
     eprintln!("$ node --test --test-reporter=spec conformance/skyway.test.mjs");
     let status = cmd

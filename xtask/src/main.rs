@@ -6,6 +6,8 @@
 //! - `bench signaling`: load-test `peer-server` beside PeerServer (npm `peer`).
 //! - `bench data`: data-channel throughput and connect-to-open latency of the Rust `peer`
 //!   library beside a bare `webrtc` pair and skyway-js in Chromium.
+//! - `bench hub`: relay latency of `peer-server` with many idle peers connected, the current work
+//!   tree beside a baseline commit built on the side (`--baseline REV`).
 //! - `fuzz`: run the cargo-fuzz targets for a while.
 //! - `tidy`: repository hygiene checks.
 
@@ -29,7 +31,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::run(&rest),
         Some("tidy") => tidy::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media> | fuzz [SECONDS] | tidy>");
+            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub> | fuzz [SECONDS] | tidy>");
             bail!("unknown or missing subcommand")
         }
     }

@@ -17,10 +17,7 @@ pub async fn run(peer: Peer, remote: Option<String>, serialization: Serializatio
     let conn = match remote {
         Some(remote) => {
             eprintln!("connecting to \"{remote}\" as \"{}\"...", peer.id());
-            let options = ConnectOptions {
-                serialization,
-                ..Default::default()
-            };
+            let options = ConnectOptions::new().serialization(serialization);
             session::connect(&peer, &remote, options).await?
         }
         None => {
@@ -81,11 +78,11 @@ async fn converse(conn: &DataConnection, lines: &mut mpsc::Receiver<String>) -> 
                         .context("writing to stdout")?;
                 }
                 Some(DataConnectionEvent::Error(e)) => eprintln!("warning: {e}"),
-                Some(DataConnectionEvent::Open) => {}
                 Some(DataConnectionEvent::Close) | None => {
                     eprintln!("\"{remote}\" closed the connection");
                     return Ok(());
                 }
+                Some(_) => {}
             },
         }
     }

@@ -162,26 +162,25 @@ pub fn receive_enabled(k: &KindArgs) -> Option<bool> {
 
 /// The SDK options of `call`.
 pub fn call_options(media: &MediaArgs, metadata: Option<serde_json::Value>) -> CallOptions {
-    CallOptions {
-        metadata,
-        video_bandwidth: media.video.bandwidth,
-        audio_bandwidth: media.audio.bandwidth,
-        video_codec: media.video.force_codec.map(|c| c.rtpmap_name().to_owned()),
-        audio_codec: media.audio.force_codec.map(|c| c.rtpmap_name().to_owned()),
-        video_receive_enabled: receive_enabled(&media.video),
-        audio_receive_enabled: receive_enabled(&media.audio),
-        ..Default::default()
-    }
+    let mut options = CallOptions::new();
+    options.metadata = metadata;
+    options.video_bandwidth = media.video.bandwidth;
+    options.audio_bandwidth = media.audio.bandwidth;
+    options.video_codec = media.video.force_codec.map(|c| c.rtpmap_name().to_owned());
+    options.audio_codec = media.audio.force_codec.map(|c| c.rtpmap_name().to_owned());
+    options.video_receive_enabled = receive_enabled(&media.video);
+    options.audio_receive_enabled = receive_enabled(&media.audio);
+    options
 }
 
 /// The SDK options of `answer`.
 pub fn answer_options(media: &MediaArgs) -> AnswerOptions {
-    AnswerOptions {
-        video_bandwidth: media.video.bandwidth,
-        audio_bandwidth: media.audio.bandwidth,
-        video_codec: media.video.force_codec.map(|c| c.rtpmap_name().to_owned()),
-        audio_codec: media.audio.force_codec.map(|c| c.rtpmap_name().to_owned()),
-    }
+    let mut options = AnswerOptions::new();
+    options.video_bandwidth = media.video.bandwidth;
+    options.audio_bandwidth = media.audio.bandwidth;
+    options.video_codec = media.video.force_codec.map(|c| c.rtpmap_name().to_owned());
+    options.audio_codec = media.audio.force_codec.map(|c| c.rtpmap_name().to_owned());
+    options
 }
 
 /// A source ready to send, prepared before going online.
@@ -598,6 +597,7 @@ async fn run_media(
                         eprintln!("\"{remote}\" closed the call");
                         return Ok(());
                     }
+                    Some(_) => {}
                 },
                 why = stopped(stop) => {
                     conn.close(true).await;

@@ -58,11 +58,9 @@ pub async fn send(
 ) -> Result<()> {
     let outgoing = open_outgoing(path)?;
     session::with_peer(common, |peer| async move {
-        let options = ConnectOptions {
-            metadata: Some(protocol::offer_metadata(&outgoing.name, outgoing.size)),
-            serialization,
-            ..Default::default()
-        };
+        let options = ConnectOptions::new()
+            .metadata(protocol::offer_metadata(&outgoing.name, outgoing.size))
+            .serialization(serialization);
         let conn = session::connect(&peer, remote, options).await?;
         session::drain_events(peer);
         let result = send_file(&conn, outgoing).await;
@@ -367,10 +365,10 @@ async fn receive_into(
                 }
             }
             Some(DataConnectionEvent::Error(e)) => bail!("bad data from \"{remote}\": {e}"),
-            Some(DataConnectionEvent::Open) => {}
             Some(DataConnectionEvent::Close) | None => {
                 bail!("\"{remote}\" closed the connection after {got} of {size} bytes")
             }
+            Some(_) => {}
         }
     }
 }

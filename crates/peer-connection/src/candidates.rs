@@ -76,16 +76,18 @@ impl CandidateQueues {
     }
 }
 
-/// Sends `SEND_CANDIDATE` for connection `id` (of `connection_type`) to `remote_id`; a
-/// candidate that cannot be encoded, or a closed signaling channel, is only logged.
+/// Sends `SEND_CANDIDATE` for connection `id` (of `connection_type`, in `room` if any) to
+/// `remote_id`; a candidate that cannot be encoded, or a closed signaling channel, is only
+/// logged.
 pub(crate) async fn send(
     signal: &Signal,
     remote_id: &str,
     id: &str,
     connection_type: &str,
+    room: Option<&str>,
     c: &RTCIceCandidateInit,
 ) {
-    match signal::candidate_message(remote_id, id, connection_type, c) {
+    match signal::candidate_message(remote_id, id, connection_type, room, c) {
         Ok(msg) => {
             if let Err(e) = signal.send(msg).await {
                 tracing::debug!(error = %e, "candidate not sent");

@@ -1,33 +1,30 @@
 //! `DataConnection`: one RTCPeerConnection with one data channel to a remote peer, framed by
-//! the SDK's serialization. The signaling messages it needs to send go to a
-//! [`SignalSink`](crate::sink::SignalSink); the messages addressed to it come in through
-//! [`DataConnection::handle_answer`], [`DataConnection::handle_candidate`] and
-//! [`DataConnection::handle_remote_close`], called by the Peer's router.
+//! the SDK's serialization, over the shared connection [`Core`](crate::core). Signaling
+//! messages go out through the core's sink; those addressed to this connection come in through
+//! [`crate::router`], which the Peer's router calls.
 
-use crate::candidates::{self, CandidateQueues};
 use crate::config::RtcContext;
+use crate::core::{ConnectionKind, Core, Ids};
 use crate::data::Data;
 use crate::error::ConnectionError;
 use crate::framing::{self, FrameDecoder};
+use crate::limits::ConnectionLimits;
 use crate::random::{base36_token, connection_id};
 use crate::serialization::{DcInit, Serialization};
 use crate::signal::{self, Offer};
 use crate::sink::Signal;
 use crate::state;
+use crate::stats::ConnectionStats;
 use bytes::Bytes;
-use peer_binarypack::{Limits, CHUNK_ID_LEN};
-use peer_protocol::client::ClientMessage;
+use peer_binarypack::CHUNK_ID_LEN;
 use serde_json::Value;
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Mutex, Notify};
+use tokio::sync::{mpsc, Mutex, Notify};
 use webrtc::data::data_channel::DataChannel as RawChannel;
 use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
 use webrtc::data_channel::RTCDataChannel;
-use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
-use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
-use webrtc::peer_connection::RTCPeerConnection;
 
 /// Largest `json`/`none` message sent: the Rust WebRTC stack's receive limit is 65,535 bytes.
 pub const MAX_UNCHUNKED_MESSAGE: usize = 65_535;
@@ -39,9 +36,12 @@ const HIGH_WATER: usize = 1024 * 1024;
 const LOW_WATER: usize = 256 * 1024;
 /// Received messages buffered before the reader stops reading (backpressure on the sender).
 const EVENT_CAPACITY: usize = 64;
+/// How often partial messages are checked for staleness.
+const STALE_CHECK: Duration = Duration::from_secs(1);
 
-/// Options of [`DataConnection::connect`] (the SDK's `peer.connect(id, options)`).
+/// Options of a new DataConnection (the SDK's `peer.connect(id, options)`).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ConnectOptions {
     /// The connection id; `dc_` plus a random token when `None`.
     pub connection_id: Option<String>,
@@ -55,10 +55,53 @@ pub struct ConnectOptions {
     pub dc_init: DcInit,
 }
 
+impl ConnectOptions {
+    /// The default options: `binary`, reliable, a random connection id.
+    pub fn new() -> ConnectOptions {
+        ConnectOptions::default()
+    }
+
+    /// Sets the connection id.
+    #[must_use]
+    pub fn connection_id(mut self, id: impl Into<String>) -> ConnectOptions {
+        self.connection_id = Some(id.into());
+        self
+    }
+
+    /// Sets the data channel label.
+    #[must_use]
+    pub fn label(mut self, label: impl Into<String>) -> ConnectOptions {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Sets the metadata the remote side sees.
+    #[must_use]
+    pub fn metadata(mut self, metadata: Value) -> ConnectOptions {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Sets the serialization.
+    #[must_use]
+    pub fn serialization(mut self, serialization: Serialization) -> ConnectOptions {
+        self.serialization = serialization;
+        self
+    }
+
+    /// Sets the channel's reliability.
+    #[must_use]
+    pub fn dc_init(mut self, dc_init: DcInit) -> ConnectOptions {
+        self.dc_init = dc_init;
+        self
+    }
+}
+
 pub use crate::state::ConnectionState;
 
 /// What a DataConnection reports, in order. `Close` is the last event.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum DataConnectionEvent {
     /// The data channel opened; `send` works from now on.
     Open,
@@ -70,29 +113,18 @@ pub enum DataConnectionEvent {
     Close,
 }
 
-/// What a connection is, fixed at creation from the options or the offer.
-struct Meta {
-    id: String,
-    remote_id: String,
+/// What this kind adds to the core.
+struct Inner {
+    core: Arc<Core>,
     label: String,
-    metadata: Option<Value>,
     serialization: Serialization,
     dc_init: DcInit,
-    originator: bool,
-}
-
-struct Inner {
-    meta: Meta,
-    pc: Arc<RTCPeerConnection>,
-    signal: Signal,
-    state: watch::Sender<ConnectionState>,
     channel: StdMutex<Option<Arc<RawChannel>>>,
-    candidates: CandidateQueues,
     events_tx: mpsc::Sender<DataConnectionEvent>,
     events_rx: Mutex<(mpsc::Receiver<DataConnectionEvent>, bool)>,
     send_lock: Mutex<()>,
     buffer_low: Notify,
-    limits: Limits,
+    limits: ConnectionLimits,
 }
 
 /// A data connection to one remote peer. Cheap to clone; clones share the connection.
@@ -104,33 +136,19 @@ pub struct DataConnection {
 impl std::fmt::Debug for DataConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DataConnection")
-            .field("id", &self.inner.meta.id)
-            .field("remote_id", &self.inner.meta.remote_id)
-            .field("label", &self.inner.meta.label)
-            .field("serialization", &self.inner.meta.serialization)
+            .field("id", &self.id())
+            .field("remote_id", &self.remote_id())
+            .field("label", &self.inner.label)
+            .field("serialization", &self.inner.serialization)
             .field("state", &self.state())
             .finish()
     }
 }
 
 impl DataConnection {
-    /// Opens a connection to `remote_id`: creates the data channel, sends `SEND_OFFER` and
-    /// returns at once; [`DataConnectionEvent::Open`] follows when the channel opens. A router
-    /// that must know the connection before the server can answer uses
-    /// [`DataConnection::outgoing`] and [`DataConnection::offer`] instead.
-    pub async fn connect(
-        ctx: &RtcContext,
-        signal: Signal,
-        remote_id: &str,
-        options: ConnectOptions,
-    ) -> Result<DataConnection, ConnectionError> {
-        let conn = DataConnection::outgoing(ctx, signal, remote_id, options).await?;
-        conn.offer().await?;
-        Ok(conn)
-    }
-
-    /// Creates the connection and its data channel without signaling anything yet.
-    pub async fn outgoing(
+    /// Creates the connection and its data channel without signaling anything yet (see
+    /// [`crate::router::connect`]).
+    pub(crate) async fn outgoing(
         ctx: &RtcContext,
         signal: Signal,
         remote_id: &str,
@@ -146,26 +164,32 @@ impl DataConnection {
             options.serialization
         };
         let pc = Arc::new(ctx.api.new_peer_connection(ctx.config.clone()).await?);
-        let meta = Meta {
+        let ids = Ids {
             id,
             remote_id: remote_id.to_owned(),
-            label,
+            kind: ConnectionKind::Data,
+            room: None,
             metadata: options.metadata,
-            serialization,
-            dc_init: options.dc_init,
             originator: true,
         };
-        let conn = DataConnection::build(meta, pc, signal);
+        let conn = DataConnection::build(
+            Core::new(ids, pc, signal, None),
+            label,
+            serialization,
+            options.dc_init,
+            ctx.limits.clone(),
+        );
         let init = RTCDataChannelInit {
-            ordered: conn.inner.meta.dc_init.ordered,
-            max_packet_life_time: conn.inner.meta.dc_init.max_packet_life_time,
-            max_retransmits: conn.inner.meta.dc_init.max_retransmits,
+            ordered: conn.inner.dc_init.ordered,
+            max_packet_life_time: conn.inner.dc_init.max_packet_life_time,
+            max_retransmits: conn.inner.dc_init.max_retransmits,
             ..Default::default()
         };
         let channel = conn
             .inner
+            .core
             .pc
-            .create_data_channel(&conn.inner.meta.label, Some(init))
+            .create_data_channel(&conn.inner.label, Some(init))
             .await?;
         conn.attach(channel);
         Ok(conn)
@@ -173,7 +197,7 @@ impl DataConnection {
 
     /// Sends `SEND_OFFER` for a connection made by [`DataConnection::outgoing`]. On failure the
     /// connection is closed.
-    pub async fn offer(&self) -> Result<(), ConnectionError> {
+    pub(crate) async fn offer(&self) -> Result<(), ConnectionError> {
         let result = self.send_offer().await;
         if result.is_err() {
             self.shutdown(false).await;
@@ -182,34 +206,35 @@ impl DataConnection {
     }
 
     async fn send_offer(&self) -> Result<(), ConnectionError> {
-        let i = &self.inner;
-        let offer = i.pc.create_offer(None).await?;
-        i.pc.set_local_description(offer).await?;
-        let sdp =
-            i.pc.local_description()
-                .await
-                .map(|d| d.sdp)
-                .ok_or_else(|| ConnectionError::WebRtc("no local description".into()))?;
+        let core = &self.inner.core;
+        let offer = core.pc.create_offer(None).await?;
+        core.pc.set_local_description(offer).await?;
+        let sdp = core
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| ConnectionError::stack("no local description"))?;
         let dc_init =
-            serde_json::to_value(&i.meta.dc_init).unwrap_or(Value::Object(Default::default()));
+            serde_json::to_value(&self.inner.dc_init).unwrap_or(Value::Object(Default::default()));
         let msg = signal::data_offer(
-            &i.meta.remote_id,
-            &i.meta.id,
+            &core.ids.remote_id,
+            &core.ids.id,
             &sdp,
-            i.meta.metadata.as_ref(),
-            i.meta.serialization.as_str(),
-            &i.meta.label,
+            core.ids.metadata.as_ref(),
+            self.inner.serialization.as_str(),
+            &self.inner.label,
             &dc_init,
         )?;
-        self.signal(msg).await?;
-        self.flush_local_candidates().await
+        core.signal(msg).await?;
+        core.flush_local_candidates().await;
+        Ok(())
     }
 
-    /// Accepts a data `OFFER` the way the SDK does: the connection is created from the offer's
-    /// `connectionId`, `label`, `metadata`, `serialization` and `dcInit`, and answered at once.
-    /// The returned connection is registered by the caller before any `CANDIDATE` is routed;
-    /// call [`DataConnection::answer`] next.
-    pub async fn from_offer(
+    /// Creates the connection the SDK's way from a data `OFFER`: the offer's `connectionId`,
+    /// `label`, `metadata`, `serialization` and `dcInit`. The caller registers it before any
+    /// `CANDIDATE` is routed, then calls [`DataConnection::accept`].
+    pub(crate) async fn from_offer(
         ctx: &RtcContext,
         signal: Signal,
         offer: &Offer,
@@ -235,18 +260,23 @@ impl DataConnection {
             .unwrap_or_default();
         let metadata = raw.get("metadata").cloned().filter(|m| !m.is_null());
         let pc = Arc::new(ctx.api.new_peer_connection(ctx.config.clone()).await?);
-        let meta = Meta {
+        let ids = Ids {
             id: offer.connection_id.clone(),
             remote_id: offer.src.clone(),
-            label,
+            kind: ConnectionKind::Data,
+            room: offer.room_name.clone(),
             metadata,
-            serialization,
-            dc_init,
             originator: false,
         };
-        let conn = DataConnection::build(meta, pc, signal);
+        let conn = DataConnection::build(
+            Core::new(ids, pc, signal, None),
+            label,
+            serialization,
+            dc_init,
+            ctx.limits.clone(),
+        );
         let weak = Arc::downgrade(&conn.inner);
-        conn.inner.pc.on_data_channel(Box::new(move |channel| {
+        conn.inner.core.pc.on_data_channel(Box::new(move |channel| {
             if let Some(inner) = weak.upgrade() {
                 DataConnection { inner }.attach(channel);
             }
@@ -255,107 +285,70 @@ impl DataConnection {
         Ok(conn)
     }
 
-    /// Applies the offer `sdp` and sends `SEND_ANSWER`.
-    pub async fn answer(&self, sdp: &str) -> Result<(), ConnectionError> {
-        let result = self.answer_inner(sdp).await;
+    /// Applies the offer `sdp` and sends `SEND_ANSWER`. On failure the connection is closed.
+    pub(crate) async fn accept(&self, sdp: &str) -> Result<(), ConnectionError> {
+        let result = self.accept_inner(sdp).await;
         if result.is_err() {
             self.shutdown(false).await;
         }
         result
     }
 
-    async fn answer_inner(&self, sdp: &str) -> Result<(), ConnectionError> {
-        let i = &self.inner;
+    async fn accept_inner(&self, sdp: &str) -> Result<(), ConnectionError> {
+        let core = &self.inner.core;
         let offer = RTCSessionDescription::offer(sdp.to_owned())
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
-        i.pc.set_remote_description(offer)
+        core.pc
+            .set_remote_description(offer)
             .await
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
-        self.flush_remote_candidates().await;
-        let answer = i.pc.create_answer(None).await?;
-        i.pc.set_local_description(answer).await?;
-        let sdp =
-            i.pc.local_description()
-                .await
-                .map(|d| d.sdp)
-                .ok_or_else(|| ConnectionError::WebRtc("no local description".into()))?;
-        self.signal(signal::answer(&i.meta.remote_id, &i.meta.id, "data", &sdp)?)
-            .await?;
-        self.flush_local_candidates().await
+        core.flush_remote_candidates().await;
+        let answer = core.pc.create_answer(None).await?;
+        core.pc.set_local_description(answer).await?;
+        let sdp = core
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| ConnectionError::stack("no local description"))?;
+        core.signal(signal::answer(
+            &core.ids.remote_id,
+            &core.ids.id,
+            "data",
+            &sdp,
+            core.ids.room.as_deref(),
+        )?)
+        .await?;
+        core.flush_local_candidates().await;
+        Ok(())
     }
 
-    /// The connection around `pc`, with its ICE and state handlers installed.
-    fn build(meta: Meta, pc: Arc<RTCPeerConnection>, signal: Signal) -> DataConnection {
+    fn build(
+        core: Arc<Core>,
+        label: String,
+        serialization: Serialization,
+        dc_init: DcInit,
+        limits: ConnectionLimits,
+    ) -> DataConnection {
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
-        let conn = DataConnection {
+        DataConnection {
             inner: Arc::new(Inner {
-                meta,
-                pc,
-                signal,
-                state: watch::channel(ConnectionState::Connecting).0,
+                core,
+                label,
+                serialization,
+                dc_init,
                 channel: StdMutex::new(None),
-                candidates: CandidateQueues::new(),
                 events_tx,
                 events_rx: Mutex::new((events_rx, false)),
                 send_lock: Mutex::new(()),
                 buffer_low: Notify::new(),
-                limits: Limits::default(),
+                limits,
             }),
-        };
-        conn.install_handlers();
-        conn
-    }
-
-    fn install_handlers(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        self.inner.pc.on_ice_candidate(Box::new(move |c| {
-            let weak = weak.clone();
-            Box::pin(async move {
-                let (Some(c), Some(inner)) = (c, weak.upgrade()) else {
-                    return;
-                };
-                match c.to_json() {
-                    Ok(init) => DataConnection { inner }.local_candidate(init).await,
-                    Err(e) => tracing::debug!(error = %e, "unusable local candidate"),
-                }
-            })
-        }));
-        let weak = Arc::downgrade(&self.inner);
-        self.inner
-            .pc
-            .on_peer_connection_state_change(Box::new(move |s| {
-                let weak = weak.clone();
-                Box::pin(async move {
-                    if matches!(s, RTCPeerConnectionState::Failed) {
-                        if let Some(inner) = weak.upgrade() {
-                            tracing::info!(id = %inner.meta.id, "peer connection failed");
-                            DataConnection { inner }.shutdown(false).await;
-                        }
-                    }
-                })
-            }));
-    }
-
-    async fn local_candidate(&self, c: RTCIceCandidateInit) {
-        if let Some(c) = self.inner.candidates.local(c).await {
-            self.send_candidate(&c).await;
         }
     }
 
-    async fn send_candidate(&self, c: &RTCIceCandidateInit) {
-        let i = &self.inner;
-        candidates::send(&i.signal, &i.meta.remote_id, &i.meta.id, "data", c).await;
-    }
-
-    async fn flush_local_candidates(&self) -> Result<(), ConnectionError> {
-        for c in self.inner.candidates.release_local().await {
-            self.send_candidate(&c).await;
-        }
-        Ok(())
-    }
-
-    async fn flush_remote_candidates(&self) {
-        self.inner.candidates.release_remote(&self.inner.pc).await;
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.inner.core
     }
 
     fn attach(&self, channel: Arc<RTCDataChannel>) {
@@ -390,11 +383,11 @@ impl DataConnection {
         if let Ok(mut c) = self.inner.channel.lock() {
             *c = Some(raw.clone());
         }
-        if *self.inner.state.borrow() == ConnectionState::Closed {
+        if self.state() == ConnectionState::Closed {
             let _ = raw.close().await;
             return;
         }
-        self.inner.state.send_replace(ConnectionState::Open);
+        state::mark_open(&self.inner.core.state);
         let _ = self.inner.events_tx.send(DataConnectionEvent::Open).await;
         let conn = self.clone();
         tokio::spawn(async move { conn.read_loop(raw).await });
@@ -402,13 +395,28 @@ impl DataConnection {
 
     async fn read_loop(self, raw: Arc<RawChannel>) {
         let mut buf = vec![0u8; READ_BUFFER];
-        let mut decoder = FrameDecoder::new(self.inner.meta.serialization, self.inner.limits);
+        let limits = &self.inner.limits;
+        let mut decoder = FrameDecoder::new(self.inner.serialization, limits.reassembly());
+        let stale_ticks = limits.stale_after.as_secs().max(1);
+        let mut tick = tokio::time::interval(STALE_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let before = raw.messages_received();
-            let (n, is_string) = match raw.read_data_channel(&mut buf).await {
+            let read = tokio::select! {
+                read = raw.read_data_channel(&mut buf) => read,
+                _ = tick.tick() => {
+                    // Partial messages that received nothing for `stale_after` are dropped.
+                    let dropped = decoder.tick(stale_ticks);
+                    if dropped > 0 {
+                        tracing::debug!(id = %self.id(), dropped, "stale partial messages dropped");
+                    }
+                    continue;
+                }
+            };
+            let (n, is_string) = match read {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::debug!(id = %self.inner.meta.id, error = %e, "data channel read ended");
+                    tracing::debug!(id = %self.id(), error = %e, "data channel read ended");
                     break;
                 }
             };
@@ -420,7 +428,7 @@ impl DataConnection {
                 Ok(Some(data)) => DataConnectionEvent::Data(data),
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(id = %self.inner.meta.id, error = %e, "dropping undecodable data");
+                    tracing::warn!(id = %self.id(), error = %e, "dropping undecodable data");
                     DataConnectionEvent::Error(e)
                 }
             };
@@ -431,76 +439,67 @@ impl DataConnection {
         self.shutdown(false).await;
     }
 
-    async fn signal(&self, msg: ClientMessage) -> Result<(), ConnectionError> {
-        self.inner.signal.send(msg).await
-    }
-
     /// Applies a relayed `ANSWER` (originator side).
-    pub async fn handle_answer(&self, sdp: &str) -> Result<(), ConnectionError> {
-        if !self.inner.meta.originator {
+    pub(crate) async fn handle_answer(&self, sdp: &str) -> Result<(), ConnectionError> {
+        let core = &self.inner.core;
+        if !core.ids.originator {
             return Err(ConnectionError::InvalidSignal(
                 "an answer for a connection this peer did not offer".into(),
             ));
         }
         let answer = RTCSessionDescription::answer(sdp.to_owned())
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
-        self.inner
-            .pc
+        core.pc
             .set_remote_description(answer)
             .await
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
-        self.flush_remote_candidates().await;
+        core.flush_remote_candidates().await;
         Ok(())
     }
 
-    /// Adds a relayed remote candidate, or keeps it until the remote description is set.
-    pub async fn handle_candidate(&self, c: RTCIceCandidateInit) -> Result<(), ConnectionError> {
-        self.inner.candidates.remote(&self.inner.pc, c).await
-    }
-
     /// The remote side closed (`FORCE_CLOSE`, or `LEAVE` of the remote peer).
-    pub async fn handle_remote_close(&self) {
+    pub(crate) async fn handle_remote_close(&self) {
         self.shutdown(false).await;
     }
 
     /// The connection id.
     pub fn id(&self) -> &str {
-        &self.inner.meta.id
+        &self.inner.core.ids.id
     }
 
     /// The remote peer's id (the SDK's `remoteId`).
     pub fn remote_id(&self) -> &str {
-        &self.inner.meta.remote_id
+        &self.inner.core.ids.remote_id
     }
 
     /// The data channel label.
     pub fn label(&self) -> &str {
-        &self.inner.meta.label
+        &self.inner.label
     }
 
     /// The metadata given by the offerer.
     pub fn metadata(&self) -> Option<&Value> {
-        self.inner.meta.metadata.as_ref()
+        self.inner.core.ids.metadata.as_ref()
     }
 
     /// The serialization.
     pub fn serialization(&self) -> Serialization {
-        self.inner.meta.serialization
+        self.inner.serialization
     }
 
     /// The channel's reliability options.
     pub fn dc_init(&self) -> &DcInit {
-        &self.inner.meta.dc_init
+        &self.inner.dc_init
     }
 
     /// Whether this side sent the offer.
     pub fn is_originator(&self) -> bool {
-        self.inner.meta.originator
+        self.inner.core.ids.originator
     }
 
     /// The current state.
     pub fn state(&self) -> ConnectionState {
-        *self.inner.state.borrow()
+        self.inner.core.state()
     }
 
     /// Whether the data channel is open (the SDK's `open`).
@@ -510,12 +509,18 @@ impl DataConnection {
 
     /// Waits until the channel is open; fails if it closes first.
     pub async fn wait_open(&self) -> Result<(), ConnectionError> {
-        state::wait_open(&self.inner.state).await
+        self.inner.core.wait_open().await
     }
 
     /// Waits until the connection is closed.
     pub async fn closed(&self) {
-        state::closed(&self.inner.state).await
+        self.inner.core.closed().await
+    }
+
+    /// Bytes and packets sent and received, and the round-trip time, of the connection's
+    /// selected candidate pair.
+    pub async fn stats(&self) -> ConnectionStats {
+        ConnectionStats::of(&self.inner.core.pc).await
     }
 
     /// The next event; `None` after [`DataConnectionEvent::Close`]. Received data queue up to a
@@ -526,10 +531,19 @@ impl DataConnection {
         state::next_event(
             rx,
             close_reported,
-            &self.inner.state,
+            &self.inner.core.state,
             DataConnectionEvent::Close,
         )
         .await
+    }
+
+    /// The events as a stream (the same events as [`DataConnection::next_event`]; use one or
+    /// the other).
+    pub fn events(&self) -> impl futures::Stream<Item = DataConnectionEvent> + Send + 'static {
+        futures::stream::unfold(self.clone(), |conn| async move {
+            let ev = conn.next_event().await?;
+            Some((ev, conn))
+        })
     }
 
     /// Waits for the next message, skipping `Open` and `Error` events; `None` once closed.
@@ -564,13 +578,13 @@ impl DataConnection {
         let data = data.into();
         let raw = self.raw_channel()?;
         // Only chunked messages carry an id; `json` and `none` skip the random bytes.
-        let chunk_id = if self.inner.meta.serialization.is_binary() {
+        let chunk_id = if self.inner.serialization.is_binary() {
             base36_token(CHUNK_ID_LEN)
         } else {
             String::new()
         };
         let messages = framing::encode(
-            self.inner.meta.serialization,
+            self.inner.serialization,
             &data,
             &chunk_id,
             MAX_UNCHUNKED_MESSAGE,
@@ -611,7 +625,7 @@ impl DataConnection {
         tokio::select! {
             r = raw.write_data_channel(data, is_string) => r.map(|_| ()).map_err(|e| match self.state() {
                 ConnectionState::Closed => ConnectionError::Closed,
-                _ => ConnectionError::WebRtc(e.to_string()),
+                _ => ConnectionError::from(e),
             }),
             _ = self.closed() => Err(ConnectionError::Closed),
         }
@@ -625,21 +639,20 @@ impl DataConnection {
     /// Closes the connection. With `force`, the remote side is told through `SEND_FORCE_CLOSE`
     /// and closes at once; without, it notices when the channel closes.
     pub async fn close(&self, force: bool) {
-        if force && self.state() != ConnectionState::Closed {
-            let msg = signal::force_close(&self.inner.meta.remote_id, &self.inner.meta.id);
-            let _ = self.signal(msg).await;
+        if force {
+            self.inner.core.send_force_close().await;
         }
         self.shutdown(true).await;
     }
 
     async fn shutdown(&self, graceful: bool) {
-        let previous = self.inner.state.send_replace(ConnectionState::Closed);
-        if previous == ConnectionState::Closed {
+        let first = self.inner.core.begin_close();
+        let raw = self.inner.channel.lock().ok().and_then(|mut c| c.take());
+        if !first && raw.is_none() {
             return;
         }
-        tracing::debug!(id = %self.inner.meta.id, graceful, "closing data connection");
-        let raw = self.inner.channel.lock().ok().and_then(|mut c| c.take());
-        let pc = self.inner.pc.clone();
+        tracing::debug!(id = %self.id(), graceful, "closing data connection");
+        let core = self.inner.core.clone();
         // Closing the channel and the peer connection waits on SCTP and DTLS; do it aside so
         // that a read loop or an event handler calling this never waits on itself.
         tokio::spawn(async move {
@@ -653,7 +666,7 @@ impl DataConnection {
                 }
                 let _ = raw.close().await;
             }
-            let _ = pc.close().await;
+            core.close_transport();
         });
     }
 }

@@ -115,6 +115,21 @@ impl FrameDecoder {
         }
     }
 
+    /// One tick of the staleness clock: drops partial messages that received no chunk in the
+    /// last `max_age` ticks; returns how many were dropped.
+    pub fn tick(&mut self, max_age: u64) -> usize {
+        self.reassembler.tick();
+        if self.reassembler.pending_messages() == 0 {
+            return 0;
+        }
+        self.reassembler.evict_stale(max_age).len()
+    }
+
+    /// Bytes held for partial messages.
+    pub fn pending_bytes(&self) -> usize {
+        self.reassembler.buffered_bytes()
+    }
+
     /// Decodes one channel message: `Ok(None)` while a chunked message is incomplete.
     pub fn decode(
         &mut self,

@@ -7,23 +7,23 @@
 //! peer: the remote sees exactly what an SDK peer would have sent, and so caps its sending
 //! bitrate by `b=AS`/`b=TIAS` and can only pick the one kept codec.
 
-use crate::candidates::{self, CandidateQueues};
 use crate::config::RtcContext;
+use crate::core::{ConnectionKind, Core, Ids};
 use crate::error::ConnectionError;
+use crate::guard::MediaGuard;
 use crate::media_options::{AnswerOptions, CallOptions};
 use crate::random::connection_id;
 use crate::signal::{self, Offer};
 use crate::sink::Signal;
 use crate::state::{self, ConnectionState};
+use crate::stats::ConnectionStats;
 use peer_media::sdp::Munging;
 use peer_media::{LocalTrack, MediaKind, MediaStream, RemoteTrack};
-use peer_protocol::client::ClientMessage;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
-use tokio::sync::{mpsc, watch, Mutex};
-use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
-use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use tokio::sync::{mpsc, Mutex};
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -32,8 +32,13 @@ use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
 use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
 
+/// Events queued for the application; past this, error events are dropped (and counted), while
+/// room is kept for the `Stream`/`Track` events of the remote tracks.
+const EVENT_CAPACITY: usize = 64;
+
 /// What a MediaConnection reports, in order. `Close` is the last event.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum MediaConnectionEvent {
     /// `stream`: the first track of a remote stream with this id arrived (once per stream id,
     /// as the SDK emits `stream`). Its tracks follow as [`MediaConnectionEvent::Track`].
@@ -46,27 +51,15 @@ pub enum MediaConnectionEvent {
     Close,
 }
 
-/// What a connection is, fixed at creation.
-struct Meta {
-    id: String,
-    remote_id: String,
-    metadata: Option<Value>,
-    originator: bool,
-}
-
 /// The sender of one kind and the local track it currently sends.
 struct SenderSlot {
     sender: Arc<RTCRtpSender>,
     track: Arc<StdMutex<LocalTrack>>,
 }
 
+/// What this kind adds to the core.
 struct Inner {
-    meta: Meta,
-    pc: Arc<RTCPeerConnection>,
-    signal: Signal,
-    state: watch::Sender<ConnectionState>,
-    /// Whether ICE and DTLS are up (media flows).
-    connected: watch::Sender<bool>,
+    core: Arc<Core>,
     /// The SDK options applied to the SDPs this side sends.
     munging: StdMutex<Munging>,
     /// Answerer: the offer waiting for `answer()`.
@@ -77,9 +70,13 @@ struct Inner {
     negotiation: Mutex<()>,
     senders: StdMutex<HashMap<MediaKind, SenderSlot>>,
     remote_streams: StdMutex<HashSet<String>>,
-    candidates: CandidateQueues,
-    events_tx: mpsc::UnboundedSender<MediaConnectionEvent>,
-    events_rx: Mutex<(mpsc::UnboundedReceiver<MediaConnectionEvent>, bool)>,
+    /// Remote tracks accepted so far, and the most accepted.
+    remote_tracks: AtomicUsize,
+    max_remote_tracks: usize,
+    events_tx: mpsc::Sender<MediaConnectionEvent>,
+    events_rx: Mutex<(mpsc::Receiver<MediaConnectionEvent>, bool)>,
+    /// Error events dropped because the application did not read its events.
+    dropped_events: AtomicU64,
 }
 
 /// A media connection to one remote peer. Cheap to clone; clones share the connection.
@@ -91,8 +88,8 @@ pub struct MediaConnection {
 impl std::fmt::Debug for MediaConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaConnection")
-            .field("id", &self.inner.meta.id)
-            .field("remote_id", &self.inner.meta.remote_id)
+            .field("id", &self.id())
+            .field("remote_id", &self.remote_id())
             .field("state", &self.state())
             .finish()
     }
@@ -121,49 +118,33 @@ fn check_codecs(stream: Option<&MediaStream>, m: &Munging) -> Result<(), Connect
 }
 
 impl MediaConnection {
-    /// Calls `remote_id` (the SDK's `peer.call`): creates the connection, sends `SEND_OFFER`
-    /// and returns at once. A router that must know the connection before the server can answer
-    /// uses [`MediaConnection::outgoing`] and [`MediaConnection::offer`] instead.
-    pub async fn call(
-        ctx: &RtcContext,
-        signal: Signal,
-        remote_id: &str,
-        stream: Option<&MediaStream>,
-        options: CallOptions,
-    ) -> Result<MediaConnection, ConnectionError> {
-        let conn = MediaConnection::outgoing(ctx, signal, remote_id, stream, options).await?;
-        conn.offer().await?;
-        Ok(conn)
-    }
-
     /// Creates the calling side with its transceivers, without signaling anything yet. As in
     /// the SDK: the stream's video track, then its audio track; a receive-only transceiver for a
     /// kind the stream lacks when `video_receive_enabled`/`audio_receive_enabled` is set; and
     /// without a stream and without those options, receive-only audio and video.
-    pub async fn outgoing(
+    pub(crate) async fn outgoing(
         ctx: &RtcContext,
         signal: Signal,
         remote_id: &str,
         stream: Option<&MediaStream>,
         options: CallOptions,
+        room: Option<String>,
     ) -> Result<MediaConnection, ConnectionError> {
         let munging = options.munging();
         check_codecs(stream, &munging)?;
-        let pc = Arc::new(
-            ctx.media_api
-                .new_peer_connection(ctx.config.clone())
-                .await?,
-        );
-        let meta = Meta {
+        let (pc, guard) = ctx.media_peer_connection().await?;
+        let ids = Ids {
             id: options
                 .connection_id
                 .clone()
                 .unwrap_or_else(|| connection_id("mc_")),
             remote_id: remote_id.to_owned(),
+            kind: ConnectionKind::Media,
+            room,
             metadata: options.metadata.clone(),
             originator: true,
         };
-        let conn = MediaConnection::build(meta, pc, signal, munging);
+        let conn = MediaConnection::build(ctx, ids, Arc::new(pc), signal, guard, munging);
         let recv_only = || RTCRtpTransceiverInit {
             direction: RTCRtpTransceiverDirection::Recvonly,
             send_encodings: vec![],
@@ -179,8 +160,7 @@ impl MediaConnection {
                         (MediaKind::Audio, options.audio_receive_enabled),
                     ] {
                         if stream.track(kind).is_none() && wanted == Some(true) {
-                            conn.inner
-                                .pc
+                            conn.pc()
                                 .add_transceiver_from_kind(kind.rtp_codec_type(), Some(recv_only()))
                                 .await?;
                         }
@@ -194,8 +174,7 @@ impl MediaConnection {
                         (MediaKind::Video, options.video_receive_enabled),
                     ] {
                         if legacy || wanted == Some(true) {
-                            conn.inner
-                                .pc
+                            conn.pc()
                                 .add_transceiver_from_kind(kind.rtp_codec_type(), Some(recv_only()))
                                 .await?;
                         }
@@ -206,7 +185,7 @@ impl MediaConnection {
         }
         .await;
         if let Err(e) = result {
-            conn.shutdown().await;
+            conn.shutdown();
             return Err(e);
         }
         Ok(conn)
@@ -214,40 +193,40 @@ impl MediaConnection {
 
     /// Sends `SEND_OFFER` for a connection made by [`MediaConnection::outgoing`]. On failure
     /// the connection is closed.
-    pub async fn offer(&self) -> Result<(), ConnectionError> {
+    pub(crate) async fn offer(&self) -> Result<(), ConnectionError> {
         let result = self.send_offer().await;
         if result.is_err() {
-            self.shutdown().await;
+            self.shutdown();
         }
         result
     }
 
     async fn send_offer(&self) -> Result<(), ConnectionError> {
         let _step = self.inner.negotiation.lock().await;
-        let i = &self.inner;
-        let offer = i.pc.create_offer(None).await?;
-        i.pc.set_local_description(offer).await?;
+        let core = &self.inner.core;
+        let offer = core.pc.create_offer(None).await?;
+        core.pc.set_local_description(offer).await?;
         let sdp = self.local_sdp().await?;
         let msg = signal::media_offer(
-            &i.meta.remote_id,
-            &i.meta.id,
+            &core.ids.remote_id,
+            &core.ids.id,
             &sdp,
-            i.meta.metadata.as_ref(),
+            core.ids.metadata.as_ref(),
+            core.ids.room.as_deref(),
         )?;
-        self.signal(msg).await?;
-        self.flush_local_candidates().await;
+        core.signal(msg).await?;
+        core.flush_local_candidates().await;
         Ok(())
     }
 
     /// The local description as sent: munged by the SDK options.
     async fn local_sdp(&self) -> Result<String, ConnectionError> {
         let sdp = self
-            .inner
-            .pc
+            .pc()
             .local_description()
             .await
             .map(|d| d.sdp)
-            .ok_or_else(|| ConnectionError::WebRtc("no local description".into()))?;
+            .ok_or_else(|| ConnectionError::stack("no local description"))?;
         let munging = self
             .inner
             .munging
@@ -262,24 +241,23 @@ impl MediaConnection {
     /// Accepts a media `OFFER`: the connection is created but not answered (the Peer emits
     /// `call`; the application calls [`MediaConnection::answer`]). Candidates that arrive
     /// before the answer are kept.
-    pub async fn from_offer(
+    pub(crate) async fn from_offer(
         ctx: &RtcContext,
         signal: Signal,
         offer: &Offer,
     ) -> Result<MediaConnection, ConnectionError> {
         let metadata = offer.raw.get("metadata").cloned().filter(|m| !m.is_null());
-        let pc = Arc::new(
-            ctx.media_api
-                .new_peer_connection(ctx.config.clone())
-                .await?,
-        );
-        let meta = Meta {
+        let (pc, guard) = ctx.media_peer_connection().await?;
+        let ids = Ids {
             id: offer.connection_id.clone(),
             remote_id: offer.src.clone(),
+            kind: ConnectionKind::Media,
+            room: offer.room_name.clone(),
             metadata,
             originator: false,
         };
-        let conn = MediaConnection::build(meta, pc, signal, Munging::default());
+        let conn =
+            MediaConnection::build(ctx, ids, Arc::new(pc), signal, guard, Munging::default());
         if let Ok(mut p) = conn.inner.pending_offer.lock() {
             *p = Some(offer.sdp.clone());
         }
@@ -313,9 +291,9 @@ impl MediaConnection {
         let result = self.answer_inner(&offer, stream).await;
         match &result {
             Ok(()) => {
-                state::mark_open(&self.inner.state);
+                state::mark_open(&self.inner.core.state);
             }
-            Err(_) => self.shutdown().await,
+            Err(_) => self.shutdown(),
         }
         result
     }
@@ -335,42 +313,42 @@ impl MediaConnection {
         }
         self.apply_remote_offer(offer).await?;
         self.send_answer().await?;
-        self.flush_local_candidates().await;
+        self.inner.core.flush_local_candidates().await;
         Ok(())
     }
 
     async fn apply_remote_offer(&self, sdp: &str) -> Result<(), ConnectionError> {
         let desc = RTCSessionDescription::offer(sdp.to_owned())
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
-        self.inner
-            .pc
+        self.pc()
             .set_remote_description(desc)
             .await
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
         if let Ok(mut last) = self.inner.last_remote_offer.lock() {
             *last = Some(sdp.to_owned());
         }
-        self.flush_remote_candidates().await;
+        self.inner.core.flush_remote_candidates().await;
         Ok(())
     }
 
     async fn send_answer(&self) -> Result<(), ConnectionError> {
-        let i = &self.inner;
-        let answer = i.pc.create_answer(None).await?;
-        i.pc.set_local_description(answer).await?;
+        let core = &self.inner.core;
+        let answer = core.pc.create_answer(None).await?;
+        core.pc.set_local_description(answer).await?;
         let sdp = self.local_sdp().await?;
-        self.signal(signal::answer(
-            &i.meta.remote_id,
-            &i.meta.id,
+        core.signal(signal::answer(
+            &core.ids.remote_id,
+            &core.ids.id,
             "media",
             &sdp,
+            core.ids.room.as_deref(),
         )?)
         .await
     }
 
     /// Adds `track` as the sender of its kind and reads the sender's RTCP.
     async fn add_sender(&self, track: LocalTrack) -> Result<(), ConnectionError> {
-        let sender = self.inner.pc.add_track(track.webrtc_track()).await?;
+        let sender = self.pc().add_track(track.webrtc_track()).await?;
         // Sequence numbers stay continuous when `replace_stream` swaps in a track whose source
         // numbers its packets from elsewhere; receivers' jitter buffers see no jump.
         if let Err(e) = sender.enable_seq_transformer() {
@@ -390,75 +368,75 @@ impl MediaConnection {
         Ok(())
     }
 
-    /// The connection around `pc`, with its ICE, state and track handlers installed.
+    /// The connection around `pc`, with its track handler installed and its guard (if any)
+    /// told to close it on a malformed datagram.
     fn build(
-        meta: Meta,
+        ctx: &RtcContext,
+        ids: Ids,
         pc: Arc<RTCPeerConnection>,
         signal: Signal,
+        guard: Option<MediaGuard>,
         munging: Munging,
     ) -> MediaConnection {
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let conn = MediaConnection {
             inner: Arc::new(Inner {
-                meta,
-                pc,
-                signal,
-                state: watch::channel(ConnectionState::Connecting).0,
-                connected: watch::channel(false).0,
+                core: Core::new(ids, pc, signal, guard.clone()),
                 munging: StdMutex::new(munging),
                 pending_offer: StdMutex::new(None),
                 last_remote_offer: StdMutex::new(None),
                 negotiation: Mutex::new(()),
                 senders: StdMutex::new(HashMap::new()),
                 remote_streams: StdMutex::new(HashSet::new()),
-                candidates: CandidateQueues::new(),
+                remote_tracks: AtomicUsize::new(0),
+                max_remote_tracks: ctx.limits.max_remote_tracks,
                 events_tx,
                 events_rx: Mutex::new((events_rx, false)),
+                dropped_events: AtomicU64::new(0),
             }),
         };
-        conn.install_handlers();
+        if let Some(guard) = guard {
+            let weak = Arc::downgrade(&conn.inner);
+            guard.on_malformed(move |from, why| {
+                if let Some(inner) = weak.upgrade() {
+                    let conn = MediaConnection { inner };
+                    let error = ConnectionError::MalformedMedia(format!("{why} (from {from})"));
+                    conn.error_event(error);
+                    conn.shutdown();
+                }
+            });
+        }
+        conn.install_track_handler();
         conn
     }
 
-    fn install_handlers(&self) {
+    fn pc(&self) -> &Arc<RTCPeerConnection> {
+        &self.inner.core.pc
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.inner.core
+    }
+
+    /// Queues an error event, unless the queue is so full that the room kept for track events
+    /// would go (then it is counted in [`MediaConnection::dropped_events`] instead).
+    fn error_event(&self, error: ConnectionError) {
+        let keep_for_tracks = 2 * self.inner.max_remote_tracks + 1;
+        if self.inner.events_tx.capacity() <= keep_for_tracks
+            || self
+                .inner
+                .events_tx
+                .try_send(MediaConnectionEvent::Error(error))
+                .is_err()
+        {
+            self.inner.dropped_events.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn install_track_handler(&self) {
         let weak = Arc::downgrade(&self.inner);
-        self.inner.pc.on_ice_candidate(Box::new(move |c| {
-            let weak = weak.clone();
-            Box::pin(async move {
-                let (Some(c), Some(inner)) = (c, weak.upgrade()) else {
-                    return;
-                };
-                match c.to_json() {
-                    Ok(init) => MediaConnection { inner }.local_candidate(init).await,
-                    Err(e) => tracing::debug!(error = %e, "unusable local candidate"),
-                }
-            })
-        }));
-        let weak = Arc::downgrade(&self.inner);
-        self.inner
-            .pc
-            .on_peer_connection_state_change(Box::new(move |s| {
-                let weak = weak.clone();
-                Box::pin(async move {
-                    let Some(inner) = weak.upgrade() else {
-                        return;
-                    };
-                    match s {
-                        RTCPeerConnectionState::Connected => {
-                            inner.connected.send_replace(true);
-                        }
-                        RTCPeerConnectionState::Failed => {
-                            tracing::info!(id = %inner.meta.id, "peer connection failed");
-                            MediaConnection { inner }.shutdown().await;
-                        }
-                        _ => {}
-                    }
-                })
-            }));
-        let weak = Arc::downgrade(&self.inner);
-        let pc: Weak<RTCPeerConnection> = Arc::downgrade(&self.inner.pc);
-        self.inner
-            .pc
+        let pc: Weak<RTCPeerConnection> = Arc::downgrade(self.pc());
+        self.pc()
             .on_track(Box::new(move |track, _receiver, _transceiver| {
                 if let Some(inner) = weak.upgrade() {
                     let remote = RemoteTrack::new(track, pc.clone());
@@ -469,6 +447,11 @@ impl MediaConnection {
     }
 
     fn remote_track(&self, track: RemoteTrack) {
+        let accepted = self.inner.remote_tracks.fetch_add(1, Ordering::AcqRel);
+        if accepted >= self.inner.max_remote_tracks {
+            tracing::warn!(id = %self.id(), max = self.inner.max_remote_tracks, "remote track ignored: too many");
+            return;
+        }
         let stream_id = track.stream_id();
         let first = self
             .inner
@@ -476,47 +459,23 @@ impl MediaConnection {
             .lock()
             .map(|mut s| s.insert(stream_id.clone()))
             .unwrap_or(false);
-        tracing::debug!(id = %self.inner.meta.id, ?track, "remote track");
+        tracing::debug!(id = %self.id(), ?track, "remote track");
+        // Room for these is kept in the queue (see `error_event`): at most two per track.
         if first {
             let _ = self
                 .inner
                 .events_tx
-                .send(MediaConnectionEvent::Stream(stream_id));
+                .try_send(MediaConnectionEvent::Stream(stream_id));
         }
         let _ = self
             .inner
             .events_tx
-            .send(MediaConnectionEvent::Track(track));
-    }
-
-    async fn local_candidate(&self, c: RTCIceCandidateInit) {
-        if let Some(c) = self.inner.candidates.local(c).await {
-            self.send_candidate(&c).await;
-        }
-    }
-
-    async fn send_candidate(&self, c: &RTCIceCandidateInit) {
-        let i = &self.inner;
-        candidates::send(&i.signal, &i.meta.remote_id, &i.meta.id, "media", c).await;
-    }
-
-    async fn flush_local_candidates(&self) {
-        for c in self.inner.candidates.release_local().await {
-            self.send_candidate(&c).await;
-        }
-    }
-
-    async fn flush_remote_candidates(&self) {
-        self.inner.candidates.release_remote(&self.inner.pc).await;
-    }
-
-    async fn signal(&self, msg: ClientMessage) -> Result<(), ConnectionError> {
-        self.inner.signal.send(msg).await
+            .try_send(MediaConnectionEvent::Track(track));
     }
 
     /// Applies a relayed `ANSWER` (caller side), to the first offer or to a renegotiation.
-    pub async fn handle_answer(&self, sdp: &str) -> Result<(), ConnectionError> {
-        if !self.inner.meta.originator {
+    pub(crate) async fn handle_answer(&self, sdp: &str) -> Result<(), ConnectionError> {
+        if !self.is_originator() {
             return Err(ConnectionError::InvalidSignal(
                 "an answer for a call this peer did not make".into(),
             ));
@@ -524,13 +483,12 @@ impl MediaConnection {
         let _step = self.inner.negotiation.lock().await;
         let answer = RTCSessionDescription::answer(sdp.to_owned())
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
-        self.inner
-            .pc
+        self.pc()
             .set_remote_description(answer)
             .await
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
-        self.flush_remote_candidates().await;
-        state::mark_open(&self.inner.state);
+        self.inner.core.flush_remote_candidates().await;
+        state::mark_open(&self.inner.core.state);
         Ok(())
     }
 
@@ -538,8 +496,8 @@ impl MediaConnection {
     /// its `replace_stream` added or removed a kind). An offer identical to the last one is
     /// ignored; otherwise `SEND_ANSWER` goes back. A renegotiation that fails is also reported
     /// as [`MediaConnectionEvent::Error`]; the call keeps what was negotiated before.
-    pub async fn handle_offer(&self, sdp: &str) -> Result<(), ConnectionError> {
-        if self.inner.meta.originator {
+    pub(crate) async fn handle_offer(&self, sdp: &str) -> Result<(), ConnectionError> {
+        if self.is_originator() {
             return Err(ConnectionError::InvalidSignal(
                 "an offer for a call this peer made".into(),
             ));
@@ -567,22 +525,9 @@ impl MediaConnection {
         };
         if let Err(e) = &result {
             // The call goes on with what was negotiated before; the application hears of it.
-            let _ = self
-                .inner
-                .events_tx
-                .send(MediaConnectionEvent::Error(e.clone()));
+            self.error_event(e.clone());
         }
         result
-    }
-
-    /// Adds a relayed remote candidate, or keeps it until the remote description is set.
-    pub async fn handle_candidate(&self, c: RTCIceCandidateInit) -> Result<(), ConnectionError> {
-        self.inner.candidates.remote(&self.inner.pc, c).await
-    }
-
-    /// The remote side closed (`FORCE_CLOSE`, or `LEAVE` of the remote peer).
-    pub async fn handle_remote_close(&self) {
-        self.shutdown().await;
     }
 
     /// Replaces the stream sent (the SDK's `replaceStream`), kind by kind: the track of a kind
@@ -617,20 +562,20 @@ impl MediaConnection {
                     }
                 }
                 (Some((sender, _)), None) => {
-                    if !self.inner.meta.originator {
+                    if !self.is_originator() {
                         return Err(ConnectionError::Unsupported(
                             "removing a kind needs a renegotiation, which only the caller starts"
                                 .into(),
                         ));
                     }
-                    self.inner.pc.remove_track(&sender).await?;
+                    self.pc().remove_track(&sender).await?;
                     if let Ok(mut s) = self.inner.senders.lock() {
                         s.remove(&kind);
                     }
                     renegotiate = true;
                 }
                 (None, Some(track)) => {
-                    if !self.inner.meta.originator {
+                    if !self.is_originator() {
                         return Err(ConnectionError::Unsupported(
                             "adding a kind needs a renegotiation, which only the caller starts"
                                 .into(),
@@ -650,33 +595,49 @@ impl MediaConnection {
 
     /// The connection id.
     pub fn id(&self) -> &str {
-        &self.inner.meta.id
+        &self.inner.core.ids.id
     }
 
     /// The remote peer's id (the SDK's `remoteId`).
     pub fn remote_id(&self) -> &str {
-        &self.inner.meta.remote_id
+        &self.inner.core.ids.remote_id
     }
 
     /// The metadata given by the caller.
     pub fn metadata(&self) -> Option<&Value> {
-        self.inner.meta.metadata.as_ref()
+        self.inner.core.ids.metadata.as_ref()
     }
 
     /// Whether this side made the call.
     pub fn is_originator(&self) -> bool {
-        self.inner.meta.originator
+        self.inner.core.ids.originator
+    }
+
+    /// The room this call belongs to (a mesh room's member connection), if any.
+    pub fn room_name(&self) -> Option<&str> {
+        self.inner.core.ids.room.as_deref()
     }
 
     /// The current state: `Open` once answered (answerer) or once the answer is applied
     /// (caller), as the SDK's `open`.
     pub fn state(&self) -> ConnectionState {
-        *self.inner.state.borrow()
+        self.inner.core.state()
     }
 
     /// Whether the call is open (the SDK's `open`).
     pub fn is_open(&self) -> bool {
         self.state() == ConnectionState::Open
+    }
+
+    /// Error events dropped because the application did not read this call's events.
+    pub fn dropped_events(&self) -> u64 {
+        self.inner.dropped_events.load(Ordering::Relaxed)
+    }
+
+    /// Bytes and packets sent and received, and the round-trip time, of the call's selected
+    /// candidate pair.
+    pub async fn stats(&self) -> ConnectionStats {
+        ConnectionStats::of(self.pc()).await
     }
 
     /// The local tracks currently sent, video first.
@@ -695,37 +656,24 @@ impl MediaConnection {
 
     /// Waits until the call is open; fails if it closes first.
     pub async fn wait_open(&self) -> Result<(), ConnectionError> {
-        state::wait_open(&self.inner.state).await
+        self.inner.core.wait_open().await
     }
 
     /// Waits until media can flow (ICE and DTLS are up); fails if the call closes first. A
     /// source started before this point loses its first packets, as a camera's frames are lost
     /// before a call connects: start file playback after it to send the file from its start.
     pub async fn wait_connected(&self) -> Result<(), ConnectionError> {
-        let mut connected = self.inner.connected.subscribe();
-        let mut state = self.inner.state.subscribe();
-        loop {
-            if *connected.borrow_and_update() {
-                return Ok(());
-            }
-            if *state.borrow_and_update() == ConnectionState::Closed {
-                return Err(ConnectionError::Closed);
-            }
-            tokio::select! {
-                r = connected.changed() => if r.is_err() { return Err(ConnectionError::Closed) },
-                r = state.changed() => if r.is_err() { return Err(ConnectionError::Closed) },
-            }
-        }
+        self.inner.core.wait_connected().await
     }
 
     /// Whether media can flow (ICE and DTLS are up).
     pub fn is_connected(&self) -> bool {
-        *self.inner.connected.borrow()
+        *self.inner.core.connected.borrow()
     }
 
     /// Waits until the connection is closed.
     pub async fn closed(&self) {
-        state::closed(&self.inner.state).await
+        self.inner.core.closed().await
     }
 
     /// The next event; `None` after [`MediaConnectionEvent::Close`].
@@ -735,10 +683,19 @@ impl MediaConnection {
         state::next_event(
             rx,
             close_reported,
-            &self.inner.state,
+            &self.inner.core.state,
             MediaConnectionEvent::Close,
         )
         .await
+    }
+
+    /// The events as a stream (the same events as [`MediaConnection::next_event`]; use one or
+    /// the other).
+    pub fn events(&self) -> impl futures::Stream<Item = MediaConnectionEvent> + Send + 'static {
+        futures::stream::unfold(self.clone(), |conn| async move {
+            let ev = conn.next_event().await?;
+            Some((ev, conn))
+        })
     }
 
     /// Waits for the next remote track, skipping other events; `None` once closed.
@@ -755,25 +712,19 @@ impl MediaConnection {
     /// Closes the call. With `force`, the remote side is told through `SEND_FORCE_CLOSE` and
     /// closes at once; without, it notices when ICE fails.
     pub async fn close(&self, force: bool) {
-        if force && self.state() != ConnectionState::Closed {
-            let msg = signal::force_close(&self.inner.meta.remote_id, &self.inner.meta.id);
-            let _ = self.signal(msg).await;
+        if force {
+            self.inner.core.send_force_close().await;
         }
-        self.shutdown().await;
+        self.shutdown();
     }
 
-    async fn shutdown(&self) {
-        let previous = self.inner.state.send_replace(ConnectionState::Closed);
-        if previous == ConnectionState::Closed {
-            return;
-        }
-        tracing::debug!(id = %self.inner.meta.id, "closing media connection");
-        let pc = self.inner.pc.clone();
-        // Closing waits on DTLS and the RTP loops; do it aside so a handler calling this never
-        // waits on itself.
-        tokio::spawn(async move {
-            let _ = pc.close().await;
-        });
+    /// The remote side closed (`FORCE_CLOSE`, or `LEAVE` of the remote peer).
+    pub(crate) fn handle_remote_close(&self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&self) {
+        self.inner.core.close_now();
     }
 }
 

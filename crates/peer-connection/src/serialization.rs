@@ -78,6 +78,7 @@ impl FromStr for Serialization {
 /// The data channel's reliability (the SDK's `dcInit`, an `RTCDataChannelInit`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct DcInit {
     /// In-order delivery; `true` unless set.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +92,32 @@ pub struct DcInit {
 }
 
 impl DcInit {
+    /// A reliable, ordered channel (the default).
+    pub fn reliable() -> DcInit {
+        DcInit::default()
+    }
+
+    /// Sets in-order delivery.
+    #[must_use]
+    pub fn ordered(mut self, ordered: bool) -> DcInit {
+        self.ordered = Some(ordered);
+        self
+    }
+
+    /// Drops a message after this many retransmissions (unreliable).
+    #[must_use]
+    pub fn max_retransmits(mut self, n: u16) -> DcInit {
+        self.max_retransmits = Some(n);
+        self
+    }
+
+    /// Drops a message after this many milliseconds (unreliable).
+    #[must_use]
+    pub fn max_packet_life_time(mut self, ms: u16) -> DcInit {
+        self.max_packet_life_time = Some(ms);
+        self
+    }
+
     /// Whether messages may be lost; the SDK then forces `binary` serialization.
     pub fn is_unreliable(&self) -> bool {
         self.max_retransmits.is_some() || self.max_packet_life_time.is_some()

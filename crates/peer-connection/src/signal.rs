@@ -18,6 +18,9 @@ pub struct Offer {
     pub connection_id: String,
     /// `data` or `media`.
     pub connection_type: String,
+    /// The room the offer belongs to (a mesh room's member connection), if any: such an offer
+    /// goes to the room, never to the Peer as a P2P `call`.
+    pub room_name: Option<String>,
     /// The SDP.
     pub sdp: String,
     /// The whole payload as received.
@@ -31,6 +34,8 @@ pub struct Routed {
     pub src: String,
     /// The connection.
     pub connection_id: String,
+    /// The room the message belongs to, if any.
+    pub room_name: Option<String>,
     /// The whole payload as received.
     pub raw: Map<String, Value>,
 }
@@ -42,6 +47,10 @@ fn object(v: Value) -> Result<Map<String, Value>, ConnectionError> {
             "payload is not an object".into(),
         )),
     }
+}
+
+fn room_name(m: &Map<String, Value>) -> Option<String> {
+    m.get("roomName").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn string(m: &Map<String, Value>, key: &str) -> Result<String, ConnectionError> {
@@ -64,6 +73,7 @@ pub fn parse_offer(v: Value) -> Result<Offer, ConnectionError> {
         src: string(&raw, "src")?,
         connection_id: string(&raw, "connectionId")?,
         connection_type: string(&raw, "connectionType")?,
+        room_name: room_name(&raw),
         sdp,
         raw,
     })
@@ -75,6 +85,7 @@ pub fn parse_routed(v: Value) -> Result<Routed, ConnectionError> {
     Ok(Routed {
         src: string(&raw, "src")?,
         connection_id: string(&raw, "connectionId")?,
+        room_name: room_name(&raw),
         raw,
     })
 }
@@ -111,7 +122,14 @@ pub fn candidate(raw: &Map<String, Value>) -> Result<Option<RTCIceCandidateInit>
     }))
 }
 
-fn relay(kind: fn(Relay) -> ClientMessage, body: Value) -> Result<ClientMessage, ConnectionError> {
+fn relay(
+    kind: fn(Relay) -> ClientMessage,
+    mut body: Value,
+    room: Option<&str>,
+) -> Result<ClientMessage, ConnectionError> {
+    if let (Some(room), Some(obj)) = (room, body.as_object_mut()) {
+        obj.insert("roomName".into(), Value::from(room));
+    }
     Relay::from_payload(&body)
         .map(kind)
         .ok_or_else(|| ConnectionError::InvalidSignal("relay without dst".into()))
@@ -142,16 +160,17 @@ pub fn data_offer(
         obj.insert("label".into(), Value::from(label));
         obj.insert("dcInit".into(), dc_init.clone());
     }
-    relay(ClientMessage::SendOffer, body)
+    relay(ClientMessage::SendOffer, body, None)
 }
 
 /// `SEND_OFFER` for a media connection: `{offer, dst, connectionId, connectionType:"media",
-/// metadata}`.
+/// metadata, roomName?}`.
 pub fn media_offer(
     dst: &str,
     connection_id: &str,
     sdp: &str,
     metadata: Option<&Value>,
+    room: Option<&str>,
 ) -> Result<ClientMessage, ConnectionError> {
     let mut body = json!({
         "offer": {"type": "offer", "sdp": sdp},
@@ -162,15 +181,16 @@ pub fn media_offer(
     if let (Some(m), Some(obj)) = (metadata, body.as_object_mut()) {
         obj.insert("metadata".into(), m.clone());
     }
-    relay(ClientMessage::SendOffer, body)
+    relay(ClientMessage::SendOffer, body, room)
 }
 
-/// `SEND_ANSWER {answer, dst, connectionId, connectionType}`.
+/// `SEND_ANSWER {answer, dst, connectionId, connectionType, roomName?}`.
 pub fn answer(
     dst: &str,
     connection_id: &str,
     connection_type: &str,
     sdp: &str,
+    room: Option<&str>,
 ) -> Result<ClientMessage, ConnectionError> {
     relay(
         ClientMessage::SendAnswer,
@@ -180,15 +200,17 @@ pub fn answer(
             "connectionId": connection_id,
             "connectionType": connection_type,
         }),
+        room,
     )
 }
 
 /// `SEND_CANDIDATE {candidate: {candidate, sdpMid, sdpMLineIndex, usernameFragment}, dst,
-/// connectionId, connectionType}`.
+/// connectionId, connectionType, roomName?}`.
 pub fn candidate_message(
     dst: &str,
     connection_id: &str,
     connection_type: &str,
+    room: Option<&str>,
     c: &RTCIceCandidateInit,
 ) -> Result<ClientMessage, ConnectionError> {
     let mut cand = json!({
@@ -207,6 +229,7 @@ pub fn candidate_message(
             "connectionId": connection_id,
             "connectionType": connection_type,
         }),
+        room,
     )
 }
 
@@ -249,8 +272,18 @@ mod tests {
         let c = candidate(&r.raw).unwrap().unwrap();
         assert_eq!(c.sdp_mline_index, Some(0));
         assert_eq!(c.sdp_mid.as_deref(), Some("0"));
-        let back = candidate_message("alice", "dc_lt99an8lnro", "data", &c).unwrap();
+        let back = candidate_message("alice", "dc_lt99an8lnro", "data", None, &c).unwrap();
         assert_eq!(back.payload()["candidate"]["sdpMLineIndex"], json!(0));
+        assert!(back.payload().get("roomName").is_none());
+        let in_room = candidate_message("alice", "mc_1", "media", Some("r"), &c).unwrap();
+        assert_eq!(in_room.payload()["roomName"], json!("r"));
+        let ClientMessage::SendCandidate(relay) = in_room else {
+            panic!("not a candidate")
+        };
+        assert_eq!(relay.room_name.as_deref(), Some("r"));
+        let routed =
+            parse_routed(json!({"src": "a", "connectionId": "x", "roomName": "r"})).unwrap();
+        assert_eq!(routed.room_name.as_deref(), Some("r"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, watch};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectionState {
     /// Negotiating.
     Connecting,

@@ -1,5 +1,6 @@
 //! `UdpSink` and `FileSink` on tracks received over a real loopback `webrtc` connection: codecs,
-//! caps and SDP, and the file being finalized on stop, on drop and when the track ends.
+//! caps and SDP, the file being finalized on stop, on drop and when the track ends, and write
+//! errors (a full disk) ending the recording with the error.
 
 mod common;
 
@@ -213,6 +214,36 @@ async fn file_sink_reports_an_unwritable_path() {
         .await
         .expect_err("no such directory");
     assert!(matches!(e, MediaError::Io(_)), "{e:?}");
+    source.stop();
+    pair.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sink_reports_a_full_disk() {
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let track = LocalTrack::new(Codec::Opus, "stream");
+    let mut pair = connect(&track).await;
+    let source = FileSource::start(fixture("sine.ogg"), track, LOOPED)
+        .await
+        .expect("source");
+    let remote = pair.remote_track().await;
+    // Creating works (it is a device); every write fails with ENOSPC.
+    let sink = FileSink::start(remote, full).await.expect("sink");
+    // The recording ends by itself, with the error, while the track still sends.
+    let e = within("the write error", sink.finished())
+        .await
+        .expect_err("disk full");
+    assert!(
+        matches!(&e, MediaError::Io(m) if m.contains("/dev/full")),
+        "{e:?}"
+    );
+    assert!(sink.is_finished());
+    assert!(!source.is_finished());
+    assert_eq!(sink.finished().await, Err(e));
     source.stop();
     pair.close().await;
 }

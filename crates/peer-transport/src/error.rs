@@ -1,17 +1,27 @@
 //! The transport's error type.
 
 use peer_protocol::ErrorType;
+use std::error::Error;
 use std::fmt;
+
+/// The underlying error of a failed connection: an I/O, TLS or WebSocket error.
+pub type Cause = Box<dyn Error + Send + Sync + 'static>;
 
 /// Why a signaling or REST operation failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TransportError {
-    /// The WebSocket or TCP connection could not be made or broke.
-    Connect(String),
+    /// The WebSocket or TCP connection could not be made or broke; the cause is the source.
+    Connect(Cause),
     /// TLS configuration failed (a bad extra root certificate, for example).
     Tls(String),
     /// No `OPEN` arrived within the open timeout.
     OpenTimeout,
+    /// A step did not finish in time: `what` names it (connecting, the handshake, a REST call).
+    Timeout {
+        /// The step that timed out.
+        what: &'static str,
+    },
     /// The server ended the session before `OPEN` (usually after an `ERROR`).
     Rejected {
         /// What happened, with the server's `ERROR` if there was one.
@@ -40,6 +50,7 @@ impl fmt::Display for TransportError {
             TransportError::OpenTimeout => {
                 f.write_str("the server did not open the session in time")
             }
+            TransportError::Timeout { what } => write!(f, "{what} timed out"),
             TransportError::Rejected { reason, .. } => {
                 write!(f, "the server rejected the session: {reason}")
             }
@@ -52,4 +63,18 @@ impl fmt::Display for TransportError {
     }
 }
 
-impl std::error::Error for TransportError {}
+impl Error for TransportError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            TransportError::Connect(cause) => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl TransportError {
+    /// A connection failure caused by `cause`.
+    pub fn connect(cause: impl Into<Cause>) -> TransportError {
+        TransportError::Connect(cause.into())
+    }
+}

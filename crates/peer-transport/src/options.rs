@@ -94,6 +94,12 @@ pub struct SignalingOptions {
     pub app_ping_interval: Duration,
     /// How long to wait for the first `OPEN` (the SDK's connect timeout is 20 s).
     pub open_timeout: Duration,
+    /// How long one connection attempt (TCP, TLS, WebSocket handshake) may take.
+    pub connect_timeout: Duration,
+    /// How long a connected socket may take to reach `OPEN` (Engine.IO open, `40`, `OPEN`).
+    pub handshake_timeout: Duration,
+    /// How long a REST call (`listAllPeers`, `exists`) may take, all of it.
+    pub rest_timeout: Duration,
     /// Messages kept while not open; `send` fails beyond this.
     pub max_queued: usize,
     /// Extra DER-encoded root certificates trusted for `wss`/`https` besides the Web PKI roots.
@@ -112,6 +118,9 @@ impl SignalingOptions {
             reconnect: ReconnectPolicy::default(),
             app_ping_interval: Duration::from_secs(25),
             open_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            rest_timeout: Duration::from_secs(10),
             max_queued: 4096,
             extra_root_certificates: Vec::new(),
         }

@@ -5,6 +5,7 @@ use crate::options::ServerAddr;
 use crate::tls::client_config;
 use crate::TransportError;
 use rustls::pki_types::ServerName;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -20,17 +21,18 @@ pub enum PeerList {
     Disabled,
 }
 
-/// `GET {origin}/api/apikeys/{key}/clients/`.
+/// `GET {origin}/api/apikeys/{key}/clients/`, all of it within `timeout`.
 pub async fn list_all_peers(
     server: &ServerAddr,
     key: &str,
     extra_roots: &[Vec<u8>],
+    timeout: Duration,
 ) -> Result<PeerList, TransportError> {
     let path = format!(
         "/api/apikeys/{}/clients/",
         crate::query::encode_component(key)
     );
-    let r = get(server, &path, extra_roots).await?;
+    let r = get(server, &path, extra_roots, timeout).await?;
     match r.status {
         200 => serde_json::from_slice::<Vec<String>>(&r.body)
             .map(PeerList::Peers)
@@ -46,19 +48,20 @@ pub async fn list_all_peers(
     }
 }
 
-/// `GET {origin}/api/apikeys/{key}/peers/{id}/exists`.
+/// `GET {origin}/api/apikeys/{key}/peers/{id}/exists`, all of it within `timeout`.
 pub async fn peer_exists(
     server: &ServerAddr,
     key: &str,
     peer_id: &str,
     extra_roots: &[Vec<u8>],
+    timeout: Duration,
 ) -> Result<bool, TransportError> {
     let path = format!(
         "/api/apikeys/{}/peers/{}/exists",
         crate::query::encode_component(key),
         crate::query::encode_component(peer_id)
     );
-    let r = get(server, &path, extra_roots).await?;
+    let r = get(server, &path, extra_roots, timeout).await?;
     if r.status != 200 {
         return Err(TransportError::Http {
             status: r.status,
@@ -82,10 +85,23 @@ async fn get(
     server: &ServerAddr,
     path: &str,
     extra_roots: &[Vec<u8>],
+    timeout: Duration,
+) -> Result<Response, TransportError> {
+    tokio::time::timeout(timeout, get_now(server, path, extra_roots))
+        .await
+        .map_err(|_| TransportError::Timeout {
+            what: "the REST call",
+        })?
+}
+
+async fn get_now(
+    server: &ServerAddr,
+    path: &str,
+    extra_roots: &[Vec<u8>],
 ) -> Result<Response, TransportError> {
     let tcp = TcpStream::connect((server.host.as_str(), server.port))
         .await
-        .map_err(|e| TransportError::Connect(e.to_string()))?;
+        .map_err(TransportError::connect)?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {}:{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
         server.host, server.port
@@ -97,7 +113,7 @@ async fn get(
         let tls = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
-            .map_err(|e| TransportError::Connect(e.to_string()))?;
+            .map_err(TransportError::connect)?;
         exchange(tls, request.as_bytes()).await?
     } else {
         exchange(tcp, request.as_bytes()).await?
@@ -112,13 +128,13 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream
         .write_all(request)
         .await
-        .map_err(|e| TransportError::Connect(e.to_string()))?;
+        .map_err(TransportError::connect)?;
     let mut raw = Vec::new();
     let read = (&mut stream).take(MAX_RESPONSE).read_to_end(&mut raw).await;
     match read {
         Ok(_) => Ok(raw),
         // Some TLS servers close without close_notify; what arrived is still usable.
         Err(_) if !raw.is_empty() => Ok(raw),
-        Err(e) => Err(TransportError::Connect(e.to_string())),
+        Err(e) => Err(TransportError::connect(e)),
     }
 }

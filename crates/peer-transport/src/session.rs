@@ -40,6 +40,8 @@ pub enum SessionError {
     ServerDisconnect,
     /// The server broke the Engine.IO or Socket.IO framing.
     Protocol(String),
+    /// The server did not complete the handshake (`0{...}`, `40`, `OPEN`) in time.
+    HandshakeTimeout,
 }
 
 impl SessionError {
@@ -56,6 +58,9 @@ impl fmt::Display for SessionError {
             SessionError::EngineClosed => f.write_str("the server closed the session"),
             SessionError::ServerDisconnect => f.write_str("the server disconnected this client"),
             SessionError::Protocol(e) => write!(f, "protocol error: {e}"),
+            SessionError::HandshakeTimeout => {
+                f.write_str("the server did not complete the handshake in time")
+            }
         }
     }
 }
@@ -100,12 +105,21 @@ pub struct ClientSession {
     next_engine_ping: Option<Instant>,
     next_app_ping: Option<Instant>,
     peer_id: Option<String>,
+    /// How long a new transport may take to reach `OPEN`.
+    handshake_timeout: Duration,
+    /// When the current transport's handshake must be done.
+    handshake_deadline: Option<Instant>,
 }
+
+/// How long a new transport may take from connecting to `OPEN` unless set otherwise.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ClientSession {
     /// A session with no transport yet.
     pub fn new(now: Instant, app_ping_interval: Duration, max_queued: usize) -> ClientSession {
         ClientSession {
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            handshake_deadline: None,
             phase: Phase::Connecting,
             decoder: socketio::Decoder::new(MAX_ATTACHMENTS),
             queued: VecDeque::new(),
@@ -120,6 +134,11 @@ impl ClientSession {
             next_app_ping: None,
             peer_id: None,
         }
+    }
+
+    /// Sets how long a new transport may take from connecting to `OPEN`.
+    pub fn set_handshake_timeout(&mut self, timeout: Duration) {
+        self.handshake_timeout = timeout;
     }
 
     /// The id of the last `OPEN`, kept across reconnects so they ask for the same id.
@@ -140,6 +159,7 @@ impl ClientSession {
         self.last_received = now;
         self.next_engine_ping = None;
         self.next_app_ping = None;
+        self.handshake_deadline = Some(now + self.handshake_timeout);
     }
 
     /// The transport is gone; until the next one, messages queue.
@@ -148,6 +168,7 @@ impl ClientSession {
         self.transmit.clear();
         self.next_engine_ping = None;
         self.next_app_ping = None;
+        self.handshake_deadline = None;
     }
 
     /// Sends `msg` now if open, otherwise after the next `OPEN`.
@@ -263,6 +284,7 @@ impl ClientSession {
 
     fn on_open(&mut self, now: Instant, peer_id: String, turn: Option<TurnCredential>) {
         self.phase = Phase::Open;
+        self.handshake_deadline = None;
         self.peer_id = Some(peer_id.clone());
         self.next_app_ping = Some(now + self.app_ping_interval);
         while let Some(msg) = self.queued.pop_front() {
@@ -274,8 +296,11 @@ impl ClientSession {
         });
     }
 
-    /// Advances the timers: pings to send, or the ping timeout.
+    /// Advances the timers: pings to send, or the ping or handshake timeout.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self.handshake_deadline.is_some_and(|at| now >= at) {
+            return Err(SessionError::HandshakeTimeout);
+        }
         if self.phase == Phase::Connecting {
             return Ok(());
         }
@@ -301,13 +326,18 @@ impl ClientSession {
     /// The next instant [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase == Phase::Connecting {
-            return None;
+            return self.handshake_deadline;
         }
         let dead = self.last_received + self.ping_interval + self.ping_timeout;
-        [Some(dead), self.next_engine_ping, self.next_app_ping]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            Some(dead),
+            self.next_engine_ping,
+            self.next_app_ping,
+            self.handshake_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next frame to write.
@@ -408,6 +438,42 @@ mod tests {
         ));
         let e = s.handle_text(now, "41").unwrap_err();
         assert!(!e.reconnectable());
+    }
+
+    #[test]
+    fn a_handshake_that_never_completes_times_out() {
+        let t0 = Instant::now();
+        let mut s = ClientSession::new(t0, Duration::from_secs(25), 4);
+        s.set_handshake_timeout(Duration::from_secs(3));
+        s.transport_connected(t0);
+        // Silence: the deadline is the handshake's.
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+        assert!(s.handle_timeout(t0 + Duration::from_secs(2)).is_ok());
+        assert_eq!(
+            s.handle_timeout(t0 + Duration::from_secs(3)),
+            Err(SessionError::HandshakeTimeout)
+        );
+        // Engine open and `40` but no `OPEN`: still the handshake's deadline.
+        s.transport_connected(t0);
+        s.handle_text(
+            t0,
+            r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":5000}"#,
+        )
+        .unwrap();
+        s.handle_text(t0, "40").unwrap();
+        assert_eq!(
+            s.handle_timeout(t0 + Duration::from_secs(3)),
+            Err(SessionError::HandshakeTimeout)
+        );
+        // `OPEN` clears it.
+        s.transport_connected(t0);
+        s.handle_text(
+            t0,
+            r#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":5000}"#,
+        )
+        .unwrap();
+        s.handle_text(t0, r#"42["OPEN",{"peerId":"a"}]"#).unwrap();
+        assert!(s.handle_timeout(t0 + Duration::from_secs(4)).is_ok());
     }
 
     #[test]

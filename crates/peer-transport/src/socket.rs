@@ -21,8 +21,11 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Capacity of the event channel; the socket task waits when the consumer lags.
-const EVENT_CAPACITY: usize = 1024;
+/// Capacity of the event channel to the consumer.
+const EVENT_CAPACITY: usize = 64;
+/// Events the socket task keeps while the consumer lags; past this it stops reading the socket
+/// (the server's own deadlines then apply) but keeps its keepalive going.
+const MAX_UNDELIVERED: usize = 64;
 /// Capacity of the command channel.
 const COMMAND_CAPACITY: usize = 256;
 /// Largest WebSocket message accepted from the server (room data may be 20 MiB).
@@ -41,7 +44,7 @@ pub enum SignalingEvent {
     },
     /// A server message.
     Message(ServerMessage),
-    /// The socket dropped; the session is trying to reconnect.
+    /// The socket dropped; the session is trying to reconnect (after a delay).
     Reconnecting {
         /// 1 for the first attempt.
         attempt: u32,
@@ -90,7 +93,8 @@ pub struct Signaling {
 
 impl Signaling {
     /// Connects to the server and waits for `OPEN`. Fails with the server's reason when it
-    /// rejects the handshake (`ERROR` then disconnect), or after `open_timeout`.
+    /// rejects the handshake (`ERROR` then disconnect), or after `open_timeout` (the socket
+    /// task is then stopped, whatever it was waiting on).
     pub async fn connect(
         options: SignalingOptions,
     ) -> Result<(Signaling, Opened, mpsc::Receiver<SignalingEvent>), TransportError> {
@@ -112,13 +116,16 @@ impl Signaling {
         let status = Arc::new(Mutex::new(Status::default()));
         let (finished_tx, finished) = watch::channel(false);
         let timeout = options.open_timeout;
+        let mut session = ClientSession::new(
+            Instant::now(),
+            options.app_ping_interval,
+            options.max_queued,
+        );
+        session.set_handshake_timeout(options.handshake_timeout);
         let task = SocketTask {
             finished: finished_tx,
-            session: ClientSession::new(
-                Instant::now(),
-                options.app_ping_interval,
-                options.max_queued,
-            ),
+            session,
+            undelivered: std::collections::VecDeque::new(),
             options,
             token: token.clone(),
             connector,
@@ -128,12 +135,13 @@ impl Signaling {
             first_open: Some(open_tx),
             last_error: None,
         };
-        tokio::spawn(task.run());
+        let handle = tokio::spawn(task.run());
         let opened = match tokio::time::timeout(timeout, open_rx).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(TransportError::Closed),
             Err(_) => {
-                let _ = cmd_tx.try_send(Command::Close);
+                // Whatever the task waits on (a dial, a handshake), it ends now.
+                handle.abort();
                 return Err(TransportError::OpenTimeout);
             }
         };
@@ -195,6 +203,8 @@ struct SocketTask {
     finished: watch::Sender<bool>,
     options: SignalingOptions,
     session: ClientSession,
+    /// Events the consumer has not taken yet (at most [`MAX_UNDELIVERED`]).
+    undelivered: std::collections::VecDeque<SignalingEvent>,
     token: String,
     connector: Option<Connector>,
     commands: mpsc::Receiver<Command>,
@@ -203,6 +213,13 @@ struct SocketTask {
     first_open: Option<oneshot::Sender<OpenResult>>,
     /// The last `ERROR` of the current socket: why the server then disconnected us.
     last_error: Option<ErrorMessage>,
+}
+
+/// Why a connection attempt failed.
+struct DialError {
+    reason: String,
+    /// `Some(step)` when it failed by taking too long.
+    timed_out: Option<&'static str>,
 }
 
 enum Ended {
@@ -217,7 +234,7 @@ enum Ended {
 impl SocketTask {
     async fn run(mut self) {
         let mut attempt = 0u32;
-        let (reason, kind) = loop {
+        let (reason, kind, timeout) = loop {
             match self.dial().await {
                 Ok(ws) => {
                     self.session.transport_connected(Instant::now());
@@ -225,53 +242,78 @@ impl SocketTask {
                     let was_open = self.session.is_open();
                     self.session.transport_lost();
                     self.set_open(false);
-                    let why = match ended {
-                        Ended::ByUser => break ("closed".to_string(), None),
+                    let (why, timed_out) = match ended {
+                        Ended::ByUser => break ("closed".to_string(), None, None),
                         Ended::Dropped(e) if !e.reconnectable() => {
                             break match self.last_error.take() {
                                 Some(err) => (
                                     format!("{e}: {}: {}", err.kind, err.message),
                                     Some(err.kind),
+                                    None,
                                 ),
-                                None => (e.to_string(), None),
+                                None => (e.to_string(), None, None),
                             }
                         }
-                        Ended::Dropped(e) => e.to_string(),
-                        Ended::Io(e) => e,
+                        Ended::Dropped(SessionError::HandshakeTimeout) => (
+                            SessionError::HandshakeTimeout.to_string(),
+                            Some("the handshake"),
+                        ),
+                        Ended::Dropped(e) => (e.to_string(), None),
+                        Ended::Io(e) => (e, None),
                     };
                     if self.session.peer_id().is_none() {
                         // Never opened: report the failure of the first connection.
-                        break (why, None);
+                        break (why, None, timed_out);
                     }
                     if was_open {
                         attempt = 0;
                     }
                     if !self.backoff(&mut attempt, why).await {
-                        break ("out of reconnect attempts".to_string(), None);
+                        break (self.gave_up(attempt), None, None);
                     }
                 }
-                Err(e) => {
+                Err(dial) => {
                     if self.session.peer_id().is_none() {
-                        break (e, None);
+                        break (dial.reason, None, dial.timed_out);
                     }
-                    if !self.backoff(&mut attempt, e).await {
-                        break ("out of reconnect attempts".to_string(), None);
+                    if !self.backoff(&mut attempt, dial.reason).await {
+                        break (self.gave_up(attempt), None, None);
                     }
                 }
             }
         };
         self.finished.send_replace(true);
         if let Some(tx) = self.first_open.take() {
-            let _ = tx.send(Err(TransportError::Rejected {
-                reason: reason.clone(),
-                kind,
-            }));
+            let error = match timeout {
+                Some(what) => TransportError::Timeout { what },
+                None => TransportError::Rejected {
+                    reason: reason.clone(),
+                    kind,
+                },
+            };
+            let _ = tx.send(Err(error));
         }
         if let Ok(mut s) = self.status.lock() {
             s.open = false;
             s.closed = true;
         }
-        let _ = self.events.send(SignalingEvent::Closed { reason }).await;
+        // The last event: wait for the consumer (it is gone or reading), but not forever.
+        for ev in std::mem::take(&mut self.undelivered) {
+            let _ = tokio::time::timeout(CLOSE_WAIT, self.events.send(ev)).await;
+        }
+        let _ = tokio::time::timeout(
+            CLOSE_WAIT,
+            self.events.send(SignalingEvent::Closed { reason }),
+        )
+        .await;
+    }
+
+    /// The reason given when reconnecting stops.
+    fn gave_up(&self, attempts: u32) -> String {
+        format!(
+            "gave up reconnecting after {} attempt(s)",
+            attempts.min(self.options.reconnect.attempts)
+        )
     }
 
     /// Waits before the next attempt; false when the policy is exhausted or the user closed.
@@ -287,13 +329,10 @@ impl SocketTask {
             .reconnect
             .delay_for(*attempt, f64::from(b[0]) / 255.0);
         tracing::info!(attempt = *attempt, ?delay, %reason, "signaling socket dropped; reconnecting");
-        let _ = self
-            .events
-            .send(SignalingEvent::Reconnecting {
-                attempt: *attempt,
-                reason,
-            })
-            .await;
+        self.emit(SignalingEvent::Reconnecting {
+            attempt: *attempt,
+            reason,
+        });
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         loop {
@@ -303,7 +342,26 @@ impl SocketTask {
                     None | Some(Command::Close) => return false,
                     Some(cmd) => self.apply(cmd),
                 },
+                permit = self.events.clone().reserve_owned(), if !self.undelivered.is_empty() => {
+                    if let (Ok(permit), Some(ev)) = (permit, self.undelivered.pop_front()) {
+                        permit.send(ev);
+                    }
+                }
             }
+        }
+    }
+
+    /// Hands an event to the consumer, or keeps it (bounded by the reading side, see
+    /// [`MAX_UNDELIVERED`]) when the consumer lags: never waits for it.
+    fn emit(&mut self, ev: SignalingEvent) {
+        if self.undelivered.is_empty() {
+            match self.events.try_send(ev) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(ev)) => self.undelivered.push_back(ev),
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        } else {
+            self.undelivered.push_back(ev);
         }
     }
 
@@ -329,7 +387,7 @@ impl SocketTask {
         }
     }
 
-    async fn dial(&mut self) -> Result<Ws, String> {
+    async fn dial(&mut self) -> Result<Ws, DialError> {
         let peer_id = self
             .session
             .peer_id()
@@ -351,15 +409,23 @@ impl SocketTask {
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
         tracing::debug!(%url, "connecting signaling socket");
-        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
             url,
             Some(config),
             true,
             self.connector.clone(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        Ok(ws)
+        );
+        match tokio::time::timeout(self.options.connect_timeout, connect).await {
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(e)) => Err(DialError {
+                reason: e.to_string(),
+                timed_out: None,
+            }),
+            Err(_) => Err(DialError {
+                reason: "connecting to the server timed out".into(),
+                timed_out: Some("connecting"),
+            }),
+        }
     }
 
     fn set_open(&self, open: bool) {
@@ -383,7 +449,7 @@ impl SocketTask {
                 }
             }
             while let Some(ev) = self.session.poll_event() {
-                self.deliver(ev).await;
+                self.deliver(ev);
             }
             let deadline = self.session.poll_timeout();
             let sleep = async {
@@ -393,8 +459,17 @@ impl SocketTask {
                 }
             };
             let now = Instant::now;
+            // While the consumer lags, the socket is not read (the server's deadlines apply to
+            // what it queues for us), but pings and commands go on.
+            let reading = self.undelivered.len() < MAX_UNDELIVERED;
             let result = tokio::select! {
-                msg = ws.next() => match msg {
+                permit = self.events.clone().reserve_owned(), if !self.undelivered.is_empty() => {
+                    if let (Ok(permit), Some(ev)) = (permit, self.undelivered.pop_front()) {
+                        permit.send(ev);
+                    }
+                    Ok(())
+                }
+                msg = ws.next(), if reading => match msg {
                     Some(Ok(Message::Text(t))) => self.session.handle_text(now(), t.as_str()),
                     Some(Ok(Message::Binary(b))) => self.session.handle_binary(now(), b),
                     Some(Ok(Message::Close(_))) | None => return Ended::Io("the server closed the socket".into()),
@@ -421,7 +496,7 @@ impl SocketTask {
             if let Err(e) = result {
                 // Deliver what arrived before the failure (an ERROR before `41`, say).
                 while let Some(ev) = self.session.poll_event() {
-                    self.deliver(ev).await;
+                    self.deliver(ev);
                 }
                 let _ = ws.close(None).await;
                 return Ended::Dropped(e);
@@ -429,7 +504,7 @@ impl SocketTask {
         }
     }
 
-    async fn deliver(&mut self, ev: SessionEvent) {
+    fn deliver(&mut self, ev: SessionEvent) {
         match ev {
             SessionEvent::Open {
                 peer_id,
@@ -441,9 +516,7 @@ impl SocketTask {
                     Some(tx) => {
                         let _ = tx.send(Ok((peer_id, turn_credential)));
                     }
-                    None => {
-                        let _ = self.events.send(SignalingEvent::Reopened { peer_id }).await;
-                    }
+                    None => self.emit(SignalingEvent::Reopened { peer_id }),
                 }
             }
             SessionEvent::Message(msg) => {
@@ -451,7 +524,7 @@ impl SocketTask {
                     self.last_error = Some(e.clone());
                 }
                 if self.first_open.is_none() {
-                    let _ = self.events.send(SignalingEvent::Message(msg)).await;
+                    self.emit(SignalingEvent::Message(msg));
                 }
             }
         }

@@ -1,9 +1,12 @@
-//! `PeerError`: the Peer's `error` event and the error of its methods, with the SDK's types.
+//! `PeerError`: the Peer's `error` event and the error of its methods, with the SDK's types and
+//! the underlying error as its [`source`](std::error::Error::source).
 
 use peer_connection::ConnectionError;
 use peer_protocol::ErrorType;
 use peer_transport::TransportError;
+use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 
 /// The kind of a [`PeerError`]; [`ErrorKind::as_str`] gives the SDK's `type` string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,6 +28,8 @@ pub enum ErrorKind {
     Connection,
     /// A parameter is invalid (an id for `connect`, say).
     InvalidArgument,
+    /// A step took longer than its timeout (connecting, the handshake, a REST call).
+    Timeout,
 }
 
 impl ErrorKind {
@@ -39,18 +44,28 @@ impl ErrorKind {
             ErrorKind::Disconnected => "disconnected",
             ErrorKind::Connection => "connection-error",
             ErrorKind::InvalidArgument => "invalid-argument",
+            ErrorKind::Timeout => "timeout",
         }
     }
 }
 
 /// An error of the Peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PeerError {
     /// What kind.
     pub kind: ErrorKind,
     /// A human-readable explanation.
     pub message: String,
+    source: Option<Arc<dyn Error + Send + Sync + 'static>>,
 }
+
+impl PartialEq for PeerError {
+    fn eq(&self, other: &PeerError) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for PeerError {}
 
 impl PeerError {
     /// An error of `kind`.
@@ -58,6 +73,20 @@ impl PeerError {
         PeerError {
             kind,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error of `kind` caused by `source`.
+    pub fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl Error + Send + Sync + 'static,
+    ) -> PeerError {
+        PeerError {
+            kind,
+            message: message.into(),
+            source: Some(Arc::new(source)),
         }
     }
 
@@ -73,24 +102,32 @@ impl fmt::Display for PeerError {
     }
 }
 
-impl std::error::Error for PeerError {}
+impl Error for PeerError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn Error + 'static))
+    }
+}
 
 impl From<ConnectionError> for PeerError {
     fn from(e: ConnectionError) -> PeerError {
-        PeerError::new(ErrorKind::Connection, e.to_string())
+        PeerError::with_source(ErrorKind::Connection, e.to_string(), e)
     }
 }
 
 impl From<TransportError> for PeerError {
     fn from(e: TransportError) -> PeerError {
-        match &e {
-            TransportError::Rejected { reason, kind } => PeerError::new(
-                kind.map(ErrorKind::Server)
-                    .unwrap_or(ErrorKind::SocketError),
-                reason.clone(),
-            ),
-            TransportError::Closed => PeerError::new(ErrorKind::Disconnected, e.to_string()),
-            _ => PeerError::new(ErrorKind::SocketError, e.to_string()),
-        }
+        let kind = match &e {
+            TransportError::Rejected { kind, .. } => kind
+                .map(ErrorKind::Server)
+                .unwrap_or(ErrorKind::SocketError),
+            TransportError::Closed => ErrorKind::Disconnected,
+            TransportError::OpenTimeout | TransportError::Timeout { .. } => ErrorKind::Timeout,
+            _ => ErrorKind::SocketError,
+        };
+        let message = match &e {
+            TransportError::Rejected { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        PeerError::with_source(kind, message, e)
     }
 }

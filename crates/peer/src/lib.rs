@@ -58,23 +58,23 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod connection;
 pub mod error;
 pub mod event;
+mod inner;
 pub mod options;
 pub mod peer;
 mod router;
 
-pub use connection::Connection;
 pub use error::{ErrorKind, PeerError};
 pub use event::PeerEvent;
-pub use options::{PeerCredential, PeerOptions};
+pub use options::{IncomingPolicy, PeerCredential, PeerOptions};
 pub use peer::Peer;
+pub use peer_connection::router::IncomingRequest;
 pub use peer_connection::{
-    AnswerOptions, CallOptions, Codec, ConnectOptions, ConnectionError, ConnectionState, Data,
-    DataConnection, DataConnectionEvent, DcInit, IceServer, IceTransportPolicy, LocalAddresses,
-    LocalTrack, MediaConnection, MediaConnectionEvent, MediaKind, MediaStream, RemoteTrack,
-    RtcConfig, Serialization,
+    AnswerOptions, CallOptions, Codec, ConnectOptions, Connection, ConnectionError, ConnectionKind,
+    ConnectionLimits, ConnectionState, ConnectionStats, Data, DataConnection, DataConnectionEvent,
+    DcInit, IceServer, IceTransportPolicy, LocalAddresses, LocalTrack, MediaConnection,
+    MediaConnectionEvent, MediaKind, MediaStream, RemoteTrack, RtcConfig, Serialization,
 };
 pub use peer_media as media;
 pub use peer_protocol::ErrorType;

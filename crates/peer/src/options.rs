@@ -1,8 +1,12 @@
-//! `PeerOptions`: the SDK's Peer options, with Rust defaults.
+//! `PeerOptions`: the SDK's Peer options, with Rust defaults, and what a Peer accepts from
+//! remote peers.
 
-use peer_connection::RtcConfig;
+use peer_connection::router::IncomingRequest;
+use peer_connection::{ConnectionLimits, RtcConfig};
 use peer_transport::ReconnectPolicy;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A credential for API keys that require one: `{timestamp, ttl, authToken}` where
 /// `authToken = base64(HMAC-SHA256(secret, "{timestamp}:{ttl}:{peerId}"))`.
@@ -17,8 +21,13 @@ pub struct PeerCredential {
     pub auth_token: String,
 }
 
+/// Decides, before anything is created for it, whether an incoming connection or call is
+/// accepted (`true`) or refused (`false`; the remote is told to close it).
+pub type IncomingPolicy = Arc<dyn Fn(&IncomingRequest) -> bool + Send + Sync>;
+
 /// Options of [`Peer::new`](crate::Peer::new).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
+#[non_exhaustive]
 pub struct PeerOptions {
     /// The API key.
     pub key: String,
@@ -43,6 +52,40 @@ pub struct PeerOptions {
     pub reconnect: ReconnectPolicy,
     /// Extra DER root certificates trusted for `secure` servers.
     pub tls_root_certificates: Vec<Vec<u8>>,
+    /// How long [`Peer::new`](crate::Peer::new) waits for `OPEN`. Default 20 s (the SDK's).
+    pub open_timeout: Duration,
+    /// How long one connection attempt to the server (TCP, TLS, WebSocket) may take, and then
+    /// its handshake up to `OPEN`. Default 10 s each.
+    pub connect_timeout: Duration,
+    /// How long a REST call (`list_all_peers`, `fetch_peer_exists`) may take. Default 10 s.
+    pub rest_timeout: Duration,
+    /// Most connections (data and media) at once; incoming offers past it are refused before
+    /// anything is created for them. Default 64.
+    pub max_connections: usize,
+    /// Accepts or refuses incoming connections and calls before anything is created for them;
+    /// `None` (the default) accepts every one within `max_connections`.
+    pub incoming: Option<IncomingPolicy>,
+    /// What a remote peer can make one connection hold.
+    pub limits: ConnectionLimits,
+}
+
+impl std::fmt::Debug for PeerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerOptions")
+            .field("key", &self.key)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("secure", &self.secure)
+            .field("debug", &self.debug)
+            .field("config", &self.config)
+            .field("turn", &self.turn)
+            .field("credential", &self.credential.is_some())
+            .field("reconnect", &self.reconnect)
+            .field("max_connections", &self.max_connections)
+            .field("incoming", &self.incoming.is_some())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PeerOptions {
@@ -60,14 +103,82 @@ impl PeerOptions {
             credential: None,
             reconnect: ReconnectPolicy::default(),
             tls_root_certificates: Vec::new(),
+            open_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            rest_timeout: Duration::from_secs(10),
+            max_connections: 64,
+            incoming: None,
+            limits: ConnectionLimits::default(),
         }
     }
 
     /// Sets the server address.
+    #[must_use]
     pub fn server(mut self, host: impl Into<String>, port: u16, secure: bool) -> PeerOptions {
         self.host = host.into();
         self.port = port;
         self.secure = secure;
+        self
+    }
+
+    /// Sets the RTC configuration.
+    #[must_use]
+    pub fn config(mut self, config: RtcConfig) -> PeerOptions {
+        self.config = config;
+        self
+    }
+
+    /// Sets the credential.
+    #[must_use]
+    pub fn credential(mut self, credential: PeerCredential) -> PeerOptions {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// Sets the SDK's log level (0 to 3).
+    #[must_use]
+    pub fn debug(mut self, level: u8) -> PeerOptions {
+        self.debug = level;
+        self
+    }
+
+    /// Sets the reconnect policy.
+    #[must_use]
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> PeerOptions {
+        self.reconnect = policy;
+        self
+    }
+
+    /// Sets the most connections at once.
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> PeerOptions {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets the policy that accepts or refuses incoming connections and calls.
+    #[must_use]
+    pub fn incoming(
+        mut self,
+        policy: impl Fn(&IncomingRequest) -> bool + Send + Sync + 'static,
+    ) -> PeerOptions {
+        self.incoming = Some(Arc::new(policy));
+        self
+    }
+
+    /// Sets what a remote peer can make one connection hold.
+    #[must_use]
+    pub fn limits(mut self, limits: ConnectionLimits) -> PeerOptions {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the timeouts: waiting for `OPEN`, one connection attempt, a REST call.
+    #[must_use]
+    pub fn timeouts(mut self, open: Duration, connect: Duration, rest: Duration) -> PeerOptions {
+        self.open_timeout = open;
+        self.connect_timeout = connect;
+        self.rest_timeout = rest;
         self
     }
 }

@@ -1,126 +1,50 @@
 //! `Peer`: the facade over signaling (`peer-transport`) and connections (`peer-connection`).
 
-use crate::connection::Connection;
 use crate::error::{ErrorKind, PeerError};
 use crate::event::PeerEvent;
+use crate::inner::{Inner, Life, EVENT_CAPACITY};
 use crate::options::PeerOptions;
 use crate::router;
+use peer_connection::router as conn_router;
 use peer_connection::{
-    CallOptions, ConnectOptions, DataConnection, IceServer, MediaConnection, MediaStream,
-    RtcContext, Signal,
+    CallOptions, ConnectOptions, Connection, DataConnection, IceServer, MediaConnection,
+    MediaStream, RtcContext,
 };
 use peer_protocol::ids::{is_valid_api_key, is_valid_peer_id};
 use peer_transport::{rest, PeerList, ServerAddr, Signaling, SignalingOptions};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::{mpsc, Mutex};
 
-/// Capacity of the Peer's event queue.
-const EVENT_CAPACITY: usize = 256;
-
-/// Life of the Peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Life {
-    Open = 0,
-    Disconnected = 1,
-    Destroyed = 2,
+/// The last handle: dropping it destroys the Peer.
+struct Handle {
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) id: String,
-    pub(crate) options: PeerOptions,
-    pub(crate) server: ServerAddr,
-    pub(crate) signaling: Signaling,
-    pub(crate) rtc: RtcContext,
-    pub(crate) signal: Signal,
-    pub(crate) connections: StdMutex<HashMap<String, Vec<Connection>>>,
-    pub(crate) events_tx: mpsc::Sender<PeerEvent>,
-    events_rx: Mutex<mpsc::Receiver<PeerEvent>>,
-    pub(crate) life: AtomicU8,
-}
-
-impl Inner {
-    pub(crate) fn life(&self) -> Life {
-        match self.life.load(Ordering::SeqCst) {
-            0 => Life::Open,
-            1 => Life::Disconnected,
-            _ => Life::Destroyed,
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.inner.life() == Life::Destroyed {
+            return;
         }
-    }
-
-    /// Moves to `to` unless already at or past it; true if it moved.
-    pub(crate) fn advance(&self, to: Life) -> bool {
-        self.life.fetch_max(to as u8, Ordering::SeqCst) < to as u8
-    }
-
-    pub(crate) async fn emit(&self, ev: PeerEvent) {
-        let _ = self.events_tx.send(ev).await;
-    }
-
-    /// Whether log lines at `level` (1 error, 2 warn, 3 everything) pass the `debug` option.
-    pub(crate) fn logs(&self, level: u8) -> bool {
-        self.options.debug >= level
-    }
-
-    pub(crate) fn register(self: &Arc<Self>, conn: Connection) {
-        if let Ok(mut map) = self.connections.lock() {
-            map.entry(conn.remote_id().to_owned())
-                .or_default()
-                .push(conn.clone());
+        // Closes the connections and the socket as `destroy()` does; the remote peers see
+        // `LEAVE`. Outside a runtime there is nothing to run it on, and the socket task has
+        // gone with its runtime anyway.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let inner = self.inner.clone();
+            runtime.spawn(async move { destroy(&inner).await });
         }
-        let weak = Arc::downgrade(self);
-        let conn = conn.clone();
-        tokio::spawn(async move {
-            conn.closed().await;
-            if let Some(inner) = weak.upgrade() {
-                inner.unregister(&conn);
-            }
-        });
-    }
-
-    fn unregister(&self, conn: &Connection) {
-        if let Ok(mut map) = self.connections.lock() {
-            if let Some(list) = map.get_mut(conn.remote_id()) {
-                list.retain(|c| c.id() != conn.id());
-                if list.is_empty() {
-                    map.remove(conn.remote_id());
-                }
-            }
-        }
-    }
-
-    pub(crate) fn find(&self, remote: &str, connection_id: &str) -> Option<Connection> {
-        let map = self.connections.lock().ok()?;
-        map.get(remote)?
-            .iter()
-            .find(|c| c.id() == connection_id)
-            .cloned()
-    }
-
-    pub(crate) fn of(&self, remote: &str) -> Vec<Connection> {
-        self.connections
-            .lock()
-            .ok()
-            .and_then(|m| m.get(remote).cloned())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn take_all(&self, remote: &str) -> Vec<Connection> {
-        self.connections
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(remote))
-            .unwrap_or_default()
     }
 }
 
-/// A SkyWay Peer. Cheap to clone; clones share the Peer.
+/// A SkyWay Peer. Cheap to clone; clones share the Peer. Dropping the last clone destroys it
+/// (as [`Peer::destroy`]).
 ///
 /// See the [crate documentation](crate) for an example.
 #[derive(Clone)]
 pub struct Peer {
+    /// Held for its `Drop`: the last clone destroys the Peer.
+    _handle: Arc<Handle>,
     inner: Arc<Inner>,
 }
 
@@ -166,19 +90,29 @@ impl Peer {
             .and_then(|c| serde_json::to_value(c).ok());
         sig.reconnect = options.reconnect.clone();
         sig.extra_root_certificates = options.tls_root_certificates.clone();
+        sig.open_timeout = options.open_timeout;
+        sig.connect_timeout = options.connect_timeout;
+        sig.handshake_timeout = options.connect_timeout;
+        sig.rest_timeout = options.rest_timeout;
         let (signaling, opened, sig_events) = Signaling::connect(sig).await?;
 
         let mut rtc_config = options.config.clone();
         if let (true, Some(turn)) = (options.turn, &opened.turn_credential) {
             if !options.turn_urls.is_empty() {
-                rtc_config.ice_servers.push(IceServer {
-                    urls: options.turn_urls.clone(),
-                    username: turn.username.clone(),
-                    credential: turn.credential.clone(),
-                });
+                rtc_config.ice_servers.push(IceServer::turn(
+                    options.turn_urls.clone(),
+                    turn.username.clone(),
+                    turn.credential.clone(),
+                ));
             }
         }
-        let rtc = RtcContext::new(&rtc_config)?;
+        let rtc = match RtcContext::with_limits(&rtc_config, options.limits.clone()) {
+            Ok(rtc) => rtc,
+            Err(e) => {
+                signaling.close().await;
+                return Err(e.into());
+            }
+        };
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let inner = Arc::new(Inner {
             id: opened.peer_id.clone(),
@@ -188,6 +122,7 @@ impl Peer {
             rtc,
             signal: Arc::new(router::SignalingSink(signaling.clone())),
             connections: StdMutex::new(HashMap::new()),
+            rooms: StdMutex::new(HashMap::new()),
             events_tx,
             events_rx: Mutex::new(events_rx),
             life: AtomicU8::new(Life::Open as u8),
@@ -197,7 +132,12 @@ impl Peer {
         }
         inner.emit(PeerEvent::Open(opened.peer_id)).await;
         tokio::spawn(router::run(Arc::downgrade(&inner), sig_events));
-        Ok(Peer { inner })
+        Ok(Peer {
+            _handle: Arc::new(Handle {
+                inner: inner.clone(),
+            }),
+            inner,
+        })
     }
 
     /// The peer id.
@@ -225,10 +165,16 @@ impl Peer {
             .unwrap_or_default()
     }
 
-    /// The rooms this Peer is in (the SDK's `rooms`). Rooms come with the MeshRoom and SfuRoom
-    /// work; until then this is always empty.
+    /// The names of the rooms this Peer is in (the SDK's `rooms`).
     pub fn rooms(&self) -> Vec<String> {
-        Vec::new()
+        let mut names: Vec<String> = self
+            .inner
+            .rooms
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     /// Opens a DataConnection to `peer_id` (the SDK's `connect`). Returns at once; wait for the
@@ -248,13 +194,13 @@ impl Peer {
         if peer_id.is_empty() {
             return Err(PeerError::new(ErrorKind::InvalidArgument, "empty peer id"));
         }
-        let conn =
-            DataConnection::outgoing(&self.inner.rtc, self.inner.signal.clone(), peer_id, options)
-                .await?;
         // Registered before the offer leaves, so that an immediate `peer-unavailable`, answer or
         // candidate finds it.
-        self.inner.register(Connection::Data(conn.clone()));
-        conn.offer().await?;
+        let inner = &self.inner;
+        let conn = conn_router::connect(&inner.rtc, inner.signal.clone(), peer_id, options, |c| {
+            inner.register(c)
+        })
+        .await?;
         Ok(conn)
     }
 
@@ -279,34 +225,32 @@ impl Peer {
         if peer_id.is_empty() {
             return Err(PeerError::new(ErrorKind::InvalidArgument, "empty peer id"));
         }
-        let conn = MediaConnection::outgoing(
-            &self.inner.rtc,
-            self.inner.signal.clone(),
+        let inner = &self.inner;
+        let conn = conn_router::call(
+            &inner.rtc,
+            inner.signal.clone(),
             peer_id,
             stream,
             options,
+            None,
+            |c| inner.register(c),
         )
         .await?;
-        self.inner.register(Connection::Media(conn.clone()));
-        conn.offer().await?;
         Ok(conn)
     }
 
     /// The open peers of this API key (the SDK's `listAllPeers`). `list-error` when the key's
     /// REST API is disabled.
     pub async fn list_all_peers(&self) -> Result<Vec<String>, PeerError> {
+        let o = &self.inner.options;
         let list = rest::list_all_peers(
             &self.inner.server,
-            &self.inner.options.key,
-            &self.inner.options.tls_root_certificates,
+            &o.key,
+            &o.tls_root_certificates,
+            o.rest_timeout,
         )
         .await
-        .map_err(|e| {
-            PeerError::new(
-                ErrorKind::Server(peer_protocol::ErrorType::ServerError),
-                e.to_string(),
-            )
-        })?;
+        .map_err(rest_error)?;
         match list {
             PeerList::Peers(ids) => Ok(ids),
             PeerList::Disabled => Err(PeerError::new(
@@ -318,19 +262,16 @@ impl Peer {
 
     /// Whether `peer_id` is open under this API key (the SDK's `fetchPeerExists`).
     pub async fn fetch_peer_exists(&self, peer_id: &str) -> Result<bool, PeerError> {
+        let o = &self.inner.options;
         rest::peer_exists(
             &self.inner.server,
-            &self.inner.options.key,
+            &o.key,
             peer_id,
-            &self.inner.options.tls_root_certificates,
+            &o.tls_root_certificates,
+            o.rest_timeout,
         )
         .await
-        .map_err(|e| {
-            PeerError::new(
-                ErrorKind::Server(peer_protocol::ErrorType::ServerError),
-                e.to_string(),
-            )
-        })
+        .map_err(rest_error)
     }
 
     /// Renews the credential (the SDK's `updateCredential`): sent to the server now and
@@ -348,41 +289,76 @@ impl Peer {
     /// Closes the signaling socket but keeps the connections (the SDK's `disconnect`). Emits
     /// [`PeerEvent::Disconnected`].
     pub async fn disconnect(&self) {
-        if self.inner.advance(Life::Disconnected) {
-            self.inner.signaling.close().await;
-            self.inner
-                .emit(PeerEvent::Disconnected("disconnect() was called".into()))
-                .await;
-        }
+        disconnect(&self.inner).await;
     }
 
     /// Closes every connection and the socket (the SDK's `destroy`). Remote peers see `LEAVE`.
     /// Emits [`PeerEvent::Disconnected`] (if still connected) and then [`PeerEvent::Close`].
     pub async fn destroy(&self) {
-        if self.inner.life() == Life::Destroyed {
-            return;
-        }
-        let all: Vec<Connection> = self
-            .inner
-            .connections
-            .lock()
-            .map(|mut m| m.drain().flat_map(|(_, v)| v).collect())
-            .unwrap_or_default();
-        for c in all {
-            c.close(false).await;
-        }
-        self.disconnect().await;
-        if self.inner.advance(Life::Destroyed) {
-            self.inner.emit(PeerEvent::Close).await;
-        }
+        destroy(&self.inner).await;
     }
 
     /// The next event; `None` after [`PeerEvent::Close`] once every earlier event was read.
     pub async fn next_event(&self) -> Option<PeerEvent> {
-        let mut rx = self.inner.events_rx.lock().await;
-        if self.inner.life() == Life::Destroyed {
-            return rx.try_recv().ok();
+        next_event(&self.inner).await
+    }
+
+    /// The events as a stream (the same events as [`Peer::next_event`]; use one or the other).
+    /// The stream does not keep the Peer alive.
+    pub fn events(&self) -> impl futures::Stream<Item = PeerEvent> + Send + 'static {
+        futures::stream::unfold(self.inner.clone(), |inner| async move {
+            let ev = next_event(&inner).await?;
+            Some((ev, inner))
+        })
+    }
+
+    /// Registers a room's signaling under `name` (the rooms crate does this when it joins).
+    #[allow(dead_code)]
+    pub(crate) fn register_room(&self, name: &str, room: Arc<dyn conn_router::RoomSignals>) {
+        if let Ok(mut rooms) = self.inner.rooms.lock() {
+            rooms.insert(name.to_owned(), room);
         }
-        rx.recv().await
+    }
+}
+
+/// A REST failure as a Peer error: a timeout, or the server or network failing.
+fn rest_error(e: peer_transport::TransportError) -> PeerError {
+    let kind = match &e {
+        peer_transport::TransportError::Timeout { .. } => ErrorKind::Timeout,
+        _ => ErrorKind::Server(peer_protocol::ErrorType::ServerError),
+    };
+    PeerError::with_source(kind, e.to_string(), e)
+}
+
+async fn next_event(inner: &Inner) -> Option<PeerEvent> {
+    let mut rx = inner.events_rx.lock().await;
+    if inner.life() == Life::Destroyed {
+        return rx.try_recv().ok();
+    }
+    rx.recv().await
+}
+
+async fn disconnect(inner: &Inner) {
+    if inner.advance(Life::Disconnected) {
+        inner.signaling.close().await;
+        inner
+            .emit(PeerEvent::Disconnected("disconnect() was called".into()))
+            .await;
+    }
+}
+
+async fn destroy(inner: &Inner) {
+    if inner.life() == Life::Destroyed {
+        return;
+    }
+    for c in inner.drain_connections() {
+        c.close(false).await;
+    }
+    if let Ok(mut rooms) = inner.rooms.lock() {
+        rooms.clear();
+    }
+    disconnect(inner).await;
+    if inner.advance(Life::Destroyed) {
+        inner.emit(PeerEvent::Close).await;
     }
 }

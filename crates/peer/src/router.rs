@@ -1,15 +1,19 @@
-//! The Peer's background tasks: routing server messages to connections and events, and
-//! forwarding the connections' signaling messages to the socket.
+//! The Peer's background routing: signaling events to connections, rooms and Peer events, and
+//! the connections' signaling messages to the socket.
+//!
+//! - A relayed message with a `roomName` goes to that room's [`RoomSignals`] (or is dropped if
+//!   the Peer is not in it); it never surfaces as a P2P connection or call.
+//! - A new `OFFER` is checked against the connection limit and the application's
+//!   [`incoming`](crate::PeerOptions::incoming) policy *before* anything is created for it; a
+//!   refused one gets `SEND_FORCE_CLOSE` and a [`PeerEvent::Refused`].
 
-use crate::connection::Connection;
 use crate::error::{ErrorKind, PeerError};
 use crate::event::PeerEvent;
-use crate::peer::{Inner, Life};
+use crate::inner::{Inner, Life};
 use async_trait::async_trait;
+use peer_connection::router::{self as conn_router, IncomingRequest, RoomSignal};
 use peer_connection::signal::{self, parse_offer, parse_routed, Offer};
-use peer_connection::{
-    ConnectionError, ConnectionState, DataConnection, MediaConnection, SignalSink,
-};
+use peer_connection::{Connection, ConnectionError, ConnectionState, SignalSink};
 use peer_protocol::client::ClientMessage;
 use peer_protocol::server::{RawJson, ServerMessage};
 use peer_protocol::ErrorType;
@@ -43,11 +47,15 @@ pub(crate) async fn run(peer: Weak<Inner>, mut events: mpsc::Receiver<SignalingE
                 if inner.logs(2) {
                     tracing::warn!(peer = %peer_id, "signaling reconnected");
                 }
+                inner.emit(PeerEvent::Reconnected).await;
             }
             SignalingEvent::Reconnecting { attempt, reason } => {
                 if inner.logs(2) {
                     tracing::warn!(attempt, %reason, "signaling socket lost; reconnecting");
                 }
+                inner
+                    .emit(PeerEvent::Reconnecting { attempt, reason })
+                    .await;
             }
             SignalingEvent::Closed { reason } => {
                 if inner.life() == Life::Open {
@@ -73,35 +81,29 @@ pub(crate) async fn run(peer: Weak<Inner>, mut events: mpsc::Receiver<SignalingE
 async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
     match msg {
         ServerMessage::Offer(raw) => {
-            let Ok(value) = serde_json::from_str(raw.0.get()) else {
+            let Some(offer) = parse(&raw, parse_offer) else {
                 return;
             };
-            match parse_offer(value) {
-                Ok(offer) if offer.connection_type == "data" => data_offer(inner, offer).await,
-                Ok(offer) if offer.connection_type == "media" => media_offer(inner, offer).await,
-                Ok(offer) => {
-                    if inner.logs(2) {
-                        tracing::warn!(kind = %offer.connection_type, src = %offer.src, "offer of an unsupported connection type ignored");
-                    }
-                }
-                Err(e) => {
-                    if inner.logs(2) {
-                        tracing::warn!(error = %e, "malformed offer ignored");
-                    }
-                }
+            if let Some(room) = offer.room_name.clone() {
+                to_room(inner, &room, RoomSignal::Offer(offer)).await;
+                return;
+            }
+            match inner.find(&offer.src, &offer.connection_id) {
+                Some(conn) => renegotiate(inner, conn, offer),
+                None => new_offer(inner, offer).await,
             }
         }
-        ServerMessage::Answer(raw) => route_to_connection(inner, raw, Signal::Answer).await,
-        ServerMessage::Candidate(raw) => route_to_connection(inner, raw, Signal::Candidate).await,
+        ServerMessage::Answer(raw) => routed(inner, &raw, Signal::Answer).await,
+        ServerMessage::Candidate(raw) => routed(inner, &raw, Signal::Candidate).await,
         ServerMessage::Leave(remote) => {
             for conn in inner.take_all(&remote) {
-                conn.handle_remote_close().await;
+                conn_router::remote_closed(&conn).await;
             }
         }
         ServerMessage::ForceClose(fc) => {
             if let Some(id) = fc.connection_id {
                 if let Some(conn) = inner.find(&fc.src, &id) {
-                    conn.handle_remote_close().await;
+                    conn_router::remote_closed(&conn).await;
                 }
             }
         }
@@ -110,7 +112,7 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
                 if let Some(remote) = unavailable_peer(&e.message) {
                     for conn in inner.of(&remote) {
                         if conn.state() == ConnectionState::Connecting {
-                            conn.handle_remote_close().await;
+                            conn_router::remote_closed(&conn).await;
                         }
                     }
                 }
@@ -131,85 +133,125 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
             if inner.logs(3) {
                 tracing::debug!(
                     event = other.event_name(),
-                    "room message ignored (rooms are not built yet)"
+                    "room message ignored (not in a room)"
                 );
             }
         }
     }
 }
 
-/// A data `OFFER`: a new DataConnection, announced and answered at once.
-async fn data_offer(inner: &Arc<Inner>, offer: Offer) {
-    if inner.find(&offer.src, &offer.connection_id).is_some() {
+fn parse<T>(
+    raw: &RawJson,
+    parse: fn(serde_json::Value) -> Result<T, ConnectionError>,
+) -> Option<T> {
+    let value = serde_json::from_str(raw.get()).ok()?;
+    parse(value).ok()
+}
+
+/// Hands a room's message to the room, if this Peer is in it.
+async fn to_room(inner: &Arc<Inner>, room: &str, msg: RoomSignal) {
+    match inner.room(room) {
+        Some(handler) => handler.signal(msg).await,
+        None => {
+            if inner.logs(3) {
+                tracing::debug!(%room, "signaling for a room this Peer is not in dropped");
+            }
+        }
+    }
+}
+
+/// An `OFFER` for an existing connection: the caller renegotiates a call.
+fn renegotiate(inner: &Arc<Inner>, conn: Connection, offer: Offer) {
+    let weak = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        if let Err(e) = conn_router::deliver_offer(&conn, &offer.sdp).await {
+            if let Some(inner) = weak.upgrade() {
+                if inner.logs(2) {
+                    tracing::warn!(id = %conn.id(), error = %e, "renegotiation failed");
+                }
+            }
+        }
+    });
+}
+
+/// Why an incoming offer is refused, if it is: checked before anything is created for it.
+fn refusal(inner: &Inner, request: &IncomingRequest) -> Option<String> {
+    if inner.connection_count() >= inner.options.max_connections {
+        return Some(format!(
+            "the Peer has {} connections (max_connections)",
+            inner.options.max_connections
+        ));
+    }
+    match &inner.options.incoming {
+        Some(policy) if !policy(request) => Some("refused by the incoming policy".into()),
+        _ => None,
+    }
+}
+
+/// A new `OFFER`: a DataConnection (answered at once, as the SDK does) or a call (the
+/// application answers it), unless refused first.
+async fn new_offer(inner: &Arc<Inner>, offer: Offer) {
+    let Some(request) = IncomingRequest::of(&offer) else {
         if inner.logs(2) {
-            tracing::warn!(id = %offer.connection_id, "renegotiation of a data connection is not supported; offer ignored");
+            tracing::warn!(kind = %offer.connection_type, src = %offer.src, "offer of an unsupported connection type ignored");
         }
         return;
+    };
+    if let Some(reason) = refusal(inner, &request) {
+        if inner.logs(2) {
+            tracing::warn!(src = %offer.src, id = %offer.connection_id, %reason, "incoming connection refused");
+        }
+        let _ = conn_router::refuse(&inner.signal, &offer).await;
+        inner.emit(PeerEvent::Refused { request, reason }).await;
+        return;
     }
-    match DataConnection::from_offer(&inner.rtc, inner.signal.clone(), &offer).await {
-        Ok(conn) => {
-            inner.register(Connection::Data(conn.clone()));
-            inner.emit(PeerEvent::Connection(conn.clone())).await;
-            let sdp = offer.sdp;
+    let conn = match conn_router::from_offer(&inner.rtc, inner.signal.clone(), &offer).await {
+        Ok(conn) => conn,
+        Err(e) => return inner.emit(PeerEvent::Error(e.into())).await,
+    };
+    inner.register(&conn);
+    match conn {
+        Connection::Data(data) => {
+            inner.emit(PeerEvent::Connection(data.clone())).await;
             let weak = Arc::downgrade(inner);
             tokio::spawn(async move {
-                if let Err(e) = conn.answer(&sdp).await {
+                if let Err(e) = conn_router::accept(&data, &offer).await {
                     if let Some(inner) = weak.upgrade() {
                         inner.emit(PeerEvent::Error(e.into())).await;
                     }
                 }
             });
         }
-        Err(e) => inner.emit(PeerEvent::Error(e.into())).await,
-    }
-}
-
-/// A media `OFFER`: a new call (the application answers it), or the caller's renegotiation of
-/// an existing one.
-async fn media_offer(inner: &Arc<Inner>, offer: Offer) {
-    match inner.find(&offer.src, &offer.connection_id) {
-        Some(Connection::Media(conn)) => {
-            let weak = Arc::downgrade(inner);
-            tokio::spawn(async move {
-                if let Err(e) = conn.handle_offer(&offer.sdp).await {
-                    if let Some(inner) = weak.upgrade() {
-                        if inner.logs(2) {
-                            tracing::warn!(id = %conn.id(), error = %e, "renegotiation failed");
-                        }
-                    }
-                }
-            });
-        }
-        Some(Connection::Data(_)) => {
+        Connection::Media(call) => inner.emit(PeerEvent::Call(call)).await,
+        other => {
             if inner.logs(2) {
-                tracing::warn!(id = %offer.connection_id, "media offer for a data connection id ignored");
+                tracing::warn!(id = %other.id(), "connection of an unknown kind closed");
             }
+            other.close(true).await;
         }
-        None => match MediaConnection::from_offer(&inner.rtc, inner.signal.clone(), &offer).await {
-            Ok(conn) => {
-                inner.register(Connection::Media(conn.clone()));
-                inner.emit(PeerEvent::Call(conn)).await;
-            }
-            Err(e) => inner.emit(PeerEvent::Error(e.into())).await,
-        },
     }
 }
 
-/// Which relayed message [`route_to_connection`] applies.
+/// Which relayed message [`routed`] applies.
 enum Signal {
     Answer,
     Candidate,
 }
 
 /// Applies a relayed `ANSWER` or `CANDIDATE` to the connection it names by
-/// `(src, connectionId)`.
-async fn route_to_connection(inner: &Arc<Inner>, raw: RawJson, kind: Signal) {
-    let Ok(value) = serde_json::from_str(raw.0.get()) else {
+/// `(src, connectionId)`, or to its room.
+async fn routed(inner: &Arc<Inner>, raw: &RawJson, kind: Signal) {
+    let Some(routed) = parse(raw, parse_routed) else {
         return;
     };
-    let Ok(routed) = parse_routed(value) else {
+    if let Some(room) = routed.room_name.clone() {
+        let msg = match kind {
+            Signal::Answer => RoomSignal::Answer(routed),
+            Signal::Candidate => RoomSignal::Candidate(routed),
+        };
+        to_room(inner, &room, msg).await;
         return;
-    };
+    }
     let Some(conn) = inner.find(&routed.src, &routed.connection_id) else {
         if inner.logs(3) {
             tracing::debug!(id = %routed.connection_id, "signal for an unknown connection");
@@ -218,11 +260,11 @@ async fn route_to_connection(inner: &Arc<Inner>, raw: RawJson, kind: Signal) {
     };
     let result = match kind {
         Signal::Answer => match signal::answer_sdp(&routed.raw) {
-            Ok(sdp) => conn.handle_answer(&sdp).await,
+            Ok(sdp) => conn_router::deliver_answer(&conn, &sdp).await,
             Err(e) => Err(e),
         },
         Signal::Candidate => match signal::candidate(&routed.raw) {
-            Ok(Some(c)) => conn.handle_candidate(c).await,
+            Ok(Some(c)) => conn_router::deliver_candidate(&conn, c).await,
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         },

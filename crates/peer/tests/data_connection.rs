@@ -29,13 +29,7 @@ fn echo(p: peer::Peer) {
 
 async fn open(a: &peer::Peer, b: &str, s: Serialization) -> peer::DataConnection {
     let conn = a
-        .connect(
-            b,
-            ConnectOptions {
-                serialization: s,
-                ..Default::default()
-            },
-        )
+        .connect(b, ConnectOptions::new().serialization(s))
         .await
         .expect("connect");
     within("open", conn.wait_open()).await.expect("open");
@@ -131,17 +125,12 @@ async fn label_metadata_and_dc_init_reach_the_other_side() {
     let conn = a
         .connect(
             "meta-b",
-            ConnectOptions {
-                connection_id: Some("dc_custom1".into()),
-                label: Some("telemetry".into()),
-                metadata: Some(json!({"robot": "r2", "n": [1, 2]})),
-                serialization: Serialization::Json,
-                dc_init: DcInit {
-                    ordered: Some(false),
-                    max_retransmits: Some(3),
-                    max_packet_life_time: None,
-                },
-            },
+            ConnectOptions::new()
+                .connection_id("dc_custom1")
+                .label("telemetry")
+                .metadata(json!({"robot": "r2", "n": [1, 2]}))
+                .serialization(Serialization::Json)
+                .dc_init(DcInit::reliable().ordered(false).max_retransmits(3)),
         )
         .await
         .unwrap();
@@ -246,10 +235,7 @@ async fn send_waits_for_a_slow_receiver_instead_of_buffering() {
     let conn = a
         .connect(
             "slow-b",
-            ConnectOptions {
-                serialization: Serialization::None,
-                ..Default::default()
-            },
+            ConnectOptions::new().serialization(Serialization::None),
         )
         .await
         .unwrap();

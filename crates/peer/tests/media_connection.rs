@@ -96,6 +96,7 @@ async fn next_track(conn: &MediaConnection, seen: &mut Vec<String>) -> RemoteTra
             }
             Some(MediaConnectionEvent::Error(e)) => panic!("error event: {e}"),
             Some(MediaConnectionEvent::Close) | None => panic!("closed before a track"),
+            Some(other) => panic!("unexpected event {other:?}"),
         }
     }
 }
@@ -121,10 +122,7 @@ async fn call_and_answer_with_tracks_both_ways() {
         .call(
             "mc-bob",
             Some(&a_stream),
-            CallOptions {
-                metadata: Some(json!({"purpose": "test", "n": 1})),
-                ..Default::default()
-            },
+            CallOptions::new().metadata(json!({"purpose": "test", "n": 1})),
         )
         .await
         .expect("call");
@@ -213,12 +211,10 @@ async fn receive_only_call_and_forced_codec() {
         .call(
             "ro-bob",
             None,
-            CallOptions {
-                video_receive_enabled: Some(true),
-                video_codec: Some("H264".into()),
-                video_bandwidth: Some(500),
-                ..Default::default()
-            },
+            CallOptions::new()
+                .video_receive_enabled(true)
+                .video_codec("H264")
+                .video_bandwidth(500),
         )
         .await
         .expect("call");
@@ -309,10 +305,7 @@ async fn bad_calls_are_errors() {
         .call(
             "bc-nobody",
             Some(&s),
-            CallOptions {
-                video_codec: Some("H264".into()),
-                ..Default::default()
-            },
+            CallOptions::new().video_codec("H264"),
         )
         .await
         .unwrap_err();
@@ -528,7 +521,11 @@ async fn a_bad_renegotiation_is_an_error_event_and_the_call_goes_on() {
     read_packets(&video, 5).await;
 
     // Garbage where the renegotiation offer's SDP should be.
-    let err = incoming.handle_offer("v=0\r\nthis is not SDP").await;
+    let err = peer_connection::router::deliver_offer(
+        &peer::Connection::Media(incoming.clone()),
+        "v=0\r\nthis is not SDP",
+    )
+    .await;
     assert!(
         matches!(err, Err(peer::ConnectionError::InvalidSignal(_))),
         "{err:?}"

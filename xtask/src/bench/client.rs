@@ -303,6 +303,8 @@ pub struct RelayStats {
     pub received: u64,
     /// One-way latencies (µs) of those messages.
     pub latencies_us: Vec<u32>,
+    /// When each of those messages arrived ([`Clock`] µs), in the order of `latencies_us`.
+    pub arrivals_us: Vec<u64>,
     /// Relayed messages whose `src` was not the partner.
     pub bad_src: u64,
     /// Frames that were neither relayed candidates nor keepalive answers.
@@ -396,6 +398,7 @@ async fn relay_loop(
             if st.latencies_us.len() < MAX_SAMPLES_PER_TASK {
                 st.latencies_us
                     .push(u32::try_from(now.saturating_sub(stamp)).unwrap_or(u32::MAX));
+                st.arrivals_us.push(now);
             }
         }
         ws.send(Message::text(dialect.relay_frame(partner, clock.now_us())))

@@ -8,7 +8,7 @@
 //! - **Chromium to Chromium** through the unmodified `skyway-js@4.4.5` in headless Chromium
 //!   (`binary`, `json`, `none`).
 //!
-//! The Rust side is `crates/peer/examples/bench_data.rs` (release build), the browser side
+//! The Rust side is `crates/peer-harness/src/bin/bench-data.rs` (release build), the browser side
 //! `bench/data-browser.mjs`; both print one JSON object per result line, collected here. The
 //! report (markdown, also written to `target/bench/data.md`) gives each case's MB/s and
 //! connect-to-open median with ratios to the bare pair, and PASS/MISS against the targets. The
@@ -146,11 +146,11 @@ fn build() -> Result<()> {
         "-p",
         "peer-server",
         "-p",
-        "peer",
+        "peer-harness",
         "--bin",
         "peer-server",
-        "--example",
-        "bench_data",
+        "--bin",
+        "bench-data",
     ])
 }
 
@@ -158,7 +158,7 @@ fn build() -> Result<()> {
 fn measure(opts: &Opts, root: &Path, port: u16) -> Result<Vec<Value>> {
     let mut results = Vec::new();
     if !opts.cases.is_empty() {
-        let exe = root.join("target/release/examples/bench_data");
+        let exe = root.join("target/release/bench-data");
         let mut cmd = Command::new(&exe);
         cmd.arg("--port")
             .arg(port.to_string())
@@ -172,7 +172,7 @@ fn measure(opts: &Opts, root: &Path, port: u16) -> Result<Vec<Value>> {
             .arg("--cases")
             .arg(opts.cases.join(","));
         eprintln!("== Rust: {}", exe.display());
-        results.extend(collect(cmd).context("the Rust bench (bench_data example)")?);
+        results.extend(collect(cmd).context("the Rust bench (bench-data)")?);
     }
     if opts.browser && !opts.browser_cases.is_empty() {
         let mut cmd = Command::new("node");

@@ -1,7 +1,7 @@
 //! `cargo xtask bench media`: CPU per forwarded stream and packets per second a single Rust
 //! peer can carry, beside a bare `webrtc` 0.17.2 pair in the same run.
 //!
-//! The processes are the roles of `crates/peer/examples/bench_media.rs` (release build), driven
+//! The processes are the roles of `crates/peer-harness/src/bin/bench-media.rs` (release build), driven
 //! over their stdin and stdout, with a release `peer-server` for signaling:
 //!
 //! - **library**: a `sink` peer (answers every call receive-only, counts what arrives), a
@@ -168,14 +168,14 @@ pub fn run(args: &[String]) -> Result<()> {
             "-p",
             "peer-server",
             "-p",
-            "peer",
+            "peer-harness",
             "--bin",
             "peer-server",
-            "--example",
-            "bench_media",
+            "--bin",
+            "bench-media",
         ])?;
     }
-    let exe = root.join("target/release/examples/bench_media");
+    let exe = root.join("target/release/bench-media");
     if !exe.exists() {
         bail!("{} is missing: run without --no-build", exe.display());
     }

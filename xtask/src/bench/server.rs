@@ -45,22 +45,11 @@ impl Server {
     pub async fn start(kind: Kind, root: &Path, out_dir: &Path) -> Result<Server> {
         match kind {
             Kind::PeerServer => {
-                let cfg = out_dir.join("peer-server.toml");
-                std::fs::write(
-                    &cfg,
-                    format!(
-                        "listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{API_KEY}\"\nsecret = \"bench\"\n[limits]\nmessages_per_second = 1000000\nmessage_burst = 1000000\n"
-                    ),
+                Self::start_peer_server(
+                    &root.join("target/release/peer-server"),
+                    out_dir,
+                    "peer-server",
                 )
-                .with_context(|| format!("writing {}", cfg.display()))?;
-                let bin = root.join("target/release/peer-server");
-                let mut cmd = Command::new(&bin);
-                cmd.arg("--config").arg(&cfg);
-                let log = out_dir.join("peer-server.log");
-                Self::spawn(cmd, log, |line| {
-                    line.split_once("peer-server listening on http://127.0.0.1:")
-                        .and_then(|(_, p)| p.trim().parse().ok())
-                })
                 .await
             }
             Kind::PeerJs => {
@@ -79,6 +68,27 @@ impl Server {
                 .await
             }
         }
+    }
+
+    /// Starts the peer-server binary `bin` with the bench configuration, its configuration and
+    /// output in `out_dir` as `NAME.toml` and `NAME.log`, and waits until it listens.
+    pub async fn start_peer_server(bin: &Path, out_dir: &Path, name: &str) -> Result<Server> {
+        let cfg = out_dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{API_KEY}\"\nsecret = \"bench\"\n[limits]\nmessages_per_second = 1000000\nmessage_burst = 1000000\n"
+            ),
+        )
+        .with_context(|| format!("writing {}", cfg.display()))?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config").arg(&cfg);
+        let log = out_dir.join(format!("{name}.log"));
+        Self::spawn(cmd, log, |line| {
+            line.split_once("peer-server listening on http://127.0.0.1:")
+                .and_then(|(_, p)| p.trim().parse().ok())
+        })
+        .await
     }
 
     async fn spawn(

@@ -1,5 +1,6 @@
 //! Writing IVF files (the layout is described in [`crate::source::ivf`]). Generic over
-//! `Write + Seek`, no tokio.
+//! `Write + Seek`, no tokio; the header layout is also available as plain byte arrays for the
+//! file sink, which formats in memory and writes elsewhere.
 //!
 //! The header field at offset 24 holds the frame count, as libvpx's `vpxenc` and WebRTC's IVF
 //! writer fill it. (ffmpeg's IVF muxer stores the duration in timebase units there instead, and
@@ -7,6 +8,40 @@
 //! shows a tiny `duration` for these files, while the frames' pts are right.)
 
 use std::io::{self, Seek, SeekFrom, Write};
+
+/// Where the frame count (`u32`, little-endian) sits in the file header.
+pub(crate) const FRAME_COUNT_OFFSET: u64 = 24;
+
+/// The 32-byte file header with a frame count of 0 (see [`IvfWriter::new`]).
+pub(crate) fn file_header(
+    fourcc: [u8; 4],
+    width: u16,
+    height: u16,
+    timebase_den: u32,
+    timebase_num: u32,
+) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[0..4].copy_from_slice(b"DKIF");
+    h[4..6].copy_from_slice(&0u16.to_le_bytes());
+    h[6..8].copy_from_slice(&32u16.to_le_bytes());
+    h[8..12].copy_from_slice(&fourcc);
+    h[12..14].copy_from_slice(&width.to_le_bytes());
+    h[14..16].copy_from_slice(&height.to_le_bytes());
+    h[16..20].copy_from_slice(&timebase_den.to_le_bytes());
+    h[20..24].copy_from_slice(&timebase_num.to_le_bytes());
+    // 24..28: the frame count, written when the file is finished; 28..32 unused.
+    h
+}
+
+/// The 12-byte header before a frame of `len` bytes with presentation time `pts`.
+pub(crate) fn frame_header(pts: u64, len: usize) -> io::Result<[u8; 12]> {
+    let size = u32::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "IVF frame over 4 GiB"))?;
+    let mut h = [0u8; 12];
+    h[0..4].copy_from_slice(&size.to_le_bytes());
+    h[4..12].copy_from_slice(&pts.to_le_bytes());
+    Ok(h)
+}
 
 /// Writes an IVF file: the header at creation, frames as they come, and the frame count when
 /// finished.
@@ -27,27 +62,19 @@ impl<W: Write + Seek> IvfWriter<W> {
         timebase_den: u32,
         timebase_num: u32,
     ) -> io::Result<IvfWriter<W>> {
-        let mut h = [0u8; 32];
-        h[0..4].copy_from_slice(b"DKIF");
-        h[4..6].copy_from_slice(&0u16.to_le_bytes());
-        h[6..8].copy_from_slice(&32u16.to_le_bytes());
-        h[8..12].copy_from_slice(&fourcc);
-        h[12..14].copy_from_slice(&width.to_le_bytes());
-        h[14..16].copy_from_slice(&height.to_le_bytes());
-        h[16..20].copy_from_slice(&timebase_den.to_le_bytes());
-        h[20..24].copy_from_slice(&timebase_num.to_le_bytes());
-        // 24..28: the frame count, written by `finish`; 28..32 unused.
-        out.write_all(&h)?;
+        out.write_all(&file_header(
+            fourcc,
+            width,
+            height,
+            timebase_den,
+            timebase_num,
+        ))?;
         Ok(IvfWriter { out, frames: 0 })
     }
 
     /// Appends a frame with presentation time `pts` (timebase units).
     pub fn write_frame(&mut self, pts: u64, frame: &[u8]) -> io::Result<()> {
-        let size = u32::try_from(frame.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "IVF frame over 4 GiB"))?;
-        let mut h = [0u8; 12];
-        h[0..4].copy_from_slice(&size.to_le_bytes());
-        h[4..12].copy_from_slice(&pts.to_le_bytes());
+        let h = frame_header(pts, frame.len())?;
         self.out.write_all(&h)?;
         self.out.write_all(frame)?;
         self.frames = self.frames.saturating_add(1);
@@ -62,7 +89,7 @@ impl<W: Write + Seek> IvfWriter<W> {
     /// Writes the frame count into the header, flushes, and returns the output.
     pub fn finish(mut self) -> io::Result<W> {
         let end = self.out.stream_position()?;
-        self.out.seek(SeekFrom::Start(24))?;
+        self.out.seek(SeekFrom::Start(FRAME_COUNT_OFFSET))?;
         self.out.write_all(&self.frames.to_le_bytes())?;
         self.out.seek(SeekFrom::Start(end))?;
         self.out.flush()?;

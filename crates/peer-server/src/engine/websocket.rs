@@ -148,7 +148,7 @@ impl Conn {
     }
 }
 
-type Taken = Result<(Conn, Vec<WsMessage>), Option<(Conn, wsframe::WsError)>>;
+type Taken = Result<(Conn, Vec<WsMessage>), Option<Box<(Conn, wsframe::WsError)>>>;
 
 /// Takes the raw socket back from hyper and decodes any bytes hyper had already read. A plain
 /// function, so none of hyper's upgrade parts live in the connection's future.
@@ -166,7 +166,7 @@ fn take_socket(upgraded: Upgraded, max_message: usize, write_timeout: Duration) 
     // The leftover bytes share hyper's whole read buffer, which is released when `parts` goes.
     match conn.decoder.feed(&parts.read_buf, &mut early) {
         Ok(()) => Ok((conn, early)),
-        Err(e) => Err(Some((conn, e))),
+        Err(e) => Err(Some(Box::new((conn, e)))),
     }
 }
 
@@ -186,7 +186,8 @@ pub async fn run(
     let write_timeout = Duration::from_millis(shared.config.timeouts.write_ms);
     let (mut conn, mut early) = match take_socket(upgraded, max_message, write_timeout) {
         Ok(taken) => taken,
-        Err(Some((mut conn, e))) => {
+        Err(Some(failed)) => {
+            let (mut conn, e) = *failed;
             Box::pin(conn.close(e.close_code())).await;
             return;
         }

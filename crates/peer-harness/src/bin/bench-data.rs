@@ -3,8 +3,8 @@
 //! loopback.
 //!
 //! ```text
-//! cargo build --release -p peer --example bench_data
-//! target/release/examples/bench_data --port PORT --key KEY [--mib 256] [--reps 9] \
+//! cargo build --release -p peer-harness --bin bench-data
+//! target/release/bench-data --port PORT --key KEY [--mib 256] [--reps 9] \
 //!     [--connects 20] [--cases bare,rtt,none,binary,binary-utf8,json] [--bare-message 65535]
 //! ```
 //!
@@ -429,10 +429,7 @@ async fn lib_connect(
     b: &mut BenchPeer,
     s: Serialization,
 ) -> Result<(DataConnection, DataConnection, Duration)> {
-    let options = ConnectOptions {
-        serialization: s,
-        ..Default::default()
-    };
+    let options = ConnectOptions::new().serialization(s);
     let t0 = Instant::now();
     let conn = a.peer.connect(b.peer.id(), options).await?;
     with_timeout("open", conn.wait_open()).await??;

@@ -3,7 +3,7 @@
 //! server by hand.
 //!
 //! ```text
-//! cargo run -p peer --example interop_agent -- --port 9000 --key KEY --id rusty
+//! cargo run -p peer-harness --bin interop-agent -- --port 9000 --key KEY --id rusty
 //! ```
 //!
 //! It prints one JSON object per line for every event:
@@ -143,6 +143,9 @@ fn watch(conn: DataConnection, echo: bool) {
                     emit(json!({"event": "error", "type": "data", "message": e.to_string()}))
                 }
                 DataConnectionEvent::Close => emit(json!({"event": "close", "conn": conn.id()})),
+                other => {
+                    emit(json!({"event": "other", "conn": conn.id(), "what": format!("{other:?}")}))
+                }
             }
         }
     });
@@ -170,6 +173,9 @@ fn watch_media(conn: MediaConnection, state: Shared) {
                 MediaConnectionEvent::Close => {
                     state.stop_sources(conn.id());
                     emit(json!({"event": "close", "conn": conn.id()}));
+                }
+                other => {
+                    emit(json!({"event": "other", "conn": conn.id(), "what": format!("{other:?}")}))
                 }
             }
         }
@@ -275,26 +281,26 @@ fn string(v: &Value) -> Option<String> {
 
 fn call_options(cmd: &Value) -> Result<CallOptions, String> {
     let o = cmd.get("options").cloned().unwrap_or(Value::Null);
-    Ok(CallOptions {
-        connection_id: cmd.get("conn").and_then(Value::as_str).map(str::to_owned),
-        metadata: o.get("metadata").cloned().filter(|m| !m.is_null()),
-        video_bandwidth: opt(&o, "videoBandwidth", kbps)?,
-        audio_bandwidth: opt(&o, "audioBandwidth", kbps)?,
-        video_codec: opt(&o, "videoCodec", string)?,
-        audio_codec: opt(&o, "audioCodec", string)?,
-        video_receive_enabled: opt(&o, "videoReceiveEnabled", Value::as_bool)?,
-        audio_receive_enabled: opt(&o, "audioReceiveEnabled", Value::as_bool)?,
-    })
+    let mut options = CallOptions::new();
+    options.connection_id = cmd.get("conn").and_then(Value::as_str).map(str::to_owned);
+    options.metadata = o.get("metadata").cloned().filter(|m| !m.is_null());
+    options.video_bandwidth = opt(&o, "videoBandwidth", kbps)?;
+    options.audio_bandwidth = opt(&o, "audioBandwidth", kbps)?;
+    options.video_codec = opt(&o, "videoCodec", string)?;
+    options.audio_codec = opt(&o, "audioCodec", string)?;
+    options.video_receive_enabled = opt(&o, "videoReceiveEnabled", Value::as_bool)?;
+    options.audio_receive_enabled = opt(&o, "audioReceiveEnabled", Value::as_bool)?;
+    Ok(options)
 }
 
 fn answer_options(cmd: &Value) -> Result<AnswerOptions, String> {
     let o = cmd.get("options").cloned().unwrap_or(Value::Null);
-    Ok(AnswerOptions {
-        video_bandwidth: opt(&o, "videoBandwidth", kbps)?,
-        audio_bandwidth: opt(&o, "audioBandwidth", kbps)?,
-        video_codec: opt(&o, "videoCodec", string)?,
-        audio_codec: opt(&o, "audioCodec", string)?,
-    })
+    let mut options = AnswerOptions::new();
+    options.video_bandwidth = opt(&o, "videoBandwidth", kbps)?;
+    options.audio_bandwidth = opt(&o, "audioBandwidth", kbps)?;
+    options.video_codec = opt(&o, "videoCodec", string)?;
+    options.audio_codec = opt(&o, "audioCodec", string)?;
+    Ok(options)
 }
 
 async fn command(peer: &Peer, state: &Shared, cmd: Value) -> Result<(), String> {
@@ -302,16 +308,15 @@ async fn command(peer: &Peer, state: &Shared, cmd: Value) -> Result<(), String> 
     match s("cmd").as_deref() {
         Some("connect") => {
             let peer_id = s("peer").ok_or("peer missing")?;
-            let options = ConnectOptions {
-                connection_id: s("conn"),
-                label: s("label"),
-                metadata: cmd.get("metadata").cloned(),
-                serialization: s("serialization")
+            let mut options = ConnectOptions::new().serialization(
+                s("serialization")
                     .unwrap_or_else(|| "binary".into())
                     .parse()
                     .map_err(|e| format!("{e}"))?,
-                ..Default::default()
-            };
+            );
+            options.connection_id = s("conn");
+            options.label = s("label");
+            options.metadata = cmd.get("metadata").cloned();
             let c = peer
                 .connect(&peer_id, options)
                 .await

@@ -2,11 +2,11 @@
 //! stream, and how many RTP packets per second it carries, beside a bare `webrtc` 0.17.2 pair.
 //!
 //! ```text
-//! cargo build --release -p peer-server -p peer --bin peer-server --example bench_media
-//! target/release/examples/bench_media sink      --port PORT --key KEY --id SINK
-//! target/release/examples/bench_media forwarder --port PORT --key KEY --id FWD --sink SINK --streams N
-//! target/release/examples/bench_media bare      --streams N
-//! target/release/examples/bench_media gen       --ports P1,P2,... [--payload 1100] [--fps 30]
+//! cargo build --release -p peer-server -p peer-harness --bin peer-server --bin bench-media
+//! target/release/bench-media sink      --port PORT --key KEY --id SINK
+//! target/release/bench-media forwarder --port PORT --key KEY --id FWD --sink SINK --streams N
+//! target/release/bench-media bare      --streams N
+//! target/release/bench-media gen       --ports P1,P2,... [--payload 1100] [--fps 30]
 //! ```
 //!
 //! Each role runs in its own process so that the forwarding peer's CPU time can be read alone

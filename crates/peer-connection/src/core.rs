@@ -1,0 +1,233 @@
+//! [`Core`]: what every connection is and does, whatever it carries: its ids, its
+//! `RTCPeerConnection`, its signaling sink, its state, its trickle-ICE queues, and closing.
+//!
+//! `DataConnection` and `MediaConnection` each hold a `Core` and add only what their payload
+//! needs (a data channel and its framing; tracks and SDP munging); a room's connections will be a
+//! third user of it. The ICE handlers are installed here, once: local candidates wait until the
+//! offer or answer went out, then go to the remote as `SEND_CANDIDATE` (with the room name for a
+//! room's connection), and an ICE failure closes the connection.
+
+use crate::candidates::{self, CandidateQueues};
+use crate::error::ConnectionError;
+use crate::guard::MediaGuard;
+use crate::signal;
+use crate::sink::Signal;
+use crate::state::{self, ConnectionState};
+use peer_protocol::client::ClientMessage;
+use serde_json::Value;
+use std::sync::{Arc, Weak};
+use tokio::sync::watch;
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::RTCPeerConnection;
+
+/// `data` or `media`, as the SDK's `connectionType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionKind {
+    /// A DataConnection.
+    Data,
+    /// A MediaConnection.
+    Media,
+}
+
+impl ConnectionKind {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionKind::Data => "data",
+            ConnectionKind::Media => "media",
+        }
+    }
+}
+
+/// What a connection is, fixed at creation from the options or the offer.
+#[derive(Debug, Clone)]
+pub(crate) struct Ids {
+    pub(crate) id: String,
+    pub(crate) remote_id: String,
+    pub(crate) kind: ConnectionKind,
+    /// The room this connection belongs to (a mesh room's member connection), if any.
+    pub(crate) room: Option<String>,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) originator: bool,
+}
+
+/// The shared part of a connection. See the module documentation.
+pub(crate) struct Core {
+    pub(crate) ids: Ids,
+    pub(crate) pc: Arc<RTCPeerConnection>,
+    signal: Signal,
+    pub(crate) state: watch::Sender<ConnectionState>,
+    /// Whether ICE and DTLS are up (data or media can flow).
+    pub(crate) connected: watch::Sender<bool>,
+    candidates: CandidateQueues,
+    /// The UDP socket guard of a media connection (closed with the connection).
+    guard: Option<MediaGuard>,
+}
+
+impl Core {
+    /// The core around `pc`, with its ICE and state handlers installed.
+    pub(crate) fn new(
+        ids: Ids,
+        pc: Arc<RTCPeerConnection>,
+        signal: Signal,
+        guard: Option<MediaGuard>,
+    ) -> Arc<Core> {
+        let core = Arc::new(Core {
+            ids,
+            pc,
+            signal,
+            state: watch::channel(ConnectionState::Connecting).0,
+            connected: watch::channel(false).0,
+            candidates: CandidateQueues::new(),
+            guard,
+        });
+        core.install_handlers();
+        core
+    }
+
+    fn install_handlers(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        self.pc.on_ice_candidate(Box::new(move |c| {
+            let weak: Weak<Core> = weak.clone();
+            Box::pin(async move {
+                let (Some(c), Some(core)) = (c, weak.upgrade()) else {
+                    return;
+                };
+                match c.to_json() {
+                    Ok(init) => core.local_candidate(init).await,
+                    Err(e) => tracing::debug!(error = %e, "unusable local candidate"),
+                }
+            })
+        }));
+        let weak = Arc::downgrade(self);
+        self.pc.on_peer_connection_state_change(Box::new(move |s| {
+            if let Some(core) = weak.upgrade() {
+                match s {
+                    RTCPeerConnectionState::Connected => {
+                        core.connected.send_replace(true);
+                    }
+                    RTCPeerConnectionState::Failed => {
+                        tracing::info!(id = %core.ids.id, "peer connection failed");
+                        core.close_now();
+                    }
+                    _ => {}
+                }
+            }
+            Box::pin(async {})
+        }));
+    }
+
+    async fn local_candidate(&self, c: RTCIceCandidateInit) {
+        if let Some(c) = self.candidates.local(c).await {
+            self.send_candidate(&c).await;
+        }
+    }
+
+    async fn send_candidate(&self, c: &RTCIceCandidateInit) {
+        let i = &self.ids;
+        candidates::send(
+            &self.signal,
+            &i.remote_id,
+            &i.id,
+            i.kind.as_str(),
+            i.room.as_deref(),
+            c,
+        )
+        .await;
+    }
+
+    /// The offer or answer went out: sends the local candidates held until now.
+    pub(crate) async fn flush_local_candidates(&self) {
+        for c in self.candidates.release_local().await {
+            self.send_candidate(&c).await;
+        }
+    }
+
+    /// The remote description is set: adds the remote candidates held until now.
+    pub(crate) async fn flush_remote_candidates(&self) {
+        self.candidates.release_remote(&self.pc).await;
+    }
+
+    /// A relayed remote candidate: added, or kept until the remote description is set.
+    pub(crate) async fn handle_candidate(
+        &self,
+        c: RTCIceCandidateInit,
+    ) -> Result<(), ConnectionError> {
+        self.candidates.remote(&self.pc, c).await
+    }
+
+    /// Sends a signaling message for this connection.
+    pub(crate) async fn signal(&self, msg: ClientMessage) -> Result<(), ConnectionError> {
+        self.signal.send(msg).await
+    }
+
+    /// Tells the remote to close this connection (`SEND_FORCE_CLOSE`), unless already closed.
+    pub(crate) async fn send_force_close(&self) {
+        if self.state() != ConnectionState::Closed {
+            let msg = signal::force_close(&self.ids.remote_id, &self.ids.id);
+            let _ = self.signal(msg).await;
+        }
+    }
+
+    /// The current state.
+    pub(crate) fn state(&self) -> ConnectionState {
+        *self.state.borrow()
+    }
+
+    /// Marks the connection closed; true if it was not closed before (the caller then frees
+    /// what it holds and calls [`Core::close_transport`]).
+    pub(crate) fn begin_close(&self) -> bool {
+        self.state.send_replace(ConnectionState::Closed) != ConnectionState::Closed
+    }
+
+    /// Closes the peer connection (and the media guard's socket) aside: closing waits on DTLS,
+    /// SCTP and the RTP loops, and a handler that closes must never wait on itself.
+    pub(crate) fn close_transport(&self) {
+        let pc = self.pc.clone();
+        let guard = self.guard.clone();
+        tokio::spawn(async move {
+            let _ = pc.close().await;
+            if let Some(guard) = guard {
+                guard.close().await;
+            }
+        });
+    }
+
+    /// Closes at once (ICE failed, the remote left, or a malformed packet).
+    pub(crate) fn close_now(&self) {
+        if self.begin_close() {
+            tracing::debug!(id = %self.ids.id, "closing connection");
+            self.close_transport();
+        }
+    }
+
+    /// Waits until the state leaves `Connecting`.
+    pub(crate) async fn wait_open(&self) -> Result<(), ConnectionError> {
+        state::wait_open(&self.state).await
+    }
+
+    /// Waits until the connection is closed.
+    pub(crate) async fn closed(&self) {
+        state::closed(&self.state).await
+    }
+
+    /// Waits until ICE and DTLS are up; fails if the connection closes first.
+    pub(crate) async fn wait_connected(&self) -> Result<(), ConnectionError> {
+        let mut connected = self.connected.subscribe();
+        let mut state = self.state.subscribe();
+        loop {
+            if *connected.borrow_and_update() {
+                return Ok(());
+            }
+            if *state.borrow_and_update() == ConnectionState::Closed {
+                return Err(ConnectionError::Closed);
+            }
+            tokio::select! {
+                r = connected.changed() => if r.is_err() { return Err(ConnectionError::Closed) },
+                r = state.changed() => if r.is_err() { return Err(ConnectionError::Closed) },
+            }
+        }
+    }
+}
