@@ -206,6 +206,38 @@ mod tests {
     }
 
     #[test]
+    fn partial_messages_are_dropped_after_their_stale_ticks_and_others_go_on() {
+        let big = Data::Bytes(Bytes::from(vec![7u8; 100_000]));
+        let msgs = encode(Serialization::Binary, &big, "stale0000000000a", 65_535).unwrap();
+        assert!(msgs.len() > 2);
+        let mut dec = FrameDecoder::new(Serialization::Binary, Limits::default());
+        // All but the last chunk, then silence.
+        for m in &msgs[..msgs.len() - 1] {
+            assert_eq!(dec.decode(m.is_string, &m.data).unwrap(), None);
+        }
+        let held = dec.pending_bytes();
+        assert!(held > 80_000);
+        assert_eq!(dec.tick(3), 0);
+        assert_eq!(dec.tick(3), 0);
+        assert_eq!(dec.tick(3), 0);
+        assert_eq!(dec.tick(3), 1, "dropped after 3 silent ticks");
+        assert_eq!(dec.pending_bytes(), 0);
+        // Its last chunk is then refused, not the start of a new message.
+        let last = &msgs[msgs.len() - 1];
+        assert!(dec.decode(last.is_string, &last.data).is_err());
+        // A message under way keeps going while ticks pass.
+        let other = encode(Serialization::Binary, &big, "fresh0000000000b", 65_535).unwrap();
+        let mut done = None;
+        for m in &other {
+            dec.tick(3);
+            if let Some(d) = dec.decode(m.is_string, &m.data).unwrap() {
+                done = Some(d);
+            }
+        }
+        assert_eq!(done, Some(big));
+    }
+
+    #[test]
     fn every_serialization_roundtrips_what_it_supports() {
         let text = Data::Text("héllo 😀".into());
         let obj = Data::Json(json!({"a": [1, 2.5, null, true], "b": "x"}));

@@ -4,20 +4,26 @@ use std::time::Duration;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::stats::StatsReportType;
 
-/// Bytes and packets through a connection's transport and its round-trip time, read from the
-/// selected (nominated) ICE candidate pair.
+/// What a connection has carried: bytes on the wire, data channel messages, RTP packets, and the
+/// round-trip time the remote's RTCP reports measured. webrtc-rs 0.17.2 keeps no per-pair packet
+/// counts or ICE round-trip times, so those come from the data channel and RTP statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ConnectionStats {
-    /// Bytes sent (everything on the wire after ICE: DTLS, SCTP, SRTP).
+    /// Bytes sent on the wire (everything after ICE: DTLS, SCTP, SRTP).
     pub bytes_sent: u64,
-    /// Bytes received.
+    /// Bytes received on the wire.
     pub bytes_received: u64,
-    /// Packets (datagrams) sent.
+    /// Data channel messages sent (data connections).
+    pub messages_sent: u64,
+    /// Data channel messages received (data connections).
+    pub messages_received: u64,
+    /// RTP packets sent (media connections).
     pub packets_sent: u64,
-    /// Packets (datagrams) received.
+    /// RTP packets received (media connections).
     pub packets_received: u64,
-    /// The latest round-trip time measured by ICE, if any.
+    /// The latest round-trip time from the remote's RTCP receiver reports (media connections
+    /// that send), if any.
     pub rtt: Option<Duration>,
 }
 
@@ -26,25 +32,25 @@ impl ConnectionStats {
     pub(crate) async fn of(pc: &RTCPeerConnection) -> ConnectionStats {
         let report = pc.get_stats().await;
         let mut stats = ConnectionStats::default();
-        let mut best: Option<(bool, u64)> = None;
         for entry in report.reports.values() {
-            let StatsReportType::CandidatePair(pair) = entry else {
-                continue;
-            };
-            // The nominated pair, or else the busiest one.
-            let rank = (pair.nominated, pair.bytes_sent + pair.bytes_received);
-            if best.is_some_and(|b| b >= rank) {
-                continue;
+            match entry {
+                StatsReportType::Transport(t) => {
+                    stats.bytes_sent += t.bytes_sent as u64;
+                    stats.bytes_received += t.bytes_received as u64;
+                }
+                StatsReportType::DataChannel(d) => {
+                    stats.messages_sent += d.messages_sent as u64;
+                    stats.messages_received += d.messages_received as u64;
+                }
+                StatsReportType::OutboundRTP(o) => stats.packets_sent += o.packets_sent,
+                StatsReportType::InboundRTP(i) => stats.packets_received += i.packets_received,
+                StatsReportType::RemoteInboundRTP(r) => {
+                    if let Some(rtt) = r.round_trip_time.filter(|t| t.is_finite() && *t >= 0.0) {
+                        stats.rtt = Some(Duration::from_secs_f64(rtt));
+                    }
+                }
+                _ => {}
             }
-            best = Some(rank);
-            stats = ConnectionStats {
-                bytes_sent: pair.bytes_sent,
-                bytes_received: pair.bytes_received,
-                packets_sent: u64::from(pair.packets_sent),
-                packets_received: u64::from(pair.packets_received),
-                rtt: (pair.current_round_trip_time > 0.0)
-                    .then(|| Duration::from_secs_f64(pair.current_round_trip_time)),
-            };
         }
         stats
     }

@@ -105,6 +105,9 @@ pub struct ClientSession {
     next_engine_ping: Option<Instant>,
     next_app_ping: Option<Instant>,
     peer_id: Option<String>,
+    /// Whether the shell has stopped reading the transport (its consumer lags): what the server
+    /// sent waits in the socket, so silence then is not the server's.
+    paused: bool,
     /// How long a new transport may take to reach `OPEN`.
     handshake_timeout: Duration,
     /// When the current transport's handshake must be done.
@@ -118,6 +121,7 @@ impl ClientSession {
     /// A session with no transport yet.
     pub fn new(now: Instant, app_ping_interval: Duration, max_queued: usize) -> ClientSession {
         ClientSession {
+            paused: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             handshake_deadline: None,
             phase: Phase::Connecting,
@@ -139,6 +143,16 @@ impl ClientSession {
     /// Sets how long a new transport may take from connecting to `OPEN`.
     pub fn set_handshake_timeout(&mut self, timeout: Duration) {
         self.handshake_timeout = timeout;
+    }
+
+    /// The shell stops (`true`) or resumes (`false`) reading the transport. While paused the
+    /// ping timeout does not run (the server's packets wait unread in the socket); on resume it
+    /// counts from now.
+    pub fn set_paused(&mut self, now: Instant, paused: bool) {
+        if self.paused && !paused {
+            self.last_received = now;
+        }
+        self.paused = paused;
     }
 
     /// The id of the last `OPEN`, kept across reconnects so they ask for the same id.
@@ -304,7 +318,7 @@ impl ClientSession {
         if self.phase == Phase::Connecting {
             return Ok(());
         }
-        if now >= self.last_received + self.ping_interval + self.ping_timeout {
+        if !self.paused && now >= self.last_received + self.ping_interval + self.ping_timeout {
             return Err(SessionError::PingTimeout);
         }
         if let Some(at) = self.next_engine_ping {
@@ -328,9 +342,10 @@ impl ClientSession {
         if self.phase == Phase::Connecting {
             return self.handshake_deadline;
         }
-        let dead = self.last_received + self.ping_interval + self.ping_timeout;
+        let dead =
+            (!self.paused).then(|| self.last_received + self.ping_interval + self.ping_timeout);
         [
-            Some(dead),
+            dead,
             self.next_engine_ping,
             self.next_app_ping,
             self.handshake_deadline,
@@ -438,6 +453,24 @@ mod tests {
         ));
         let e = s.handle_text(now, "41").unwrap_err();
         assert!(!e.reconnectable());
+    }
+
+    #[test]
+    fn no_ping_timeout_while_the_shell_does_not_read() {
+        let t0 = Instant::now();
+        let mut s = opened(t0);
+        s.handle_text(t0, r#"42["OPEN",{"peerId":"a"}]"#).unwrap();
+        s.set_paused(t0, true);
+        let late = t0 + Duration::from_secs(300);
+        assert!(s.handle_timeout(late).is_ok());
+        // Pings still go out while paused.
+        assert!(drain(&mut s).iter().any(|f| f == "2"));
+        s.set_paused(late, false);
+        assert!(s.handle_timeout(late + Duration::from_secs(29)).is_ok());
+        assert_eq!(
+            s.handle_timeout(late + Duration::from_secs(30)),
+            Err(SessionError::PingTimeout)
+        );
     }
 
     #[test]

@@ -462,6 +462,7 @@ impl SocketTask {
             // While the consumer lags, the socket is not read (the server's deadlines apply to
             // what it queues for us), but pings and commands go on.
             let reading = self.undelivered.len() < MAX_UNDELIVERED;
+            self.session.set_paused(Instant::now(), !reading);
             let result = tokio::select! {
                 permit = self.events.clone().reserve_owned(), if !self.undelivered.is_empty() => {
                     if let (Ok(permit), Some(ev)) = (permit, self.undelivered.pop_front()) {

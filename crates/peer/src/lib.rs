@@ -64,6 +64,8 @@ mod inner;
 pub mod options;
 pub mod peer;
 mod router;
+#[cfg(test)]
+mod tests;
 
 pub use error::{ErrorKind, PeerError};
 pub use event::PeerEvent;

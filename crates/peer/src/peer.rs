@@ -45,7 +45,7 @@ impl Drop for Handle {
 pub struct Peer {
     /// Held for its `Drop`: the last clone destroys the Peer.
     _handle: Arc<Handle>,
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -312,8 +312,9 @@ impl Peer {
         })
     }
 
-    /// Registers a room's signaling under `name` (the rooms crate does this when it joins).
-    #[allow(dead_code)]
+    /// Registers a room's signaling under `name` (`join_room` does this with the rooms crate's
+    /// room; until then only the tests use it).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn register_room(&self, name: &str, room: Arc<dyn conn_router::RoomSignals>) {
         if let Ok(mut rooms) = self.inner.rooms.lock() {
             rooms.insert(name.to_owned(), room);

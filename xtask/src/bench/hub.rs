@@ -236,11 +236,14 @@ fn current_build(root: &Path, build: bool) -> Result<Build> {
     let mut status_args = vec!["status", "--porcelain", "--"];
     status_args.extend(SERVER_PATHS);
     let dirty = !git(root, &status_args)?.is_empty();
-    let commit = if dirty {
+    let mut commit = if dirty {
         format!("{head} + uncommitted changes to the server's sources")
     } else {
         format!("{head} (work tree, server sources clean)")
     };
+    if !build {
+        commit.push_str(", binary not rebuilt (--no-build)");
+    }
     Ok(Build {
         label: "after",
         commit,

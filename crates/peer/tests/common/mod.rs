@@ -31,11 +31,16 @@ impl TestServer {
 
     /// Starts the server on `port` (0 picks one).
     pub fn start_on(port: u16) -> TestServer {
+        TestServer::start_with(port, "")
+    }
+
+    /// Starts the server on `port` with `extra` TOML after the apps (`[timeouts]`, say).
+    pub fn start_with(port: u16, extra: &str) -> TestServer {
         let config = format!(
             "listen = \"127.0.0.1:{port}\"\n\
              [[apps]]\nkey = \"{KEY}\"\nsecret = \"open-secret\"\n\
              [[apps]]\nkey = \"{NOREST_KEY}\"\nsecret = \"norest\"\nrest_api = false\n\
-             [[apps]]\nkey = \"{AUTH_KEY}\"\nsecret = \"{AUTH_SECRET}\"\nrequire_credential = true\n"
+             [[apps]]\nkey = \"{AUTH_KEY}\"\nsecret = \"{AUTH_SECRET}\"\nrequire_credential = true\n{extra}\n"
         );
         let process = ServerProcess::start(&server_binary(), &config);
         TestServer {
@@ -54,7 +59,12 @@ impl TestServer {
 
     /// Opens a peer on the open app.
     pub async fn peer(&self, id: &str) -> Peer {
-        let p = Peer::new(Some(id), self.options(KEY))
+        self.peer_with(id, self.options(KEY)).await
+    }
+
+    /// Opens a peer with `options`, and reads its `Open` event.
+    pub async fn peer_with(&self, id: &str, options: PeerOptions) -> Peer {
+        let p = Peer::new(Some(id), options)
             .await
             .unwrap_or_else(|e| panic!("open {id}: {e}"));
         match next(&p).await {
