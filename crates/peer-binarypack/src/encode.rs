@@ -195,6 +195,7 @@ pub(crate) fn write_len(len: usize, small: u8, code16: u8, code32: u8, out: &mut
         out.push(code32);
         out.extend_from_slice(&len.to_be_bytes());
     } else {
+        // tidy: allow(panic): `pack`'s documented precondition; `try_pack` checks it for users.
         panic!("js-binarypack cannot express a length of {len} (above u32::MAX)");
     }
 }

@@ -204,7 +204,7 @@ fn vp9_keyframe_start(payload: &[u8]) -> bool {
     // Some senders (webrtc-rs's payloader among them) never set P: when the frame header can
     // be reached, its frame_type decides.
     match vp9_descriptor_len(payload) {
-        Some(at) => match payload.get(at..).and_then(crate::sink::vpx::vp9_frame_info) {
+        Some(at) => match payload.get(at..).and_then(crate::headers::vp9_frame_info) {
             Some(info) => info.keyframe,
             None => true,
         },

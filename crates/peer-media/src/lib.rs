@@ -6,7 +6,8 @@
 //! - [`remote`]: [`RemoteTrack`], a received track: RTP out, keyframe requests (PLI).
 //! - [`sdp`]: the SDP munging `skyway-js@4.4.5` applies for `videoBandwidth`/`audioBandwidth`
 //!   and `videoCodec`/`audioCodec` (pure text functions).
-//! - [`frames`]: counting frames and keyframes in received RTP (pure).
+//! - [`frames`]: counting frames and keyframes in received RTP (pure); [`headers`]: VP8 and
+//!   VP9 frame headers (keyframe flag, picture size; pure).
 //! - [`source`]: feeding a local track from RTP on a UDP port or from IVF, H264 Annex-B and Ogg
 //!   Opus files paced in real time; [`sink`]: forwarding a remote track to a UDP port or into
 //!   IVF/Ogg files.
@@ -16,6 +17,7 @@
 pub mod codec;
 pub mod error;
 pub mod frames;
+pub mod headers;
 pub mod remote;
 pub mod sdp;
 pub mod sink;

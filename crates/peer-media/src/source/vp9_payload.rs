@@ -6,7 +6,7 @@
 //! instead of asking for a keyframe. This payloader reads each frame's uncompressed header and
 //! writes P=1 with one reference (the previous picture, P_DIFF=1) for inter frames.
 
-use crate::sink::vpx::vp9_frame_info;
+use crate::headers::vp9_frame_info;
 use bytes::{BufMut, Bytes, BytesMut};
 use webrtc::rtp::packetizer::Payloader;
 
