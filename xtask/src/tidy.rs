@@ -140,10 +140,8 @@ fn top_module(src: &Path, file: &Path) -> Option<String> {
 fn crate_paths(text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for line in text.lines() {
-        if line.trim_start().starts_with("//") {
-            continue;
-        }
-        let mut rest = line;
+        // Code only: what follows `//` is a comment (a `//` inside a string only hides a path).
+        let mut rest = line.split("//").next().unwrap_or("");
         while let Some(at) = rest.find("crate::") {
             let after = &rest[at + "crate::".len()..];
             let name: String = after

@@ -525,6 +525,7 @@ impl DataConnection {
 
     /// The next event; `None` after [`DataConnectionEvent::Close`]. Received data queue up to a
     /// small bound, after which the remote sender is slowed down: read events promptly.
+    #[must_use = "an event taken and dropped is lost"]
     pub async fn next_event(&self) -> Option<DataConnectionEvent> {
         let mut guard = self.inner.events_rx.lock().await;
         let (rx, close_reported) = &mut *guard;
@@ -547,6 +548,7 @@ impl DataConnection {
     }
 
     /// Waits for the next message, skipping `Open` and `Error` events; `None` once closed.
+    #[must_use = "a message taken and dropped is lost"]
     pub async fn recv(&self) -> Option<Data> {
         loop {
             match self.next_event().await? {

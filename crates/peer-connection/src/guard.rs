@@ -14,13 +14,16 @@
 //! `UDPMuxDefault` (the only hook webrtc-rs offers below SRTP), wrapped in [`GuardConn`], which
 //! checks each inbound datagram with [`inspect`] (a pure function mirroring the parser's
 //! missing checks) and drops the ones that would panic. The connection hears of it
-//! ([`MediaGuard::on_malformed`]): it reports an error event and closes, and everything else
-//! goes on. Costs and limits: no server-reflexive candidates are gathered through a mux
+//! ([`MediaGuard::on_malformed`]): when the datagram came from the remote peer (the selected
+//! candidate pair's remote address) it reports an error event and closes; from any other
+//! address it is only dropped, since the guard sees datagrams before ICE checks their source
+//! and a stranger must not be able to end calls. Everything else goes on. Costs and limits: no server-reflexive candidates are gathered through a mux
 //! (webrtc-ice skips them), and relayed (TURN) traffic arrives on the TURN client's own socket,
 //! which this guard does not see; see `docs/decisions.md`.
 
 use async_trait::async_trait;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::net::UdpSocket;
 use webrtc::ice::udp_mux::{UDPMux, UDPMuxDefault, UDPMuxParams};
@@ -171,8 +174,13 @@ impl MediaGuard {
         let listener: Arc<Listener> = Arc::new(OnceLock::new());
         let report: Report = {
             let listener = listener.clone();
+            let dropped = AtomicU64::new(0);
             Arc::new(move |from, why| {
-                tracing::warn!(%from, why, "dropped a datagram that would crash the media stack");
+                // Logged at 1, 2, 4, 8, ... drops: a flood is counted, not printed.
+                let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(%from, why, dropped = n, "dropped a datagram that would crash the media stack");
+                }
                 if let Some(tell) = listener.get() {
                     tell(from, why);
                 }

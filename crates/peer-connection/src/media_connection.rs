@@ -398,12 +398,14 @@ impl MediaConnection {
         if let Some(guard) = guard {
             let weak = Arc::downgrade(&conn.inner);
             guard.on_malformed(move |from, why| {
-                if let Some(inner) = weak.upgrade() {
-                    let conn = MediaConnection { inner };
-                    let error = ConnectionError::MalformedMedia(format!("{why} (from {from})"));
-                    conn.error_event(error);
-                    conn.shutdown();
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                if inner.core.state() == ConnectionState::Closed {
+                    return;
                 }
+                let conn = MediaConnection { inner };
+                tokio::spawn(async move { conn.malformed_from(from, why).await });
             });
         }
         conn.install_track_handler();
@@ -431,6 +433,34 @@ impl MediaConnection {
         {
             self.inner.dropped_events.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A datagram that would have crashed the stack was dropped. If it came from the remote
+    /// peer (the selected candidate pair's remote address), the call ends with an error; from
+    /// anywhere else (an off-path sender, which ICE would not have let through either) it is
+    /// only dropped, so a stranger cannot end calls.
+    async fn malformed_from(&self, from: std::net::SocketAddr, why: &'static str) {
+        let pair = self
+            .pc()
+            .dtls_transport()
+            .ice_transport()
+            .get_selected_candidate_pair()
+            .await;
+        let from_remote = pair.is_some_and(|p| {
+            p.remote.port == from.port()
+                && p.remote.address.parse::<std::net::IpAddr>().ok() == Some(from.ip())
+        });
+        if !from_remote {
+            tracing::debug!(id = %self.id(), %from, why, "malformed datagram from an unknown address dropped");
+            return;
+        }
+        if self.state() == ConnectionState::Closed {
+            return;
+        }
+        self.error_event(ConnectionError::MalformedMedia(format!(
+            "{why} (from {from})"
+        )));
+        self.shutdown();
     }
 
     fn install_track_handler(&self) {
@@ -677,6 +707,7 @@ impl MediaConnection {
     }
 
     /// The next event; `None` after [`MediaConnectionEvent::Close`].
+    #[must_use = "an event taken and dropped is lost"]
     pub async fn next_event(&self) -> Option<MediaConnectionEvent> {
         let mut guard = self.inner.events_rx.lock().await;
         let (rx, close_reported) = &mut *guard;
@@ -699,6 +730,7 @@ impl MediaConnection {
     }
 
     /// Waits for the next remote track, skipping other events; `None` once closed.
+    #[must_use = "a track taken and dropped is not read"]
     pub async fn next_track(&self) -> Option<RemoteTrack> {
         loop {
             match self.next_event().await? {

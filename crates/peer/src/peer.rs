@@ -299,6 +299,7 @@ impl Peer {
     }
 
     /// The next event; `None` after [`PeerEvent::Close`] once every earlier event was read.
+    #[must_use = "an event taken and dropped is lost"]
     pub async fn next_event(&self) -> Option<PeerEvent> {
         next_event(&self.inner).await
     }

@@ -575,6 +575,42 @@ fn an_attacker_that_sends_malformed_rtp_loses_its_call_and_nothing_else() {
     });
 }
 
+/// The guard sees datagrams before ICE checks their source: the same datagrams from an address
+/// that is not the call's remote peer are dropped without ending the call, so a stranger cannot
+/// end calls by sending them.
+#[test]
+fn a_stranger_cannot_end_a_call_with_malformed_datagrams() {
+    const NAME: &str = "media-guard-stranger";
+    run(NAME, |server| async move {
+        let bob = open_bob(&server, "st-bob", RtcConfig::default()).await;
+        let mallory = Mallory::call(&server, bob.id()).await;
+        let (call, track) = answer_mallory(&bob).await;
+        let bob_addr = mallory.connected_to().await;
+        read_packets(&track, 5).await;
+
+        let stranger = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        for _ in 0..10 {
+            stranger
+                .send_to(&MALFORMED_RTP, bob_addr)
+                .await
+                .expect("send");
+            stranger
+                .send_to(&SHORT_SRTCP, bob_addr)
+                .await
+                .expect("send");
+        }
+        let quiet = tokio::time::timeout(Duration::from_millis(700), call.next_event()).await;
+        assert!(quiet.is_err(), "the call reported {quiet:?}");
+        assert_eq!(call.state(), ConnectionState::Open);
+        // Mallory's media still flows.
+        read_packets(&track, 5).await;
+        let panics = panics_on(NAME);
+        assert!(panics.is_empty(), "panics in the stacks: {panics:?}");
+        mallory.leave().await;
+        bob.destroy().await;
+    });
+}
+
 /// **Documents the upstream defect as it is today** (webrtc 0.17.2): without the guard, the
 /// crafted datagram kills Bob's SRTP session task (a panic on the runtime), and from then on
 /// Bob's remote track delivers nothing although Mallory keeps sending valid RTP, while the call
