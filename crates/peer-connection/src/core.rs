@@ -16,7 +16,12 @@ use crate::state::{self, ConnectionState};
 use peer_protocol::client::ClientMessage;
 use serde_json::Value;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// Longest wait for ICE gathering before an answer goes out (host candidates take well under a
+/// millisecond; STUN and TURN ones may come later and are trickled).
+const ANSWER_GATHER_WAIT: Duration = Duration::from_millis(50);
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::RTCPeerConnection;
@@ -143,6 +148,73 @@ impl Core {
         for c in self.candidates.release_local().await {
             self.send_candidate(&c).await;
         }
+    }
+
+    /// The description `sdp` went out: sends the local candidates held until now that it does
+    /// not already carry.
+    pub(crate) async fn flush_local_candidates_not_in(&self, sdp: &str) {
+        for c in self.candidates.release_local().await {
+            if !sdp.contains(&format!("a={}\r\n", c.candidate)) {
+                self.send_candidate(&c).await;
+            }
+        }
+    }
+
+    /// Sets `answer` as the local description after waiting (at most [`ANSWER_GATHER_WAIT`])
+    /// for ICE gathering, so the answer sent carries this side's candidates.
+    ///
+    /// Trickled after the answer, a candidate can reach the offerer after this side's first
+    /// connectivity check does: the offerer then learns this address as a peer-reflexive
+    /// candidate, credits every later response from it to that candidate, and webrtc-ice 0.17.2
+    /// nominates the pair only on its next 200 ms check tick (one connection in seven to ten
+    /// opened 200 ms late; `docs/benchmarks.md`).
+    pub(crate) async fn set_answer_gathered(
+        &self,
+        answer: webrtc::peer_connection::sdp::session_description::RTCSessionDescription,
+    ) -> Result<(), ConnectionError> {
+        let mut gathered = self.pc.gathering_complete_promise().await;
+        self.pc.set_local_description(answer).await?;
+        let _ = tokio::time::timeout(ANSWER_GATHER_WAIT, gathered.recv()).await;
+        Ok(())
+    }
+
+    /// Closes the connection if ICE and DTLS are not up within `limit` from now (negotiation
+    /// is done; webrtc-rs can stay "connecting" forever when DTLS starts before ICE reports).
+    pub(crate) fn watch_connect(self: &Arc<Self>, limit: Duration) {
+        if *self.connected.borrow() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let waited = {
+                let Some(core) = weak.upgrade() else {
+                    return;
+                };
+                let mut connected = core.connected.subscribe();
+                let mut state = core.state.subscribe();
+                drop(core);
+                tokio::time::timeout(limit, async {
+                    loop {
+                        if *connected.borrow_and_update()
+                            || *state.borrow_and_update() == ConnectionState::Closed
+                        {
+                            return;
+                        }
+                        tokio::select! {
+                            r = connected.changed() => if r.is_err() { return },
+                            r = state.changed() => if r.is_err() { return },
+                        }
+                    }
+                })
+                .await
+            };
+            if waited.is_err() {
+                if let Some(core) = weak.upgrade() {
+                    tracing::info!(id = %core.ids.id, ?limit, "not connected in time; closing");
+                    core.close_now();
+                }
+            }
+        });
     }
 
     /// The remote description is set: adds the remote candidates held until now.

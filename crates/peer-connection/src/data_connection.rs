@@ -304,7 +304,7 @@ impl DataConnection {
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
         core.flush_remote_candidates().await;
         let answer = core.pc.create_answer(None).await?;
-        core.pc.set_local_description(answer).await?;
+        core.set_answer_gathered(answer).await?;
         let sdp = core
             .pc
             .local_description()
@@ -319,7 +319,8 @@ impl DataConnection {
             core.ids.room.as_deref(),
         )?)
         .await?;
-        core.flush_local_candidates().await;
+        core.flush_local_candidates_not_in(&sdp).await;
+        core.watch_connect(self.inner.limits.connect_timeout);
         Ok(())
     }
 
@@ -454,6 +455,7 @@ impl DataConnection {
             .await
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
         core.flush_remote_candidates().await;
+        core.watch_connect(self.inner.limits.connect_timeout);
         Ok(())
     }
 

@@ -17,6 +17,9 @@ pub struct ConnectionLimits {
     pub stale_after: Duration,
     /// Remote tracks one media connection accepts; more are ignored. Default 8.
     pub max_remote_tracks: usize,
+    /// How long ICE and DTLS may take once an offer and its answer are exchanged; a connection
+    /// not up by then is closed. Default 30 s.
+    pub connect_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -27,6 +30,7 @@ impl Default for ConnectionLimits {
             max_pending_messages: 16,
             stale_after: Duration::from_secs(30),
             max_remote_tracks: 8,
+            connect_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -64,6 +68,13 @@ impl ConnectionLimits {
     #[must_use]
     pub fn max_remote_tracks(mut self, n: usize) -> ConnectionLimits {
         self.max_remote_tracks = n;
+        self
+    }
+
+    /// Sets how long ICE and DTLS may take after negotiation.
+    #[must_use]
+    pub fn connect_timeout(mut self, limit: Duration) -> ConnectionLimits {
+        self.connect_timeout = limit;
         self
     }
 

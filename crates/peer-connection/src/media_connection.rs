@@ -73,6 +73,8 @@ struct Inner {
     /// Remote tracks accepted so far, and the most accepted.
     remote_tracks: AtomicUsize,
     max_remote_tracks: usize,
+    /// How long ICE and DTLS may take after negotiation.
+    connect_timeout: std::time::Duration,
     events_tx: mpsc::Sender<MediaConnectionEvent>,
     events_rx: Mutex<(mpsc::Receiver<MediaConnectionEvent>, bool)>,
     /// Error events dropped because the application did not read its events.
@@ -312,8 +314,9 @@ impl MediaConnection {
             }
         }
         self.apply_remote_offer(offer).await?;
-        self.send_answer().await?;
-        self.inner.core.flush_local_candidates().await;
+        let sdp = self.send_answer().await?;
+        self.inner.core.flush_local_candidates_not_in(&sdp).await;
+        self.inner.core.watch_connect(self.inner.connect_timeout);
         Ok(())
     }
 
@@ -331,10 +334,12 @@ impl MediaConnection {
         Ok(())
     }
 
-    async fn send_answer(&self) -> Result<(), ConnectionError> {
+    /// Creates and sends the answer (with this side's candidates, see
+    /// `Core::set_answer_gathered`); returns the SDP sent.
+    async fn send_answer(&self) -> Result<String, ConnectionError> {
         let core = &self.inner.core;
         let answer = core.pc.create_answer(None).await?;
-        core.pc.set_local_description(answer).await?;
+        core.set_answer_gathered(answer).await?;
         let sdp = self.local_sdp().await?;
         core.signal(signal::answer(
             &core.ids.remote_id,
@@ -343,7 +348,8 @@ impl MediaConnection {
             &sdp,
             core.ids.room.as_deref(),
         )?)
-        .await
+        .await?;
+        Ok(sdp)
     }
 
     /// Adds `track` as the sender of its kind and reads the sender's RTCP.
@@ -390,6 +396,7 @@ impl MediaConnection {
                 remote_streams: StdMutex::new(HashSet::new()),
                 remote_tracks: AtomicUsize::new(0),
                 max_remote_tracks: ctx.limits.max_remote_tracks,
+                connect_timeout: ctx.limits.connect_timeout,
                 events_tx,
                 events_rx: Mutex::new((events_rx, false)),
                 dropped_events: AtomicU64::new(0),
@@ -519,6 +526,7 @@ impl MediaConnection {
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
         self.inner.core.flush_remote_candidates().await;
         state::mark_open(&self.inner.core.state);
+        self.inner.core.watch_connect(self.inner.connect_timeout);
         Ok(())
     }
 
@@ -550,7 +558,7 @@ impl MediaConnection {
         }
         let _step = self.inner.negotiation.lock().await;
         let result = match self.apply_remote_offer(sdp).await {
-            Ok(()) => self.send_answer().await,
+            Ok(()) => self.send_answer().await.map(|_| ()),
             Err(e) => Err(e),
         };
         if let Err(e) = &result {

@@ -33,6 +33,18 @@ pub struct ConnState {
     pub peer: SocketAddr,
     /// Requests whose head arrived.
     requests: AtomicU64,
+    /// Requests being served (head arrived, response not produced yet).
+    in_flight: AtomicU64,
+}
+
+/// A request being served; dropped when its response is produced.
+#[derive(Debug)]
+pub struct InFlight(Arc<ConnState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl ConnState {
@@ -42,13 +54,21 @@ impl ConnState {
             slot,
             peer,
             requests: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
         }
     }
 
-    /// A request head arrived (called by the service).
-    pub fn request_started(&self) {
+    /// A request head arrived (called by the service); the request is served until the guard
+    /// is dropped. Bytes that arrive meanwhile are its body, not a new request's head.
+    pub fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.requests.fetch_add(1, Ordering::AcqRel);
         self.slot.bind();
+        InFlight(self.clone())
+    }
+
+    fn between_requests(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
     }
 
     fn requests(&self) -> u64 {
@@ -137,8 +157,10 @@ impl AsyncRead for DeadlineIo {
             Poll::Ready(Ok(())) => {
                 let got = buf.filled().len() > before;
                 let requests = this.state.requests();
-                // The first bytes of a later request start its head deadline.
-                if got && this.head_timer.is_none() && requests > 0 {
+                // The first bytes of a later request start its head deadline (bytes during a
+                // request are its body, which has a deadline of its own).
+                if got && this.head_timer.is_none() && requests > 0 && this.state.between_requests()
+                {
                     this.head_timer =
                         Some((Box::pin(tokio::time::sleep(this.deadlines.head)), requests));
                 }

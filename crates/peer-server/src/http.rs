@@ -27,7 +27,7 @@ pub async fn handle(
     conn: Arc<ConnState>,
     req: Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
-    conn.request_started();
+    let _serving = conn.request_started();
     let origin = req
         .headers()
         .get(header::ORIGIN)

@@ -261,14 +261,28 @@ pub async fn connect_many(
 /// Keeps one idle peer open: answers nothing, sends the keepalive, and notices a close.
 /// Ends on `stop` (closing politely) or at `hard_deadline`.
 pub async fn idle_peer(
+    ws: Ws,
+    dialect: Arc<Dialect>,
+    stop: watch::Receiver<bool>,
+    alive: Arc<AtomicUsize>,
+    hard_deadline: tokio::time::Instant,
+) -> Option<String> {
+    let first = dialect.keepalive().1;
+    idle_peer_from(ws, dialect, stop, alive, hard_deadline, first).await
+}
+
+/// [`idle_peer`] whose first keepalive goes `first` from now (then one every period), so that
+/// peers opened together can spread their keepalives over the period as real clients do.
+pub async fn idle_peer_from(
     mut ws: Ws,
     dialect: Arc<Dialect>,
     mut stop: watch::Receiver<bool>,
     alive: Arc<AtomicUsize>,
     hard_deadline: tokio::time::Instant,
+    first: Duration,
 ) -> Option<String> {
     let (ka, period) = dialect.keepalive();
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
     let mut lost = None;
     for _ in 0..MAX_FRAMES_PER_TASK {
         tokio::select! {

@@ -7,14 +7,16 @@
 //! (`Hub::poll_timeout` / `Hub::handle_timeout`), so time passing touches only what is due.
 //!
 //! Per build and round: start the release server (the configuration of `bench signaling`), open
-//! `--idle` peers that only send the Engine.IO keepalive (`2` every 25 s, as skyway-js), read the
-//! server's CPU use with only them connected for 5 s, then open `--pairs` pairs playing ping-pong
-//! with ~300-byte `SEND_CANDIDATE` messages (`--inflight` per pair) for `--warmup` + `--secs`
-//! seconds, the idle peers still connected. Reports the one-way latency p50, p99, p99.9 and max
-//! and the relayed messages per second, per round and pooled per build, with after/before
-//! ratios. To show periodic stalls, each round's slowest messages are also folded by arrival time
-//! over a 500 ms period (the old tick's) and over a 437 ms control period: the share of them that
-//! arrived in the worst 20 ms of the period (4% if spread evenly).
+//! `--idle` peers that only send the Engine.IO keepalive (`2` every 25 s, as skyway-js; their
+//! first ones spread evenly over the 25 s rather than all at once), read the server's CPU use
+//! with only them connected for 5 s, then open `--pairs` pairs playing ping-pong with ~300-byte
+//! `SEND_CANDIDATE` messages (`--inflight` per pair) for `--warmup` + `--secs` seconds, the idle
+//! peers still connected. Reports the one-way latency p50, p99, p99.9 and max and the relayed
+//! messages per second, per round and pooled per build, with after/before ratios. To show
+//! periodic stalls, the time slots (10 ms) in which a message at or above the round's p99
+//! (p99.9) arrived are folded by their phase in a 500 ms period (the old tick's) and in a 437 ms
+//! control period: the share of them in the worst 20 ms of the period (4% if spread evenly). The
+//! five slowest slots of each round are listed with their times.
 //!
 //! The baseline is built under `target/bench-baseline/`: a detached `git worktree` of REV at
 //! `src/`, `cargo build --release -p peer-server` there with `CARGO_TARGET_DIR` set to
@@ -518,16 +520,21 @@ async fn measure(
         tokio::time::Instant::now() + total + Duration::from_secs(IDLE_CPU_SECS + 300);
     let mut idles = Vec::with_capacity(conns.len());
     let mut failed = 0usize;
-    for c in conns {
+    // Real clients' keepalives fall anywhere in the period; peers opened in one burst would
+    // otherwise all send theirs in the same millisecond, 25 s later.
+    let period = dialect.keepalive().1;
+    let n = conns.len().max(1) as f64;
+    for (i, c) in conns.into_iter().enumerate() {
         match c {
             Ok(ws) => {
                 alive.fetch_add(1, Ordering::Relaxed);
-                idles.push(tokio::spawn(client::idle_peer(
+                idles.push(tokio::spawn(client::idle_peer_from(
                     ws,
                     dialect.clone(),
                     stop_rx.clone(),
                     alive.clone(),
                     hard_deadline,
+                    period.mul_f64((i as f64 + 0.5) / n),
                 )));
             }
             Err(e) => {
@@ -769,7 +776,7 @@ fn report(opts: &Opts, command: &str, builds: &[Build], runs: &[Run]) -> String 
     let _ = writeln!(
         md,
         "- Load: per build and round a fresh release server on 127.0.0.1 (same configuration), {} idle \
-WebSocket peers (`apiKey`, distinct ids, Engine.IO keepalive only), then {} pairs ping-ponging ~300-byte \
+WebSocket peers (`apiKey`, distinct ids, Engine.IO keepalive only, spread evenly over its 25 s period), then {} pairs ping-ponging ~300-byte \
 `SEND_CANDIDATE` messages ({} in flight per pair), {:.1} s warm-up, {:.1} s measured; {} round(s), the \
 build order alternating. Load generator: this process, tokio with {} worker thread(s), same machine. \
 Latency is one-way (send stamp in the message → receipt, same clock), over every message relayed in \
