@@ -327,6 +327,7 @@ async fn bench_server(
     let dialect = Arc::new(match kind {
         Kind::PeerServer => Dialect::SocketIo {
             api_key: server::API_KEY.into(),
+            credential: None,
         },
         Kind::PeerJs => Dialect::PeerJs,
     });
@@ -680,7 +681,8 @@ same process clock), over every message relayed in the window. The other peers s
         "- Sent frame sizes: peer-server {} B (`42[\"SEND_CANDIDATE\",…]`), PeerServer {} B; \
 each server adds `src` when relaying.\n",
         sample(Dialect::SocketIo {
-            api_key: server::API_KEY.into()
+            api_key: server::API_KEY.into(),
+            credential: None,
         }),
         sample(Dialect::PeerJs)
     );

@@ -44,6 +44,8 @@ pub enum Dialect {
     SocketIo {
         /// The API key configured in the server.
         api_key: String,
+        /// Makes the `credential` query value for a peer id, when the app requires credentials.
+        credential: Option<fn(&str) -> String>,
     },
     /// PeerServer (npm `peer`): plain JSON frames on `/peerjs`.
     PeerJs,
@@ -53,9 +55,17 @@ impl Dialect {
     /// The request path and query for peer `id` with session `token`.
     pub fn path(&self, id: &str, token: &str) -> String {
         match self {
-            Dialect::SocketIo { api_key } => format!(
-                "/socket.io/?apiKey={api_key}&token={token}&peerId={id}&platform=javascript&sdk_version=4.4.5&EIO=3&transport=websocket"
-            ),
+            Dialect::SocketIo {
+                api_key,
+                credential,
+            } => {
+                let credential = credential
+                    .map(|make| format!("&credential={}", make(id)))
+                    .unwrap_or_default();
+                format!(
+                    "/socket.io/?apiKey={api_key}&token={token}&peerId={id}{credential}&platform=javascript&sdk_version=4.4.5&EIO=3&transport=websocket"
+                )
+            }
             Dialect::PeerJs => format!("/peerjs?key=peerjs&id={id}&token={token}"),
         }
     }
@@ -430,6 +440,7 @@ mod tests {
         for d in [
             Dialect::SocketIo {
                 api_key: "k".into(),
+                credential: None,
             },
             Dialect::PeerJs,
         ] {

@@ -18,14 +18,23 @@
 //! control period: the share of them in the worst 20 ms of the period (4% if spread evenly). The
 //! five slowest slots of each round are listed with their times.
 //!
+//! With `--credentials` the app requires credentials and every peer presents a day-long one
+//! (made here as an app server makes it, [`credential`]): the old tick then also cloned the app
+//! key and id of every connected credentialed peer and looked each one up again, every 500 ms,
+//! whereas peers with only an API key were merely visited.
+//!
 //! The baseline is built under `target/bench-baseline/`: a detached `git worktree` of REV at
 //! `src/`, `cargo build --release -p peer-server` there with `CARGO_TARGET_DIR` set to
 //! `target/bench-baseline/target`, the binary copied to `peer-server-<commit>` and the worktree
 //! removed. A binary already there for the same commit is reused. The order of the builds
 //! alternates per round (before, after; after, before; ...). Before each measurement the bench
 //! waits, up to `--wait-quiet` seconds (default 120), for 2 s in which the machine is quiet
-//! (under 15% of one core busy), as other work on a shared machine swamps these figures; the
-//! CPU the other processes took during each window is reported. Writes `target/bench/hub.md`.
+//! (under 15% of one core busy), as other work on a shared machine swamps these figures; a
+//! measurement during which other processes took more than `--max-other` percent of a core
+//! (default 25) is discarded and repeated, up to `--attempts` (default 3) in all, the last one
+//! kept whatever it saw. The discarded ones are listed. Writes `target/bench/hub.md`.
+
+mod credential;
 
 use super::client::{self, Clock, Dialect, RelayStats, Window};
 use super::server::{self, Server};
@@ -42,7 +51,8 @@ use std::time::{Duration, Instant};
 /// Usage of `cargo xtask bench hub`.
 pub const USAGE: &str =
     "usage: cargo xtask bench hub [--idle N] [--pairs N] [--inflight K] [--secs S] [--warmup S] \
-[--rounds N] [--baseline REV] [--no-build] [--wait-quiet S] [--concurrency N] [--client-threads N]";
+[--rounds N] [--baseline REV] [--credentials] [--no-build] [--wait-quiet S] [--max-other PCT] [--attempts N] \
+[--concurrency N] [--client-threads N]";
 
 /// Seconds over which the server's CPU use with only the idle peers is read.
 const IDLE_CPU_SECS: u64 = 5;
@@ -81,6 +91,9 @@ struct Opts {
     baseline: Option<String>,
     build: bool,
     wait_quiet: f64,
+    credentials: bool,
+    max_other: f64,
+    attempts: usize,
     concurrency: usize,
     client_threads: usize,
 }
@@ -97,6 +110,9 @@ impl Opts {
             baseline: None,
             build: true,
             wait_quiet: 120.0,
+            credentials: false,
+            max_other: 25.0,
+            attempts: 3,
             concurrency: 200,
             client_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -110,6 +126,7 @@ impl Opts {
             };
             match a.as_str() {
                 "--no-build" => o.build = false,
+                "--credentials" => o.credentials = true,
                 "--idle" => o.idle = val()?.parse()?,
                 "--pairs" => o.pairs = val()?.parse()?,
                 "--inflight" => o.inflight = val()?.parse()?,
@@ -118,6 +135,8 @@ impl Opts {
                 "--rounds" => o.rounds = val()?.parse()?,
                 "--baseline" => o.baseline = Some(val()?.clone()),
                 "--wait-quiet" => o.wait_quiet = val()?.parse()?,
+                "--max-other" => o.max_other = val()?.parse()?,
+                "--attempts" => o.attempts = val()?.parse()?,
                 "--concurrency" => o.concurrency = val()?.parse()?,
                 "--client-threads" => o.client_threads = val()?.parse()?,
                 other => bail!("unknown option {other:?}\n{USAGE}"),
@@ -134,6 +153,9 @@ impl Opts {
         }
         if !(0.0..=3600.0).contains(&o.wait_quiet) {
             bail!("--wait-quiet must be in [0, 3600]");
+        }
+        if o.attempts == 0 || o.attempts > 20 || !(0.0..=10_000.0).contains(&o.max_other) {
+            bail!("--attempts must be in 1..=20 and --max-other in [0, 10000]");
         }
         if o.rounds == 0 || o.rounds > 100 || o.client_threads == 0 || o.concurrency == 0 {
             bail!("--rounds must be in 1..=100, --client-threads and --concurrency at least 1");
@@ -173,34 +195,57 @@ pub fn run(args: &[String]) -> Result<()> {
         .worker_threads(opts.client_threads)
         .enable_all()
         .build()?;
-    let runs = rt.block_on(async {
+    let (runs, discarded) = rt.block_on(async {
         let clock = Clock::new();
         let mut seed = seed();
         let mut runs = Vec::new();
+        let mut discarded = Vec::new();
         for round in 0..opts.rounds {
             let mut order: Vec<&Build> = builds.iter().collect();
             if round % 2 == 1 {
                 order.reverse();
             }
             for b in order {
-                eprintln!("== round {}, {} ({})", round + 1, b.label, b.commit);
-                let r = measure(b, round, &opts, &out_dir, clock, &mut seed).await?;
-                eprintln!(
-                    "   {:.0} msgs/s; one-way p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
-                    r.rate(),
-                    ms3(r.stats.p50),
-                    ms3(r.stats.p99),
-                    ms3(r.stats.p999),
-                    ms3(r.stats.max)
-                );
-                runs.push(r);
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                for attempt in 1..=opts.attempts {
+                    eprintln!(
+                        "== round {}, {} ({}), attempt {attempt}",
+                        round + 1,
+                        b.label,
+                        b.commit
+                    );
+                    let mut r = measure(b, round, &opts, &out_dir, clock, &mut seed).await?;
+                    eprintln!(
+                        "   {:.0} msgs/s; one-way p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms; other processes {:.0}%",
+                        r.rate(),
+                        ms3(r.stats.p50),
+                        ms3(r.stats.p99),
+                        ms3(r.stats.p999),
+                        ms3(r.stats.max),
+                        r.other_cpu
+                    );
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    if r.other_cpu <= opts.max_other || attempt == opts.attempts {
+                        r.attempt = attempt;
+                        runs.push(r);
+                        break;
+                    }
+                    discarded.push(format!(
+                        "round {}, {}, attempt {attempt}: other processes used {:.0}% of a core \
+(p50 {} ms, p99 {} ms, {:.0} msgs/s)",
+                        round + 1,
+                        b.label,
+                        r.other_cpu,
+                        ms3(r.stats.p50),
+                        ms3(r.stats.p99),
+                        r.rate()
+                    ));
+                }
             }
         }
-        anyhow::Ok(runs)
+        anyhow::Ok((runs, discarded))
     })?;
     rt.shutdown_timeout(Duration::from_secs(5));
-    let md = report(&opts, &command, &builds, &runs);
+    let md = report(&opts, &command, &builds, &runs, &discarded);
     println!("{md}");
     let path = out_dir.join("hub.md");
     std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
@@ -427,6 +472,8 @@ fn worst_slots(samples: &[(u64, u32)], start_us: u64, n: usize) -> Vec<(f64, u32
 struct Run {
     label: &'static str,
     round: usize,
+    /// Which attempt of this round and build was kept (see `--attempts`).
+    attempt: usize,
     idle_opened: usize,
     idle_open_secs: f64,
     idle_alive_end: usize,
@@ -452,6 +499,11 @@ impl Run {
     fn rate(&self) -> f64 {
         self.stats.n as f64 / self.secs
     }
+}
+
+/// A day-long credential for `peer_id` under the bench app's secret.
+fn bench_credential(peer_id: &str) -> String {
+    credential::credential_query(server::SECRET, peer_id, 86_400)
 }
 
 /// Busy CPU of the machine (% of one core) below which it counts as quiet.
@@ -500,11 +552,19 @@ async fn measure(
             opts.wait_quiet
         ));
     }
-    let mut srv =
-        Server::start_peer_server(&build.bin, out_dir, &format!("hub-{}", build.label)).await?;
+    let mut srv = Server::start_peer_server(
+        &build.bin,
+        out_dir,
+        &format!("hub-{}", build.label),
+        opts.credentials,
+    )
+    .await?;
     eprintln!("   pid {} listening on 127.0.0.1:{}", srv.pid, srv.port);
     let dialect = Arc::new(Dialect::SocketIo {
         api_key: server::API_KEY.into(),
+        credential: opts
+            .credentials
+            .then_some(bench_credential as fn(&str) -> String),
     });
     let tck = server::clk_tck() as f64;
 
@@ -676,6 +736,7 @@ async fn measure(
     Ok(Run {
         label: build.label,
         round,
+        attempt: 1,
         idle_opened,
         idle_open_secs,
         idle_alive_end,
@@ -748,7 +809,13 @@ fn pool(runs: &[Run], label: &str) -> Option<Pooled> {
     })
 }
 
-fn report(opts: &Opts, command: &str, builds: &[Build], runs: &[Run]) -> String {
+fn report(
+    opts: &Opts,
+    command: &str,
+    builds: &[Build],
+    runs: &[Run],
+    discarded: &[String],
+) -> String {
     let mut md = String::new();
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -758,8 +825,13 @@ fn report(opts: &Opts, command: &str, builds: &[Build], runs: &[Run]) -> String 
         .unwrap_or_default();
     let _ = writeln!(
         md,
-        "# Hub deadlines: relay latency with {} idle peers\n",
-        opts.idle
+        "# Hub deadlines: relay latency with {} idle{} peers\n",
+        opts.idle,
+        if opts.credentials {
+            " credentialed"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(md, "- Command: `{command}`");
     let _ = writeln!(md, "- Machine: {}", server::machine());
@@ -776,12 +848,23 @@ fn report(opts: &Opts, command: &str, builds: &[Build], runs: &[Run]) -> String 
     let _ = writeln!(
         md,
         "- Load: per build and round a fresh release server on 127.0.0.1 (same configuration), {} idle \
-WebSocket peers (`apiKey`, distinct ids, Engine.IO keepalive only, spread evenly over its 25 s period), then {} pairs ping-ponging ~300-byte \
+WebSocket peers (`apiKey`{}, distinct ids, Engine.IO keepalive only, spread evenly over its 25 s period), then {} pairs ping-ponging ~300-byte \
 `SEND_CANDIDATE` messages ({} in flight per pair), {:.1} s warm-up, {:.1} s measured; {} round(s), the \
 build order alternating. Load generator: this process, tokio with {} worker thread(s), same machine. \
 Latency is one-way (send stamp in the message → receipt, same clock), over every message relayed in \
 the window.\n",
-        opts.idle, opts.pairs, opts.inflight, opts.warmup, opts.secs, opts.rounds, opts.client_threads
+        opts.idle,
+        if opts.credentials {
+            " and a day-long `credential`, the app requiring one"
+        } else {
+            ""
+        },
+        opts.pairs,
+        opts.inflight,
+        opts.warmup,
+        opts.secs,
+        opts.rounds,
+        opts.client_threads
     );
     let before = pool(runs, "before");
     let after = pool(runs, "after");
@@ -833,14 +916,15 @@ same share for a 437 ms control period. Spread evenly the share is {:.0}%.\n",
     );
     let _ = writeln!(
         md,
-        "| round | build | idle peers opened | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | msgs/s | CPU server / client / other (%) | idle CPU (%) | ≥p99 slots: 500 ms fold / 437 ms | ≥p99.9 slots: 500 ms fold / 437 ms |"
+        "| round.attempt | build | idle peers opened | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | msgs/s | CPU server / client / other (%) | idle CPU (%) | ≥p99 slots: 500 ms fold / 437 ms | ≥p99.9 slots: 500 ms fold / 437 ms |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in runs {
         let _ = writeln!(
             md,
-            "| {} | {} | {} in {:.1} s | {} | {} | {} | {} | {:.0} | {:.0} / {:.0} / {:.0} | {:.1} | {} | {} |",
+            "| {}.{} | {} | {} in {:.1} s | {} | {} | {} | {} | {:.0} | {:.0} / {:.0} / {:.0} | {:.1} | {} | {} |",
             r.round + 1,
+            r.attempt,
             r.label,
             r.idle_opened,
             r.idle_open_secs,
@@ -899,6 +983,9 @@ same share for a 437 ms control period. Spread evenly the share is {:.0}%.\n",
                 r.other_cpu
             );
         }
+    }
+    for d in discarded {
+        let _ = writeln!(notes, "- measurement discarded and repeated: {d}");
     }
     if !notes.is_empty() {
         let _ = writeln!(md, "\n## Problems seen\n\n{notes}");

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 /// The API key written into peer-server's bench configuration.
 pub const API_KEY: &str = "11111111-2222-3333-4444-555555555555";
 
+/// The secret of that API key (for credentials).
+pub const SECRET: &str = "bench";
+
 /// Which server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -49,6 +52,7 @@ impl Server {
                     &root.join("target/release/peer-server"),
                     out_dir,
                     "peer-server",
+                    false,
                 )
                 .await
             }
@@ -70,14 +74,20 @@ impl Server {
         }
     }
 
-    /// Starts the peer-server binary `bin` with the bench configuration, its configuration and
-    /// output in `out_dir` as `NAME.toml` and `NAME.log`, and waits until it listens.
-    pub async fn start_peer_server(bin: &Path, out_dir: &Path, name: &str) -> Result<Server> {
+    /// Starts the peer-server binary `bin` with the bench configuration (the app requiring
+    /// credentials if `require_credential`), its configuration and output in `out_dir` as
+    /// `NAME.toml` and `NAME.log`, and waits until it listens.
+    pub async fn start_peer_server(
+        bin: &Path,
+        out_dir: &Path,
+        name: &str,
+        require_credential: bool,
+    ) -> Result<Server> {
         let cfg = out_dir.join(format!("{name}.toml"));
         std::fs::write(
             &cfg,
             format!(
-                "listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{API_KEY}\"\nsecret = \"bench\"\n[limits]\nmessages_per_second = 1000000\nmessage_burst = 1000000\n"
+                "listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{API_KEY}\"\nsecret = \"{SECRET}\"\nrequire_credential = {require_credential}\n[limits]\nmessages_per_second = 1000000\nmessage_burst = 1000000\n"
             ),
         )
         .with_context(|| format!("writing {}", cfg.display()))?;
