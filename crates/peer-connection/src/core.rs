@@ -230,6 +230,15 @@ impl Core {
         self.candidates.remote(&self.pc, c).await
     }
 
+    /// The local description's SDP, as set.
+    pub(crate) async fn local_sdp(&self) -> Result<String, ConnectionError> {
+        self.pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| ConnectionError::stack("no local description"))
+    }
+
     /// Sends a signaling message for this connection.
     pub(crate) async fn signal(&self, msg: ClientMessage) -> Result<(), ConnectionError> {
         self.signal.send(msg).await

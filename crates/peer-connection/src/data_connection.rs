@@ -209,12 +209,7 @@ impl DataConnection {
         let core = &self.inner.core;
         let offer = core.pc.create_offer(None).await?;
         core.pc.set_local_description(offer).await?;
-        let sdp = core
-            .pc
-            .local_description()
-            .await
-            .map(|d| d.sdp)
-            .ok_or_else(|| ConnectionError::stack("no local description"))?;
+        let sdp = core.local_sdp().await?;
         let dc_init =
             serde_json::to_value(&self.inner.dc_init).unwrap_or(Value::Object(Default::default()));
         let msg = signal::data_offer(
@@ -305,12 +300,7 @@ impl DataConnection {
         core.flush_remote_candidates().await;
         let answer = core.pc.create_answer(None).await?;
         core.set_answer_gathered(answer).await?;
-        let sdp = core
-            .pc
-            .local_description()
-            .await
-            .map(|d| d.sdp)
-            .ok_or_else(|| ConnectionError::stack("no local description"))?;
+        let sdp = core.local_sdp().await?;
         core.signal(signal::answer(
             &core.ids.remote_id,
             &core.ids.id,

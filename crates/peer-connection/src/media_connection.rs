@@ -223,12 +223,7 @@ impl MediaConnection {
 
     /// The local description as sent: munged by the SDK options.
     async fn local_sdp(&self) -> Result<String, ConnectionError> {
-        let sdp = self
-            .pc()
-            .local_description()
-            .await
-            .map(|d| d.sdp)
-            .ok_or_else(|| ConnectionError::stack("no local description"))?;
+        let sdp = self.inner.core.local_sdp().await?;
         let munging = self
             .inner
             .munging

@@ -131,6 +131,24 @@ impl DeadlineIo {
         Poll::Pending
     }
 
+    /// A write's outcome under the deadline: progress resets it, a pending write runs it.
+    fn deadline_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(r) => {
+                self.write_timer = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.poll_write_deadline(cx) {
+                Poll::Ready(e) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
     fn poll_write_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let timer = self
             .write_timer
@@ -182,16 +200,8 @@ impl AsyncWrite for DeadlineIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                this.write_timer = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => match this.poll_write_deadline(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.deadline_write(cx, written)
     }
 
     fn poll_write_vectored(
@@ -200,16 +210,8 @@ impl AsyncWrite for DeadlineIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                this.write_timer = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => match this.poll_write_deadline(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.deadline_write(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -7,9 +7,9 @@
 mod common;
 
 use common::*;
-use peer_protocol::engineio::{decode_payload, encode_payload, Packet};
+use peer_protocol::engineio::encode_payload;
 use peer_protocol::socketio::encode_event;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -92,47 +92,51 @@ async fn assert_released(server: &TestServer, before: &Held) {
     assert!(after.rss < before.rss + 16_000_000, "RSS");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_websocket_client_over_its_outbox_is_cut_off_at_once() {
-    let server = TestServer::start("[limits]\nmax_outbox_bytes = 4194304\n");
+/// Bob joins a room with Alice and Carol, then never reads again (the client object is kept,
+/// its socket stays open) while Alice floods the room with `size`-byte messages, `per_second`
+/// of them. Checks that Bob is cut off for `why` (a word of the server's log line) and that
+/// what he held is released.
+async fn websocket_reader_stops(config: &str, size: usize, per_second: u32, why: &str) {
+    let server = TestServer::start(config);
     let mut alice = member(&server, "alice").await;
     let mut carol = member(&server, "carol").await;
     alice.expect("ROOM_USER_JOIN").await;
     let before = held(&server).await;
-    // Bob joins, then never reads again (the client object is kept, its socket stays open).
     let bob = member(&server, "bob").await;
     alice.expect("ROOM_USER_JOIN").await;
     carol.expect("ROOM_USER_JOIN").await;
-    let took = flood_until_leave(&mut alice, &mut carol, "bob", 100_000, 50).await;
+    let took = flood_until_leave(&mut alice, &mut carol, "bob", size, per_second).await;
     eprintln!("bob left after {took:?}");
     assert!(took < OLD_LEAVE);
     assert!(server
         .log_lines()
         .iter()
-        .any(|l| l.contains("session cut off") && l.contains("outbox")));
+        .any(|l| l.contains("session cut off") && l.contains(why)));
     assert_released(&server, &before).await;
     drop(bob);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_over_its_outbox_is_cut_off_at_once() {
+    websocket_reader_stops(
+        "[limits]\nmax_outbox_bytes = 4194304\n",
+        100_000,
+        50,
+        "outbox",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_client_that_stops_reading_meets_the_write_deadline() {
     // The default 64 MiB outbox never fills at 500 kB/s: the write deadline ends it.
-    let server = TestServer::start("[timeouts]\nwrite_ms = 3000\n");
-    let mut alice = member(&server, "alice").await;
-    let mut carol = member(&server, "carol").await;
-    alice.expect("ROOM_USER_JOIN").await;
-    let before = held(&server).await;
-    let bob = member(&server, "bob").await;
-    alice.expect("ROOM_USER_JOIN").await;
-    carol.expect("ROOM_USER_JOIN").await;
-    let took = flood_until_leave(&mut alice, &mut carol, "bob", 50_000, 10).await;
-    eprintln!("bob left after {took:?}");
-    assert!(server
-        .log_lines()
-        .iter()
-        .any(|l| l.contains("session cut off") && l.contains("write deadline")));
-    assert_released(&server, &before).await;
-    drop(bob);
+    websocket_reader_stops(
+        "[timeouts]\nwrite_ms = 3000\n",
+        50_000,
+        10,
+        "write deadline",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,17 +149,7 @@ async fn a_polling_client_that_stops_reading_is_cut_off() {
 
     // Dave opens a polling session, joins the room, then sends one long-poll and never reads
     // its answer.
-    let base = format!("/socket.io/?apiKey={KEY}&token=td&peerId=dave&EIO=3&transport=polling");
-    let (status, _, body) = http(&server, "GET", &base, &[], b"").await;
-    assert_eq!(status, 200);
-    let packets = decode_payload(&body, false).expect("payload");
-    let Packet::Open(open) = &packets[0] else {
-        panic!("{packets:?}")
-    };
-    let sid = serde_json::from_str::<Value>(open).expect("json")["sid"]
-        .as_str()
-        .expect("sid")
-        .to_owned();
+    let (base, sid) = polling_session(&server, "dave", "td").await;
     let join = encode_event(
         "ROOM_JOIN",
         &json!({"roomName": "r", "roomType": "mesh"}),

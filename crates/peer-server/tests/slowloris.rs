@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use peer_protocol::engineio::{decode_payload, Packet};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -74,17 +73,7 @@ async fn two_thousand_slowloris_connections_are_cut_off_and_leave_nothing() {
     let (mut y, _) = Client::open(&server, KEY, Some("yvonne"), "ty").await;
 
     // One polling session whose sid the slow POSTs name.
-    let base = format!("/socket.io/?apiKey={KEY}&token=tz&peerId=zed&EIO=3&transport=polling");
-    let (status, _, body) = http(&server, "GET", &base, &[], b"").await;
-    assert_eq!(status, 200);
-    let packets = decode_payload(&body, false).expect("payload");
-    let Packet::Open(open) = &packets[0] else {
-        panic!("{packets:?}")
-    };
-    let sid = serde_json::from_str::<Value>(open).expect("json")["sid"]
-        .as_str()
-        .expect("sid")
-        .to_owned();
+    let (base, sid) = polling_session(&server, "zed", "tz").await;
 
     let before_stats = server.stats().await;
     let before = server.proc();

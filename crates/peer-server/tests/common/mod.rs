@@ -373,3 +373,21 @@ pub async fn http(
         .expect("status");
     (status, head, raw[split + 4..].to_vec())
 }
+
+/// Opens a long-polling session for `peer_id` with `token` on the open app; returns its base
+/// path (without `sid`) and its `sid`.
+pub async fn polling_session(server: &TestServer, peer_id: &str, token: &str) -> (String, String) {
+    let base =
+        format!("/socket.io/?apiKey={KEY}&token={token}&peerId={peer_id}&EIO=3&transport=polling");
+    let (status, _, body) = http(server, "GET", &base, &[], b"").await;
+    assert_eq!(status, 200);
+    let packets = peer_protocol::engineio::decode_payload(&body, false).expect("payload");
+    let Packet::Open(open) = &packets[0] else {
+        panic!("{packets:?}")
+    };
+    let sid = serde_json::from_str::<Value>(open).expect("json")["sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    (base, sid)
+}
