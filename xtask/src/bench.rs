@@ -15,21 +15,24 @@
 //! one Rust peer carries) in [`media`]; `cargo xtask bench hub` (relay latency with many idle
 //! peers, the current work tree beside a baseline commit) in [`hub`].
 
+mod args;
 mod client;
 mod data;
 mod hub;
 mod media;
 mod server;
+mod window;
 
 use crate::util::root;
 use anyhow::{bail, Context, Result};
-use client::{Clock, Dialect, RelayStats, Window};
+use args::Args;
+use client::{Clock, Dialect};
 use server::{Kind, Server};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use window::{IdlePeers, Load, Pairs, Stats};
 
 const USAGE: &str = "usage: cargo xtask bench signaling [--quick] [--peers N] [--relay-peers N] [--pairs N] \
 [--inflight 1,8] [--secs S] [--warmup S] [--concurrency N] [--servers peer-server,peerjs] [--no-build] [--client-threads N]";
@@ -75,30 +78,22 @@ impl Opts {
             o.secs = 2.0;
             o.warmup = 0.5;
         }
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut val = || {
-                it.next()
-                    .with_context(|| format!("{a} needs a value\n{USAGE}"))
-            };
-            match a.as_str() {
+        let mut a = Args::new(args, USAGE);
+        while let Some(flag) = a.flag() {
+            match flag {
                 "--quick" => {}
                 "--no-build" => o.build = false,
-                "--peers" => o.peers = val()?.parse()?,
-                "--relay-peers" => o.relay_peers = val()?.parse()?,
-                "--pairs" => o.pairs = val()?.parse()?,
-                "--secs" => o.secs = val()?.parse()?,
-                "--warmup" => o.warmup = val()?.parse()?,
-                "--concurrency" => o.concurrency = val()?.parse()?,
-                "--client-threads" => o.client_threads = val()?.parse()?,
-                "--inflight" => {
-                    o.inflight = val()?
-                        .split(',')
-                        .map(|k| k.trim().parse::<usize>())
-                        .collect::<Result<_, _>>()?
-                }
+                "--peers" => o.peers = a.parse()?,
+                "--relay-peers" => o.relay_peers = a.parse()?,
+                "--pairs" => o.pairs = a.parse()?,
+                "--secs" => o.secs = a.parse()?,
+                "--warmup" => o.warmup = a.parse()?,
+                "--concurrency" => o.concurrency = a.parse()?,
+                "--client-threads" => o.client_threads = a.parse()?,
+                "--inflight" => o.inflight = a.list()?,
                 "--servers" => {
-                    o.servers = val()?
+                    o.servers = a
+                        .value()?
                         .split(',')
                         .map(|s| match s.trim() {
                             "peer-server" => Ok(Kind::PeerServer),
@@ -107,7 +102,7 @@ impl Opts {
                         })
                         .collect::<Result<_>>()?
                 }
-                other => bail!("unknown option {other:?}\n{USAGE}"),
+                _ => return Err(a.unknown()),
             }
         }
         if o.pairs * 2 > o.relay_peers {
@@ -170,11 +165,7 @@ pub fn run(args: &[String]) -> Result<()> {
     })?;
     rt.shutdown_timeout(Duration::from_secs(5));
     let md = report(&opts, &command, &results);
-    println!("{md}");
-    let path = out_dir.join("signaling.md");
-    std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote {}", path.display());
-    Ok(())
+    publish(&md, &out_dir.join("signaling.md"))
 }
 
 /// Makes sure the load generator runs optimised and may open `need` files: from a debug build it
@@ -249,6 +240,26 @@ fn ensure_peerjs(root: &Path) -> Result<()> {
         bail!("bench/node_modules/peer is {version}, expected 1.0.2: run `npm ci` in bench/");
     }
     Ok(())
+}
+
+/// Prints the report `md` and writes it to `path`.
+fn publish(md: &str, path: &Path) -> Result<()> {
+    println!("{md}");
+    std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The trimmed standard output of `cmd ARGS` run in the repository root; empty if it fails.
+fn capture(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn seed() -> u64 {
@@ -385,26 +396,16 @@ async fn idle_phase(
         client::connect_many(srv.port, dialect, &ids, opts.concurrency, seed).await;
     r.open_secs = t0.elapsed().as_secs_f64();
     r.listen_overflows = server::listen_overflows().saturating_sub(overflows);
-    took.sort_unstable();
-    r.open_p50_us = percentile(&took, 0.50);
-    r.open_p99_us = percentile(&took, 0.99);
-    r.open_max_us = took.last().copied().unwrap_or(0);
-    let alive = Arc::new(AtomicUsize::new(0));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let open = Stats::of(&mut took);
+    (r.open_p50_us, r.open_p99_us, r.open_max_us) = (open.p50, open.p99, open.max);
+    let mut idles = IdlePeers::new();
     let hard_deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    let mut tasks = Vec::with_capacity(conns.len());
+    let period = dialect.keepalive().1;
     for c in conns {
         match c {
             Ok(ws) => {
                 r.opened += 1;
-                alive.fetch_add(1, Ordering::Relaxed);
-                tasks.push(tokio::spawn(client::idle_peer(
-                    ws,
-                    dialect.clone(),
-                    stop_rx.clone(),
-                    alive.clone(),
-                    hard_deadline,
-                )));
+                idles.add(ws, dialect, hard_deadline, period);
             }
             Err(e) => {
                 r.failed += 1;
@@ -443,18 +444,10 @@ async fn idle_phase(
     r.settle_secs = t1.elapsed().as_secs_f64();
     eprintln!("   RSS settled after {:.0} s", r.settle_secs);
     r.rss_after_kib = last.last().copied().unwrap_or(r.rss_before_kib);
-    r.alive_after = alive.load(Ordering::Relaxed);
+    r.alive_after = idles.alive();
     r.fds = srv.fds();
-    let _ = stop_tx.send(true);
-    let joined =
-        tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(tasks)).await;
-    if let Ok(all) = joined {
-        for lost in all.into_iter().flatten().flatten() {
-            if r.lost.len() < 3 {
-                r.lost.push(lost);
-            }
-        }
-    }
+    r.lost = idles.stop(Duration::from_secs(120)).await;
+    r.lost.truncate(3);
     Ok(r)
 }
 
@@ -496,78 +489,23 @@ async fn relay_phase(
         );
         return Ok(r);
     }
-    let warm = Duration::from_secs_f64(opts.warmup);
-    let dur = Duration::from_secs_f64(opts.secs);
-    let start_us = clock.now_us() + warm.as_micros() as u64;
-    let window = Window {
-        start_us,
-        end_us: start_us + dur.as_micros() as u64,
-        deadline: tokio::time::Instant::now() + warm + dur,
+    let load = Load {
+        pairs: opts.pairs,
+        inflight: k,
+        warmup: opts.warmup,
+        secs: opts.secs,
     };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let alive = Arc::new(AtomicUsize::new(0));
-    let mut relays = Vec::new();
-    let mut idles = Vec::new();
     let mut rest = streams.into_iter();
-    for i in 0..opts.pairs {
-        let (Some(a), Some(b)) = (rest.next(), rest.next()) else {
-            bail!("not enough peers for {} pairs", opts.pairs);
-        };
-        let (ida, idb) = (ids[2 * i].clone(), ids[2 * i + 1].clone());
-        relays.push(tokio::spawn(client::relay_peer(
-            a,
-            dialect.clone(),
-            idb,
-            k,
-            clock,
-            window,
-        )));
-        relays.push(tokio::spawn(client::relay_peer(
-            b,
-            dialect.clone(),
-            ida,
-            0,
-            clock,
-            window,
-        )));
-    }
+    let pairs = Pairs::start(load, &mut rest, &ids, dialect, clock)?;
+    let mut idles = IdlePeers::new();
+    let until = pairs.window.deadline + Duration::from_secs(60);
+    let period = dialect.keepalive().1;
     for ws in rest {
-        alive.fetch_add(1, Ordering::Relaxed);
-        idles.push(tokio::spawn(client::idle_peer(
-            ws,
-            dialect.clone(),
-            stop_rx.clone(),
-            alive.clone(),
-            window.deadline + Duration::from_secs(60),
-        )));
+        idles.add(ws, dialect, until, period);
     }
-    let tck = server::clk_tck() as f64;
-    let me = std::process::id();
-    tokio::time::sleep(warm).await;
-    let (s0, c0, m0, t0) = (
-        srv.cpu_ticks()?,
-        server::cpu_ticks(me)?,
-        server::machine_busy_ticks()?,
-        Instant::now(),
-    );
-    tokio::time::sleep_until(window.deadline).await;
-    let (s1, c1, m1, el) = (
-        srv.cpu_ticks()?,
-        server::cpu_ticks(me)?,
-        server::machine_busy_ticks()?,
-        t0.elapsed().as_secs_f64(),
-    );
-    r.server_cpu = (s1 - s0) as f64 / tck / el * 100.0;
-    r.client_cpu = (c1 - c0) as f64 / tck / el * 100.0;
-    r.other_cpu = ((m1 - m0) as f64 / tck / el * 100.0 - r.server_cpu - r.client_cpu).max(0.0);
-    let stats: Vec<RelayStats> =
-        tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(relays))
-            .await
-            .context("relay tasks did not finish within 60 s of the deadline")?
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(idles)).await;
+    let (cpu, stats) = pairs.finish(srv, server::clk_tck() as f64).await?;
+    (r.server_cpu, r.client_cpu, r.other_cpu) = (cpu.server, cpu.client, cpu.other);
+    idles.stop(Duration::from_secs(60)).await;
     let mut lat: Vec<u32> = Vec::new();
     for s in stats {
         r.received += s.received;
@@ -585,20 +523,9 @@ async fn relay_phase(
         }
     }
     r.rate = r.received as f64 / opts.secs;
-    lat.sort_unstable();
-    r.p50_us = percentile(&lat, 0.50);
-    r.p99_us = percentile(&lat, 0.99);
-    r.max_us = lat.last().copied().unwrap_or(0);
+    let st = Stats::of(&mut lat);
+    (r.p50_us, r.p99_us, r.max_us) = (st.p50, st.p99, st.max);
     Ok(r)
-}
-
-/// The `p` quantile (nearest rank) of sorted `v`; 0 when empty.
-fn percentile(v: &[u32], p: f64) -> u32 {
-    if v.is_empty() {
-        return 0;
-    }
-    let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
-    v[i]
 }
 
 /// Relayed messages per second of server CPU time.
@@ -635,26 +562,18 @@ fn verdict(ok: bool) -> &'static str {
 
 fn report(opts: &Opts, command: &str, results: &[ServerResult]) -> String {
     let mut md = String::new();
-    let commit = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(root())
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .unwrap_or_default();
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .unwrap_or_default();
     let _ = writeln!(
         md,
         "# Signaling benchmark: peer-server vs PeerServer 1.0.2\n"
     );
     let _ = writeln!(md, "- Command: `{command}`");
     let _ = writeln!(md, "- Machine: {}", server::machine());
-    let _ = writeln!(md, "- Date: {}; commit {}", date.trim(), commit.trim());
+    let _ = writeln!(
+        md,
+        "- Date: {}; commit {}",
+        capture("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        capture("git", &["describe", "--always", "--dirty"])
+    );
     let _ = writeln!(
         md,
         "- Load generator: this process, tokio with {} worker thread(s), on the same machine as the server; \

@@ -269,21 +269,10 @@ pub async fn connect_many(
 }
 
 /// Keeps one idle peer open: answers nothing, sends the keepalive, and notices a close.
-/// Ends on `stop` (closing politely) or at `hard_deadline`.
+/// Ends on `stop` (closing politely) or at `hard_deadline`. The first keepalive goes `first`
+/// from now (then one every period), so that peers opened together can spread their keepalives
+/// over the period as real clients do.
 pub async fn idle_peer(
-    ws: Ws,
-    dialect: Arc<Dialect>,
-    stop: watch::Receiver<bool>,
-    alive: Arc<AtomicUsize>,
-    hard_deadline: tokio::time::Instant,
-) -> Option<String> {
-    let first = dialect.keepalive().1;
-    idle_peer_from(ws, dialect, stop, alive, hard_deadline, first).await
-}
-
-/// [`idle_peer`] whose first keepalive goes `first` from now (then one every period), so that
-/// peers opened together can spread their keepalives over the period as real clients do.
-pub async fn idle_peer_from(
     mut ws: Ws,
     dialect: Arc<Dialect>,
     mut stop: watch::Receiver<bool>,

@@ -14,8 +14,9 @@
 //! connect-to-open median with ratios to the bare pair, and PASS/MISS against the targets. The
 //! command exits 0 whether targets are met or not; it fails only when something crashed.
 
+use super::args::Args;
 use super::server::{self, Kind, Server};
-use super::verdict;
+use super::{capture, verdict};
 use crate::util::root;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -62,23 +63,18 @@ impl Opts {
             browser: true,
             build: true,
         };
-        let list = |v: &str| -> Vec<String> { v.split(',').map(|s| s.trim().to_owned()).collect() };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut val = || {
-                it.next()
-                    .with_context(|| format!("{a} needs a value\n{USAGE}"))
-            };
-            match a.as_str() {
-                "--mib" => o.mib = val()?.parse()?,
-                "--reps" => o.reps = val()?.parse()?,
-                "--browser-mib" => o.browser_mib = val()?.parse()?,
-                "--connects" => o.connects = val()?.parse()?,
-                "--cases" => o.cases = list(val()?),
-                "--browser-cases" => o.browser_cases = list(val()?),
+        let mut a = Args::new(args, USAGE);
+        while let Some(flag) = a.flag() {
+            match flag {
+                "--mib" => o.mib = a.parse()?,
+                "--reps" => o.reps = a.parse()?,
+                "--browser-mib" => o.browser_mib = a.parse()?,
+                "--connects" => o.connects = a.parse()?,
+                "--cases" => o.cases = a.list()?,
+                "--browser-cases" => o.browser_cases = a.list()?,
                 "--no-browser" => o.browser = false,
                 "--no-build" => o.build = false,
-                other => bail!("unknown option {other:?}\n{USAGE}"),
+                _ => return Err(a.unknown()),
             }
         }
         let known = ["bare", "rtt", "none", "binary", "binary-utf8", "json"];
@@ -129,11 +125,7 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("peer-server exited during the run; see target/bench/peer-server.log");
     }
     let md = report(&opts, &command, &results);
-    println!("{md}");
-    let path = out_dir.join("data.md");
-    std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote {}", path.display());
-    Ok(())
+    super::publish(&md, &out_dir.join("data.md"))
 }
 
 /// Builds peer-server and the bench example (release) in one cargo invocation: built separately,
@@ -280,17 +272,6 @@ fn with_range(v: &Value, x: Option<f64>) -> String {
         Some(x) if runs.len() > 1 => format!("{x:.1} ({lo:.1}–{hi:.1})"),
         _ => fmt(x, 1),
     }
-}
-
-fn capture(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
 }
 
 fn label(case: &str) -> String {

@@ -36,15 +36,16 @@
 
 mod credential;
 
-use super::client::{self, Clock, Dialect, RelayStats, Window};
+use super::args::Args;
+use super::client::{self, Clock, Dialect};
 use super::server::{self, Server};
-use super::{percentile, seed};
+use super::window::{cpu_pct, IdlePeers, Load, Pairs, Stats};
+use super::{capture, seed};
 use crate::util::{cargo, cargo_command, root};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,28 +119,24 @@ impl Opts {
                 .map(|n| n.get())
                 .unwrap_or(2),
         };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut val = || {
-                it.next()
-                    .with_context(|| format!("{a} needs a value\n{USAGE}"))
-            };
-            match a.as_str() {
+        let mut a = Args::new(args, USAGE);
+        while let Some(flag) = a.flag() {
+            match flag {
                 "--no-build" => o.build = false,
                 "--credentials" => o.credentials = true,
-                "--idle" => o.idle = val()?.parse()?,
-                "--pairs" => o.pairs = val()?.parse()?,
-                "--inflight" => o.inflight = val()?.parse()?,
-                "--secs" => o.secs = val()?.parse()?,
-                "--warmup" => o.warmup = val()?.parse()?,
-                "--rounds" => o.rounds = val()?.parse()?,
-                "--baseline" => o.baseline = Some(val()?.clone()),
-                "--wait-quiet" => o.wait_quiet = val()?.parse()?,
-                "--max-other" => o.max_other = val()?.parse()?,
-                "--attempts" => o.attempts = val()?.parse()?,
-                "--concurrency" => o.concurrency = val()?.parse()?,
-                "--client-threads" => o.client_threads = val()?.parse()?,
-                other => bail!("unknown option {other:?}\n{USAGE}"),
+                "--idle" => o.idle = a.parse()?,
+                "--pairs" => o.pairs = a.parse()?,
+                "--inflight" => o.inflight = a.parse()?,
+                "--secs" => o.secs = a.parse()?,
+                "--warmup" => o.warmup = a.parse()?,
+                "--rounds" => o.rounds = a.parse()?,
+                "--baseline" => o.baseline = Some(a.value()?.to_owned()),
+                "--wait-quiet" => o.wait_quiet = a.parse()?,
+                "--max-other" => o.max_other = a.parse()?,
+                "--attempts" => o.attempts = a.parse()?,
+                "--concurrency" => o.concurrency = a.parse()?,
+                "--client-threads" => o.client_threads = a.parse()?,
+                _ => return Err(a.unknown()),
             }
         }
         if o.idle > 1_000_000 || o.pairs == 0 || o.pairs > 10_000 {
@@ -246,11 +243,7 @@ pub fn run(args: &[String]) -> Result<()> {
     })?;
     rt.shutdown_timeout(Duration::from_secs(5));
     let md = report(&opts, &command, &builds, &runs, &discarded);
-    println!("{md}");
-    let path = out_dir.join("hub.md");
-    std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote {}", path.display());
-    Ok(())
+    super::publish(&md, &out_dir.join("hub.md"))
 }
 
 /// Runs `git ARGS` in `dir` and returns its trimmed standard output.
@@ -382,30 +375,6 @@ fn baseline_build(root: &Path, rev: &str, build: bool) -> Result<Build> {
     })
 }
 
-/// Latency quantiles (µs) of one set of messages.
-#[derive(Debug, Default, Clone, Copy)]
-struct Stats {
-    n: usize,
-    p50: u32,
-    p99: u32,
-    p999: u32,
-    max: u32,
-}
-
-impl Stats {
-    /// Quantiles of `lat` (sorted here).
-    fn of(lat: &mut [u32]) -> Stats {
-        lat.sort_unstable();
-        Stats {
-            n: lat.len(),
-            p50: percentile(lat, 0.50),
-            p99: percentile(lat, 0.99),
-            p999: percentile(lat, 0.999),
-            max: lat.last().copied().unwrap_or(0),
-        }
-    }
-}
-
 /// Where in a period the slow moments fell.
 #[derive(Debug, Default, Clone, Copy)]
 struct Fold {
@@ -531,11 +500,6 @@ async fn wait_quiet(limit: Duration) -> Result<(f64, bool)> {
     Ok((last, limit.is_zero()))
 }
 
-/// Server CPU use (% of one core) between two readings.
-fn cpu_pct(t0: u64, t1: u64, tck: f64, secs: f64) -> f64 {
-    t1.saturating_sub(t0) as f64 / tck / secs.max(1e-9) * 100.0
-}
-
 async fn measure(
     build: &Build,
     round: usize,
@@ -573,12 +537,10 @@ async fn measure(
     let t0 = Instant::now();
     let (conns, _) = client::connect_many(srv.port, &dialect, &ids, opts.concurrency, seed).await;
     let idle_open_secs = t0.elapsed().as_secs_f64();
-    let alive = Arc::new(AtomicUsize::new(0));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let total = Duration::from_secs_f64(opts.warmup + opts.secs);
     let hard_deadline =
         tokio::time::Instant::now() + total + Duration::from_secs(IDLE_CPU_SECS + 300);
-    let mut idles = Vec::with_capacity(conns.len());
+    let mut idles = IdlePeers::new();
     let mut failed = 0usize;
     // Real clients' keepalives fall anywhere in the period; peers opened in one burst would
     // otherwise all send theirs in the same millisecond, 25 s later.
@@ -586,17 +548,12 @@ async fn measure(
     let n = conns.len().max(1) as f64;
     for (i, c) in conns.into_iter().enumerate() {
         match c {
-            Ok(ws) => {
-                alive.fetch_add(1, Ordering::Relaxed);
-                idles.push(tokio::spawn(client::idle_peer_from(
-                    ws,
-                    dialect.clone(),
-                    stop_rx.clone(),
-                    alive.clone(),
-                    hard_deadline,
-                    period.mul_f64((i as f64 + 0.5) / n),
-                )));
-            }
+            Ok(ws) => idles.add(
+                ws,
+                &dialect,
+                hard_deadline,
+                period.mul_f64((i as f64 + 0.5) / n),
+            ),
             Err(e) => {
                 if failed == 0 {
                     problems.push(format!("idle open failed: {e:#}"));
@@ -605,7 +562,7 @@ async fn measure(
             }
         }
     }
-    let idle_opened = idles.len();
+    let idle_opened = idles.opened();
     if failed > 0 {
         problems.push(format!(
             "{failed} of {} idle peers failed to open",
@@ -630,70 +587,18 @@ async fn measure(
     for c in conns {
         streams.push(c.context("opening an active peer")?);
     }
-    let warm = Duration::from_secs_f64(opts.warmup);
-    let dur = Duration::from_secs_f64(opts.secs);
-    let start_us = clock.now_us() + u64::try_from(warm.as_micros()).unwrap_or(u64::MAX);
-    let window = Window {
-        start_us,
-        end_us: start_us + u64::try_from(dur.as_micros()).unwrap_or(u64::MAX),
-        deadline: tokio::time::Instant::now() + warm + dur,
+    let load = Load {
+        pairs: opts.pairs,
+        inflight: opts.inflight,
+        warmup: opts.warmup,
+        secs: opts.secs,
     };
-    let mut relays = Vec::with_capacity(streams.len());
-    let mut rest = streams.into_iter();
-    for i in 0..opts.pairs {
-        let (Some(a), Some(b)) = (rest.next(), rest.next()) else {
-            bail!("not enough peers for {} pairs", opts.pairs);
-        };
-        let (ida, idb) = (pair_ids[2 * i].clone(), pair_ids[2 * i + 1].clone());
-        relays.push(tokio::spawn(client::relay_peer(
-            a,
-            dialect.clone(),
-            idb,
-            opts.inflight,
-            clock,
-            window,
-        )));
-        relays.push(tokio::spawn(client::relay_peer(
-            b,
-            dialect.clone(),
-            ida,
-            0,
-            clock,
-            window,
-        )));
-    }
-    let me = std::process::id();
-    tokio::time::sleep(warm).await;
-    let (s0, m0_client, m0, t_start) = (
-        srv.cpu_ticks()?,
-        server::cpu_ticks(me)?,
-        server::machine_busy_ticks()?,
-        Instant::now(),
-    );
-    tokio::time::sleep_until(window.deadline).await;
-    let (s1, m1_client, m1, el) = (
-        srv.cpu_ticks()?,
-        server::cpu_ticks(me)?,
-        server::machine_busy_ticks()?,
-        t_start.elapsed().as_secs_f64(),
-    );
-    let server_cpu = cpu_pct(s0, s1, tck, el);
-    let client_cpu = cpu_pct(m0_client, m1_client, tck, el);
-    let other_cpu = (cpu_pct(m0, m1, tck, el) - server_cpu - client_cpu).max(0.0);
-    let stats: Vec<RelayStats> =
-        tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(relays))
-            .await
-            .context("relay tasks did not finish within 60 s of the deadline")?
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-    let idle_alive_end = alive.load(Ordering::Relaxed);
-    let _ = stop_tx.send(true);
-    let joined =
-        tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(idles)).await;
-    if let Ok(all) = joined {
-        if let Some(lost) = all.into_iter().flatten().flatten().next() {
-            problems.push(format!("idle peer lost: {lost}"));
-        }
+    let pairs = Pairs::start(load, &mut streams.into_iter(), &pair_ids, &dialect, clock)?;
+    let window = pairs.window;
+    let (cpu, stats) = pairs.finish(&srv, tck).await?;
+    let idle_alive_end = idles.alive();
+    if let Some(lost) = idles.stop(Duration::from_secs(120)).await.first() {
+        problems.push(format!("idle peer lost: {lost}"));
     }
     if idle_alive_end < idle_opened {
         problems.push(format!(
@@ -741,9 +646,9 @@ async fn measure(
         idle_open_secs,
         idle_alive_end,
         idle_cpu,
-        server_cpu,
-        client_cpu,
-        other_cpu,
+        server_cpu: cpu.server,
+        client_cpu: cpu.client,
+        other_cpu: cpu.other,
         secs: opts.secs,
         fold_p99: fold(&samples, st.p99, TICK_PERIOD_US),
         fold_p999: fold(&samples, st.p999, TICK_PERIOD_US),
@@ -817,12 +722,6 @@ fn report(
     discarded: &[String],
 ) -> String {
     let mut md = String::new();
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .unwrap_or_default();
     let _ = writeln!(
         md,
         "# Hub deadlines: relay latency with {} idle{} peers\n",
@@ -835,7 +734,11 @@ fn report(
     );
     let _ = writeln!(md, "- Command: `{command}`");
     let _ = writeln!(md, "- Machine: {}", server::machine());
-    let _ = writeln!(md, "- Date: {}", date.trim());
+    let _ = writeln!(
+        md,
+        "- Date: {}",
+        capture("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    );
     for b in builds {
         let _ = writeln!(
             md,

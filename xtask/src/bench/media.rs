@@ -29,6 +29,8 @@
 //! as ratios to the bare pair's. The command exits 0 unless a process crashed or could not
 //! start.
 
+use super::args::Args;
+use super::capture;
 use super::server::{self, Kind, Server};
 use crate::util::root;
 use anyhow::{bail, Context, Result};
@@ -93,35 +95,23 @@ impl Opts {
             capacity: true,
             build: true,
         };
-        fn list<T: std::str::FromStr>(v: &str) -> Result<Vec<T>>
-        where
-            T::Err: std::error::Error + Send + Sync + 'static,
-        {
-            Ok(v.split(',')
-                .map(|s| s.trim().parse::<T>())
-                .collect::<Result<_, _>>()?)
-        }
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut val = || {
-                it.next()
-                    .with_context(|| format!("{a} needs a value\n{USAGE}"))
-            };
-            match a.as_str() {
-                "--streams" => o.streams = list(val()?)?,
-                "--rates" => o.rates = list(val()?)?,
-                "--seconds" => o.seconds = val()?.parse()?,
-                "--warmup" => o.warmup = val()?.parse()?,
-                "--capacity-streams" => o.capacity_streams = list(val()?)?,
-                "--ramp-start" => o.ramp_start = val()?.parse()?,
-                "--ramp-factor" => o.ramp_factor = val()?.parse()?,
-                "--ramp-max" => o.ramp_max = val()?.parse()?,
-                "--ramp-seconds" => o.ramp_seconds = val()?.parse()?,
-                "--payload" => o.payload = val()?.parse()?,
+        let mut a = Args::new(args, USAGE);
+        while let Some(flag) = a.flag() {
+            match flag {
+                "--streams" => o.streams = a.list()?,
+                "--rates" => o.rates = a.list()?,
+                "--seconds" => o.seconds = a.parse()?,
+                "--warmup" => o.warmup = a.parse()?,
+                "--capacity-streams" => o.capacity_streams = a.list()?,
+                "--ramp-start" => o.ramp_start = a.parse()?,
+                "--ramp-factor" => o.ramp_factor = a.parse()?,
+                "--ramp-max" => o.ramp_max = a.parse()?,
+                "--ramp-seconds" => o.ramp_seconds = a.parse()?,
+                "--payload" => o.payload = a.parse()?,
                 "--no-bare" => o.bare = false,
                 "--no-capacity" => o.capacity = false,
                 "--no-build" => o.build = false,
-                other => bail!("unknown option {other:?}\n{USAGE}"),
+                _ => return Err(a.unknown()),
             }
         }
         // In (0, hi]; false for NaN.
@@ -210,10 +200,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .push("peer-server exited during the run; see target/bench/peer-server.log".into());
     }
     let md = report(&opts, &command, &results);
-    println!("{md}");
-    let path = out_dir.join("media.md");
-    std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote {}", path.display());
+    super::publish(&md, &out_dir.join("media.md"))?;
     if !results.crashes.is_empty() {
         bail!("{}", results.crashes.join("; "));
     }
@@ -939,17 +926,6 @@ fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
     let slope = sxy / sxx;
     Some((slope, my - slope * mx))
-}
-
-fn capture(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
 }
 
 fn ratio(a: f64, b: f64) -> String {

@@ -301,18 +301,48 @@ impl Recorder {
     }
 }
 
+/// Where a video recording starts: at the first keyframe, the frames before it dropped.
+#[derive(Debug, Default)]
+struct KeyframeStart {
+    /// Whether the first keyframe came.
+    started: bool,
+    /// Frames dropped because no keyframe had come yet.
+    before: u64,
+}
+
+impl KeyframeStart {
+    /// Whether a complete frame (a `keyframe` or not) is recorded: from the first keyframe on,
+    /// every one is; the ones before are counted as dropped.
+    fn admit(&mut self, keyframe: bool) -> bool {
+        self.started |= keyframe;
+        if !self.started {
+            self.before += 1;
+        }
+        self.started
+    }
+
+    /// Stores the dropped packets and frames in `counters`: the assembler's (a lost packet), and
+    /// the frames before the first keyframe.
+    fn store_drops(&self, counters: &Counters, dropped_packets: u64, dropped_frames: u64) {
+        counters
+            .dropped_packets
+            .store(dropped_packets, Ordering::Relaxed);
+        counters
+            .dropped_frames
+            .store(dropped_frames + self.before, Ordering::Relaxed);
+    }
+}
+
 /// VP8/VP9 into IVF.
 struct IvfRecorder {
     codec: Codec,
     assembler: VpxAssembler,
-    /// Whether the file header was written (at the first keyframe, which gives its size).
-    started: bool,
+    /// The first keyframe, which starts the file (its header gives the picture size).
+    start: KeyframeStart,
     /// Frames written.
     frames: u32,
     /// The last frame written: (RTP timestamp, pts).
     last: Option<(u32, u64)>,
-    /// Frames dropped because no keyframe had come yet.
-    before_keyframe: u64,
 }
 
 impl IvfRecorder {
@@ -320,10 +350,9 @@ impl IvfRecorder {
         Ok(IvfRecorder {
             codec,
             assembler: VpxAssembler::new(codec)?,
-            started: false,
+            start: KeyframeStart::default(),
             frames: 0,
             last: None,
-            before_keyframe: 0,
         })
     }
 
@@ -340,29 +369,22 @@ impl IvfRecorder {
         counters: &Counters,
         out: &mut Vec<u8>,
     ) -> Result<(), MediaError> {
-        let frame = self.assembler.push(packet);
-        if let Some(f) = &frame {
-            if !self.started && !f.info.keyframe {
-                self.before_keyframe += 1;
-            }
-        }
-        counters
-            .dropped_packets
-            .store(self.assembler.dropped_packets(), Ordering::Relaxed);
-        counters.dropped_frames.store(
-            self.assembler.dropped_frames() + self.before_keyframe,
-            Ordering::Relaxed,
+        let first = !self.start.started;
+        let frame = self
+            .assembler
+            .push(packet)
+            .filter(|f| self.start.admit(f.info.keyframe));
+        self.start.store_drops(
+            counters,
+            self.assembler.dropped_packets(),
+            self.assembler.dropped_frames(),
         );
         let Some(frame) = frame else {
             return Ok(());
         };
-        if !self.started {
-            if !frame.info.keyframe {
-                return Ok(());
-            }
+        if first {
             let (w, h) = frame.info.size.unwrap_or((0, 0));
             out.extend_from_slice(&file_header(self.fourcc(), w, h, IVF_TIMEBASE_DEN, 1));
-            self.started = true;
         }
         // pts: the RTP timestamp since the first frame written, unwrapped; never backwards.
         let pts = match self.last {
@@ -383,7 +405,7 @@ impl IvfRecorder {
 
     /// The header if no keyframe came (an empty but valid file), and the frame count.
     fn finish(self, out: &mut Vec<u8>) -> Option<Patch> {
-        if !self.started {
+        if !self.start.started {
             out.extend_from_slice(&file_header(self.fourcc(), 0, 0, IVF_TIMEBASE_DEN, 1));
         }
         (self.frames > 0).then(|| Patch {
@@ -503,16 +525,14 @@ impl OggRecorder {
 /// H264 into an Annex-B elementary stream, from the first keyframe on.
 struct H264Recorder {
     assembler: H264Assembler,
-    started: bool,
-    before_keyframe: u64,
+    start: KeyframeStart,
 }
 
 impl H264Recorder {
     fn new() -> H264Recorder {
         H264Recorder {
             assembler: H264Assembler::new(),
-            started: false,
-            before_keyframe: 0,
+            start: KeyframeStart::default(),
         }
     }
 
@@ -522,21 +542,16 @@ impl H264Recorder {
         counters: &Counters,
         out: &mut Vec<u8>,
     ) -> Result<(), MediaError> {
-        let au = self.assembler.push(packet);
-        if let Some(au) = &au {
-            self.started |= au.keyframe;
-            if !self.started {
-                self.before_keyframe += 1;
-            }
-        }
-        counters
-            .dropped_packets
-            .store(self.assembler.dropped_packets(), Ordering::Relaxed);
-        counters.dropped_frames.store(
-            self.assembler.dropped_frames() + self.before_keyframe,
-            Ordering::Relaxed,
+        let au = self
+            .assembler
+            .push(packet)
+            .filter(|au| self.start.admit(au.keyframe));
+        self.start.store_drops(
+            counters,
+            self.assembler.dropped_packets(),
+            self.assembler.dropped_frames(),
         );
-        if let Some(au) = au.filter(|_| self.started) {
+        if let Some(au) = au {
             out.extend_from_slice(&au.data);
             counters.written.fetch_add(1, Ordering::Relaxed);
         }
@@ -619,6 +634,16 @@ mod tests {
         (data, counters.snapshot())
     }
 
+    /// The µ-law fixture as PCMU packets of 20 ms (160 samples).
+    fn pcmu_packets() -> Vec<Packet> {
+        let units: Vec<(Vec<u8>, u64)> = ULAW
+            .chunks(160)
+            .enumerate()
+            .map(|(i, c)| (c.to_vec(), i as u64 * 160))
+            .collect();
+        packetize(Codec::Pcmu, &units)
+    }
+
     /// IVF frames and their pts on the 90 kHz clock.
     fn ivf_units(data: &[u8]) -> Vec<(Vec<u8>, u64)> {
         let mut r = IvfReader::new(data).unwrap();
@@ -679,12 +704,7 @@ mod tests {
         assert_eq!(stats.written, 60);
         assert_eq!(access_units(&got).filter(|a| a.has_picture()).count(), 60);
 
-        let units: Vec<(Vec<u8>, u64)> = ULAW
-            .chunks(160)
-            .enumerate()
-            .map(|(i, c)| (c.to_vec(), i as u64 * 160))
-            .collect();
-        let (got, stats) = record(Codec::Pcmu, &packetize(Codec::Pcmu, &units)).await;
+        let (got, stats) = record(Codec::Pcmu, &pcmu_packets()).await;
         assert_eq!(got, ULAW);
         assert_eq!(stats.written, 100);
     }
@@ -737,12 +757,7 @@ mod tests {
             eprintln!("skipped: no /dev/full");
             return;
         }
-        let units: Vec<(Vec<u8>, u64)> = ULAW
-            .chunks(160)
-            .enumerate()
-            .map(|(i, c)| (c.to_vec(), i as u64 * 160))
-            .collect();
-        let packets = packetize(Codec::Pcmu, &units);
+        let packets = pcmu_packets();
         let writer = FileWriter::create(path).await.unwrap();
         let mut recording = Recording::new(Recorder::new(Codec::Pcmu, 1).unwrap(), writer);
         let counters = Counters::default();
