@@ -177,12 +177,3 @@ pub enum RoomSignal {
     /// A `CANDIDATE` from a member.
     Candidate(Routed),
 }
-
-/// Where a Peer's router sends the relayed messages of a room the Peer is in (the rooms crate
-/// implements it). Messages that name a room go there and nowhere else: a room's offer never
-/// surfaces as a P2P call.
-#[async_trait::async_trait]
-pub trait RoomSignals: Send + Sync {
-    /// Handles one message of the room.
-    async fn signal(&self, msg: RoomSignal);
-}

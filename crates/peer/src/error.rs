@@ -3,6 +3,7 @@
 
 use peer_connection::ConnectionError;
 use peer_protocol::ErrorType;
+use peer_room::RoomError;
 use peer_transport::TransportError;
 use std::error::Error;
 use std::fmt;
@@ -111,6 +112,19 @@ impl Error for PeerError {
 impl From<ConnectionError> for PeerError {
     fn from(e: ConnectionError) -> PeerError {
         PeerError::with_source(ErrorKind::Connection, e.to_string(), e)
+    }
+}
+
+impl From<RoomError> for PeerError {
+    fn from(e: RoomError) -> PeerError {
+        let kind = match &e {
+            RoomError::TooLarge { .. } => ErrorKind::InvalidArgument,
+            RoomError::Timeout => ErrorKind::Timeout,
+            RoomError::SignalingClosed | RoomError::Closed => ErrorKind::Disconnected,
+            RoomError::Connection(_) => ErrorKind::Connection,
+            _ => ErrorKind::Server(peer_protocol::ErrorType::RoomError),
+        };
+        PeerError::with_source(kind, e.to_string(), e)
     }
 }
 

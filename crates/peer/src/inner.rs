@@ -5,8 +5,8 @@
 
 use crate::event::PeerEvent;
 use crate::options::PeerOptions;
-use peer_connection::router::RoomSignals;
 use peer_connection::{Connection, RtcContext, Signal};
+use peer_room::Room;
 use peer_transport::{ServerAddr, Signaling};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -35,7 +35,7 @@ pub(crate) struct Inner {
     pub(crate) connections: StdMutex<HashMap<String, Vec<Connection>>>,
     /// The joined rooms' signaling, by room name: a relayed message with a `roomName` goes
     /// there, never to the Peer's P2P connections.
-    pub(crate) rooms: StdMutex<HashMap<String, Arc<dyn RoomSignals>>>,
+    pub(crate) rooms: StdMutex<HashMap<String, Room>>,
     pub(crate) events_tx: mpsc::Sender<PeerEvent>,
     pub(crate) events_rx: Mutex<mpsc::Receiver<PeerEvent>>,
     pub(crate) life: AtomicU8,
@@ -131,8 +131,16 @@ impl Inner {
             .unwrap_or_default()
     }
 
-    /// The room `name`'s signaling, if this Peer is in it.
-    pub(crate) fn room(&self, name: &str) -> Option<Arc<dyn RoomSignals>> {
+    /// The room `name`, if this Peer is in it.
+    pub(crate) fn room(&self, name: &str) -> Option<Room> {
         self.rooms.lock().ok()?.get(name).cloned()
+    }
+
+    /// Every joined room.
+    pub(crate) fn all_rooms(&self) -> Vec<Room> {
+        self.rooms
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
     }
 }

@@ -9,9 +9,13 @@
 //! or by media files, see [`media::source`]) and reports the remote tracks (forwarded to a UDP
 //! port or recorded, see [`media::sink`]).
 //!
+//! Rooms: [`Peer::join_room`] joins a mesh [`Room`] shared with browsers: a call to every
+//! member, room data ([`RoomPayload`]: text, JSON, bytes) and the room's log through the server,
+//! and [`RoomEvent`]s for members joining and leaving, their streams and their data.
+//!
 //! This crate is a thin facade: signaling lives in `peer-transport`, connections in
-//! `peer-connection`, media in `peer-media` (re-exported as [`media`]), wire types in
-//! `peer-protocol`.
+//! `peer-connection`, rooms in `peer-room`, media in `peer-media` (re-exported as [`media`]),
+//! wire types in `peer-protocol`.
 //!
 //! # Example
 //!
@@ -80,4 +84,7 @@ pub use peer_connection::{
 };
 pub use peer_media as media;
 pub use peer_protocol::ErrorType;
+pub use peer_room::{
+    Room, RoomError, RoomEvent, RoomMode, RoomOptions, RoomPayload, MAX_ROOM_DATA,
+};
 pub use peer_transport::ReconnectPolicy;

@@ -11,6 +11,7 @@ use peer_connection::{
     MediaStream, RtcContext,
 };
 use peer_protocol::ids::{is_valid_api_key, is_valid_peer_id};
+use peer_room::{router as room_router, Room, RoomContext, RoomOptions};
 use peer_transport::{rest, PeerList, ServerAddr, Signaling, SignalingOptions};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU8;
@@ -165,16 +166,58 @@ impl Peer {
             .unwrap_or_default()
     }
 
-    /// The names of the rooms this Peer is in (the SDK's `rooms`).
-    pub fn rooms(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .inner
-            .rooms
-            .lock()
-            .map(|r| r.keys().cloned().collect())
-            .unwrap_or_default();
-        names.sort();
-        names
+    /// The rooms this Peer is in, by name (the SDK's `rooms`).
+    pub fn rooms(&self) -> HashMap<String, Room> {
+        self.inner
+            .all_rooms()
+            .into_iter()
+            .map(|r| (r.name().to_owned(), r))
+            .collect()
+    }
+
+    /// The joined room `name`, if this Peer is in it.
+    pub fn room(&self, name: &str) -> Option<Room> {
+        self.inner.room(name)
+    }
+
+    /// Joins room `name` (the SDK's `joinRoom`): a mesh room, where this Peer calls every
+    /// member with `options.stream` (receive-only without one) and answers their calls.
+    /// Returns at once; [`RoomEvent::Open`](peer_room::RoomEvent::Open) follows when the server
+    /// confirms (or use [`Room::wait_open`]). Joining a room already joined returns that room.
+    /// An empty name is a `room-error`; `mode: sfu` is not available yet.
+    pub async fn join_room(&self, name: &str, options: RoomOptions) -> Result<Room, PeerError> {
+        if self.inner.life() != Life::Open {
+            return Err(PeerError::new(
+                ErrorKind::Disconnected,
+                "cannot join a room: the Peer is disconnected",
+            ));
+        }
+        if let Some(room) = self.inner.room(name) {
+            return Ok(room);
+        }
+        let inner = &self.inner;
+        let ctx = RoomContext::new(inner.id.clone(), inner.rtc.clone(), inner.signal.clone());
+        let weak = Arc::downgrade(inner);
+        let owned = name.to_owned();
+        let room = room_router::join(
+            ctx,
+            name,
+            options,
+            |room| {
+                if let Ok(mut rooms) = inner.rooms.lock() {
+                    rooms.insert(name.to_owned(), room.clone());
+                }
+            },
+            move || {
+                if let Some(inner) = weak.upgrade() {
+                    if let Ok(mut rooms) = inner.rooms.lock() {
+                        rooms.remove(&owned);
+                    }
+                }
+            },
+        )
+        .await?;
+        Ok(room)
     }
 
     /// Opens a DataConnection to `peer_id` (the SDK's `connect`). Returns at once; wait for the
@@ -312,15 +355,6 @@ impl Peer {
             Some((ev, inner))
         })
     }
-
-    /// Registers a room's signaling under `name` (`join_room` does this with the rooms crate's
-    /// room; until then only the tests use it).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn register_room(&self, name: &str, room: Arc<dyn conn_router::RoomSignals>) {
-        if let Ok(mut rooms) = self.inner.rooms.lock() {
-            rooms.insert(name.to_owned(), room);
-        }
-    }
 }
 
 /// A REST failure as a Peer error: a timeout, or the server or network failing.
@@ -356,8 +390,8 @@ async fn destroy(inner: &Inner) {
     for c in inner.drain_connections() {
         c.close(false).await;
     }
-    if let Ok(mut rooms) = inner.rooms.lock() {
-        rooms.clear();
+    for room in inner.all_rooms() {
+        room.close().await;
     }
     disconnect(inner).await;
     if inner.advance(Life::Destroyed) {

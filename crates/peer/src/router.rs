@@ -1,8 +1,10 @@
 //! The Peer's background routing: signaling events to connections, rooms and Peer events, and
 //! the connections' signaling messages to the socket.
 //!
-//! - A relayed message with a `roomName` goes to that room's [`RoomSignals`] (or is dropped if
-//!   the Peer is not in it); it never surfaces as a P2P connection or call.
+//! - A relayed message with a `roomName`, and every `ROOM_*` message, goes to that room
+//!   (`peer-room`'s [`room_router::deliver`]), or is dropped if the Peer is not in it; a room's
+//!   offer never surfaces as a P2P connection or call. `LEAVE` goes to the P2P connections and
+//!   to every room (the peer may be a member that vanished).
 //! - A new `OFFER` is checked against the connection limit and the application's
 //!   [`incoming`](crate::PeerOptions::incoming) policy *before* anything is created for it; a
 //!   refused one gets `SEND_FORCE_CLOSE` and a [`PeerEvent::Refused`].
@@ -17,6 +19,7 @@ use peer_connection::{Connection, ConnectionError, ConnectionState, SignalSink};
 use peer_protocol::client::ClientMessage;
 use peer_protocol::server::{RawJson, ServerMessage};
 use peer_protocol::ErrorType;
+use peer_room::{router as room_router, RoomInput};
 use peer_transport::{Signaling, SignalingEvent};
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
@@ -72,6 +75,11 @@ pub(crate) async fn run(peer: Weak<Inner>, mut events: mpsc::Receiver<SignalingE
                         inner.emit(PeerEvent::Disconnected(reason)).await;
                     }
                 }
+                // The rooms cannot go on without signaling (the server has removed this
+                // Peer from them).
+                for room in inner.all_rooms() {
+                    room.close().await;
+                }
                 return;
             }
         }
@@ -85,7 +93,7 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
                 return;
             };
             if let Some(room) = offer.room_name.clone() {
-                to_room(inner, &room, RoomSignal::Offer(offer)).await;
+                to_room(inner, &room, RoomInput::Signal(RoomSignal::Offer(offer))).await;
                 return;
             }
             match inner.find(&offer.src, &offer.connection_id) {
@@ -98,6 +106,9 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
         ServerMessage::Leave(remote) => {
             for conn in inner.take_all(&remote) {
                 conn_router::remote_closed(&conn).await;
+            }
+            for room in inner.all_rooms() {
+                room_router::deliver(&room, RoomInput::PeerGone(remote.clone())).await;
             }
         }
         ServerMessage::ForceClose(fc) => {
@@ -130,11 +141,14 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
         ServerMessage::AuthExpiresIn(secs) => inner.emit(PeerEvent::ExpiresIn(secs)).await,
         ServerMessage::Open(_) => {}
         other => {
-            if inner.logs(3) {
-                tracing::debug!(
-                    event = other.event_name(),
-                    "room message ignored (not in a room)"
-                );
+            let event = other.event_name();
+            match RoomInput::from_server(other) {
+                Some((room, input)) => to_room(inner, &room, input).await,
+                None => {
+                    if inner.logs(3) {
+                        tracing::debug!(event, "message ignored");
+                    }
+                }
             }
         }
     }
@@ -149,9 +163,9 @@ fn parse<T>(
 }
 
 /// Hands a room's message to the room, if this Peer is in it.
-async fn to_room(inner: &Arc<Inner>, room: &str, msg: RoomSignal) {
+async fn to_room(inner: &Arc<Inner>, room: &str, msg: RoomInput) {
     match inner.room(room) {
-        Some(handler) => handler.signal(msg).await,
+        Some(handle) => room_router::deliver(&handle, msg).await,
         None => {
             if inner.logs(3) {
                 tracing::debug!(%room, "signaling for a room this Peer is not in dropped");
@@ -249,7 +263,7 @@ async fn routed(inner: &Arc<Inner>, raw: &RawJson, kind: Signal) {
             Signal::Answer => RoomSignal::Answer(routed),
             Signal::Candidate => RoomSignal::Candidate(routed),
         };
-        to_room(inner, &room, msg).await;
+        to_room(inner, &room, RoomInput::Signal(msg)).await;
         return;
     }
     let Some(conn) = inner.find(&routed.src, &routed.connection_id) else {

@@ -1,27 +1,14 @@
-//! In-crate tests of the room seam: relayed messages that name a room reach that room's
-//! [`RoomSignals`] and never surface as P2P connections or calls, and a room this Peer has not
-//! registered gets nothing. Against the real server process; the rooms are joined and the
-//! handler registered through the crate's internals, as the rooms crate will.
+//! In-crate tests of the room seam: relayed messages that name a room reach that room and never
+//! surface as P2P connections or calls, and a room this Peer is not in gets nothing. Against
+//! the real server process; the other side speaks raw signaling through the crate's internals
+//! so that it can send what a browser would not.
 
-use crate::{LocalAddresses, Peer, PeerEvent, PeerOptions};
-use async_trait::async_trait;
-use peer_connection::router::{RoomSignal, RoomSignals};
+use crate::{LocalAddresses, Peer, PeerEvent, PeerOptions, RoomEvent, RoomOptions};
 use peer_protocol::client::{ClientMessage, RoomJoin, RoomType};
 use peer_testkit::{server_binary, ServerProcess};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 const KEY: &str = "11111111-2222-3333-4444-555555555555";
-
-struct Collect(mpsc::UnboundedSender<RoomSignal>);
-
-#[async_trait]
-impl RoomSignals for Collect {
-    async fn signal(&self, msg: RoomSignal) {
-        let _ = self.0.send(msg);
-    }
-}
 
 async fn open(port: u16, id: &str) -> Peer {
     let mut o = PeerOptions::new(KEY).server("127.0.0.1", port, false);
@@ -31,7 +18,7 @@ async fn open(port: u16, id: &str) -> Peer {
     p
 }
 
-async fn join(p: &Peer, room: &str) {
+async fn raw_join(p: &Peer, room: &str) {
     let msg = ClientMessage::RoomJoin(RoomJoin {
         room_name: room.into(),
         room_type: RoomType::Mesh,
@@ -49,35 +36,47 @@ async fn room_offer(from: &Peer, to: &str, room: &str, id: &str) {
 async fn room_signaling_goes_to_the_room_and_never_to_the_peer() {
     let config = format!("listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{KEY}\"\nsecret = \"s\"\n");
     let server = ServerProcess::start(&server_binary(), &config);
-    let alice = open(server.port, "seam-alice").await;
+    let alice = open(server.port, "seam-zed").await;
     let bob = open(server.port, "seam-bob").await;
-    for room in ["registered", "unregistered"] {
-        join(&alice, room).await;
-        join(&bob, room).await;
+    for room in ["joined", "other"] {
+        raw_join(&alice, room).await;
+        if room == "other" {
+            raw_join(&bob, room).await;
+        }
     }
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    bob.register_room("registered", Arc::new(Collect(tx)));
-    assert_eq!(bob.rooms(), vec!["registered".to_string()]);
-    // Let both joins land before the offers.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    room_offer(&alice, "seam-bob", "unregistered", "mc_lost").await;
-    room_offer(&alice, "seam-bob", "registered", "mc_room").await;
-    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+    let room = bob
+        .join_room("joined", RoomOptions::new())
         .await
-        .expect("in time")
-        .expect("a message");
-    let RoomSignal::Offer(offer) = got else {
-        panic!("not an offer: {got:?}")
-    };
+        .expect("join");
+    room.wait_open().await.expect("open");
     assert_eq!(
-        (
-            offer.room_name.as_deref(),
-            offer.src.as_str(),
-            offer.connection_id.as_str()
-        ),
-        (Some("registered"), "seam-alice", "mc_room")
+        bob.rooms().keys().cloned().collect::<Vec<_>>(),
+        vec!["joined".to_string()]
     );
-    // Neither offer surfaced as a call, and nothing else reached the room.
+    let again = bob
+        .join_room("joined", RoomOptions::new())
+        .await
+        .expect("same room");
+    assert_eq!(room, again);
+    // Bob's room calls zed (receive-only); zed, whose id is greater (the glare rule keeps
+    // its offer), then sends a bogus offer in each room.
+    room_offer(&alice, "seam-bob", "other", "mc_lost").await;
+    room_offer(&alice, "seam-bob", "joined", "mc_room").await;
+    // The joined room got it: answering "v=0" fails, and the room reports that.
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match room.next_event().await {
+                Some(RoomEvent::Error(e)) => return e,
+                Some(_) => continue,
+                None => panic!("room events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the room saw the offer");
+    assert!(matches!(got, crate::RoomError::Connection(_)), "{got:?}");
+    // Neither offer surfaced as a call.
     let quiet = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
             match bob.next_event().await {
@@ -89,6 +88,7 @@ async fn room_signaling_goes_to_the_room_and_never_to_the_peer() {
     })
     .await;
     assert!(quiet.is_err(), "a room offer surfaced as a call: {quiet:?}");
-    assert!(rx.try_recv().is_err());
     assert!(bob.connections().is_empty());
+    room.close().await;
+    assert!(bob.rooms().is_empty());
 }
