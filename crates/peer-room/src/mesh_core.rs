@@ -266,13 +266,13 @@ impl MeshCore {
     fn signal(&mut self, signal: RoomSignal) {
         match signal {
             RoomSignal::Offer(offer) => self.offer(offer),
-            RoomSignal::Answer(routed) => {
-                if self.calls.get(&routed.connection_id) == Some(&routed.src) {
-                    self.out.push_back(Output::DeliverAnswer {
-                        id: routed.connection_id.clone(),
-                        signal: routed,
-                    });
-                }
+            RoomSignal::Answer(routed)
+                if self.calls.get(&routed.connection_id) == Some(&routed.src) =>
+            {
+                self.out.push_back(Output::DeliverAnswer {
+                    id: routed.connection_id.clone(),
+                    signal: routed,
+                });
             }
             RoomSignal::Candidate(routed) => self.candidate(routed),
             _ => {}
