@@ -1489,3 +1489,218 @@ describe('Rust media interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set'
     assert.deepEqual(rustErrors(), [], 'no Rust errors');
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// A mesh room shared by skyway-js browsers and Rust peers (the `peer-room` crate)
+// ---------------------------------------------------------------------------------------------
+
+/** The room data every member sends, and how it reads back once normalized. */
+const ROOM_VALUES = {
+  text: 'mesh ✓ 🦀',
+  obj: { kind: 'obj', list: [1, 2, 3], ok: true, nested: { x: null } },
+  bytes: 1000,
+  objBytes: { name: 'f.bin', n: 2, bytes: 3000 },
+};
+const ROOM_EXPECTED = [
+  ROOM_VALUES.text,
+  ROOM_VALUES.obj,
+  { bytes: ROOM_VALUES.bytes, firstBad: -1 },
+  { name: 'f.bin', n: 2, file: { bytes: ROOM_VALUES.objBytes.bytes, firstBad: -1 } },
+];
+
+/** A Rust agent's `room-data` description in the browser's normalized form. */
+function fromRustRoom(d) {
+  if (d.kind === 'text') return d.value;
+  if (d.kind === 'bytes') return { bytes: d.length, firstBad: d.firstBad };
+  return d.value;
+}
+
+describe('Rust mesh room interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set' }, () => {
+  const agents = [];
+  afterEach(async () => {
+    for (const a of agents.splice(0)) await a.stop();
+  });
+
+  it('two browsers and two Rust peers (one receive-only): media, data, log, leave, rejoin, SIGKILL', { timeout: 150_000 }, async () => {
+    const room = uid('rroom');
+    const page = await newPage();
+    const b1 = uid('b1');
+    const b2 = uid('b2');
+    await page.evaluate(
+      ({ room, values }) => {
+        window.deep = (v) => {
+          if (v instanceof ArrayBuffer) {
+            const d = T.describe(v);
+            return { bytes: d.length, firstBad: d.firstBad };
+          }
+          if (Array.isArray(v)) return v.map(deep);
+          if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)]));
+          return v;
+        };
+        window.M = {};
+        window.joinAs = async (id) => {
+          const peer = await T.open(id);
+          const r = peer.joinRoom(room, { mode: 'mesh', stream: await T.camera() });
+          const s = { peer, room: r, streams: {}, joins: [], leaves: [], leaveAt: {}, data: [], log: null };
+          r.on('stream', (st) => (s.streams[st.peerId] = (s.streams[st.peerId] ?? 0) + 1));
+          r.on('peerJoin', (p) => s.joins.push(p));
+          r.on('peerLeave', (p) => {
+            s.leaves.push(p);
+            s.leaveAt[p] = Date.now();
+          });
+          r.on('data', (m) => s.data.push({ src: m.src, d: deep(m.data) }));
+          r.on('log', (l) => (s.log = l));
+          M[id] = s;
+          await T.wait(r, 'open', `room open for ${id}`);
+        };
+        /** Video frames decoded on `id`'s call with `remote` (0 without one). */
+        window.framesFrom = async (id, remote) => {
+          const pc = M[id].room.getPeerConnections()[remote];
+          if (!pc) return 0;
+          return (await T.inbound(pc)).video?.framesDecoded ?? 0;
+        };
+        /** Waits until `id` decoded 20 video frames from `remote`. */
+        window.untilFrames = async (id, remote, ms) => {
+          const end = Date.now() + ms;
+          let f = 0;
+          while ((f = await framesFrom(id, remote)) < 20) {
+            if (Date.now() > end) throw new Error(`${id} decoded ${f} frames from ${remote} in ${ms} ms`);
+            await T.sleep(100);
+          }
+          return f;
+        };
+        window.sendAll = (id) => {
+          const r = M[id].room;
+          r.send(values.text);
+          r.send(values.obj);
+          r.send(T.pattern(values.bytes));
+          r.send({ name: 'f.bin', n: values.objBytes.n, file: T.pattern(values.objBytes.bytes) });
+        };
+      },
+      { room, values: ROOM_VALUES },
+    );
+
+    // b1, then a Rust peer sending VP8 and Opus, then b2 (a browser calling a Rust peer), then a
+    // receive-only Rust peer (calling two browsers and a Rust peer).
+    await page.evaluate((id) => joinAs(id), b1);
+    const r1 = await startAgentAs((a) => agents.push(a));
+    const a1 = agents[0];
+    a1.command({ cmd: 'join', room, video: MEDIA.vp8, audio: MEDIA.opus });
+    await a1.waitFor((e) => e.event === 'room-open', 'r1 room-open');
+    await page.evaluate((id) => joinAs(id), b2);
+    const r2 = await startAgentAs((a) => agents.push(a));
+    const a2 = agents[1];
+    a2.command({ cmd: 'join', room });
+    await a2.waitFor((e) => e.event === 'room-open', 'r2 room-open');
+
+    // Media: the browsers decode the Rust peer's video; the Rust peers receive the browsers'.
+    const media = await page.evaluate(
+      async ({ b1, b2, r1, ms }) => {
+        for (const [id, others] of [[b1, [b2, r1]], [b2, [b1, r1]]]) {
+          await T.until(() => others.every((o) => M[id].streams[o] >= 1), () => `${id}: streams ${JSON.stringify(M[id].streams)}`, ms);
+        }
+        for (const id of [b1, b2]) {
+          for (const o of id === b1 ? [b2, r1] : [b1, r1]) await untilFrames(id, o, ms);
+        }
+        return { b1: { ...M[b1].streams }, b2: { ...M[b2].streams }, r1frames: [await framesFrom(b1, r1), await framesFrom(b2, r1)] };
+      },
+      { b1, b2, r1, ms: MEDIA_MS },
+    );
+    console.log(`    browsers' streams by peer: ${JSON.stringify(media)}`);
+    for (const [agent, from] of [[a1, [b1, b2]], [a2, [b1, b2, r1]]]) {
+      for (const peer of from) {
+        const s = await agent.waitFor(
+          (e) => e.event === 'media-stats' && e.conn === `${room}/${peer}` && e.kind === 'video' && e.frames >= 20,
+          `20 video frames from ${peer}`,
+          MEDIA_MS,
+        );
+        assert.ok(s.keyframes >= 1, short(s));
+      }
+    }
+    const streamsOfR2 = a2.events.filter((e) => e.event === 'room-stream').map((e) => e.peer).sort();
+    assert.deepEqual(streamsOfR2, [b1, b2, r1].sort(), 'r2 got one stream from each sending member');
+    assert.ok(
+      !a1.events.some((e) => e.event === 'room-stream' && e.peer === r2),
+      'no stream from the receive-only member',
+    );
+
+    // Room data of every kind from a browser and from a Rust peer.
+    await page.evaluate((id) => sendAll(id), b1);
+    for (const data of [
+      { kind: 'text', value: ROOM_VALUES.text },
+      { kind: 'json', value: ROOM_VALUES.obj },
+      { kind: 'bytes', length: ROOM_VALUES.bytes },
+      { kind: 'json-bytes', value: { name: 'f.bin', n: ROOM_VALUES.objBytes.n }, field: 'file', length: ROOM_VALUES.objBytes.bytes },
+    ]) {
+      a1.command({ cmd: 'room-send', room, data });
+    }
+    const seenBy = await page.evaluate(
+      async ({ b1, b2 }) => {
+        await T.until(() => M[b1].data.length >= 4 && M[b2].data.length >= 8, () => `data: ${M[b1].data.length}, ${M[b2].data.length}`, 20000);
+        await T.sleep(300);
+        return { [b1]: M[b1].data, [b2]: M[b2].data };
+      },
+      { b1, b2 },
+    );
+    const bySrc = (list, src) => list.filter((m) => m.src === src).map((m) => m.d);
+    assert.deepEqual(bySrc(seenBy[b2], b1), ROOM_EXPECTED, 'b2 got b1\'s data');
+    assert.deepEqual(bySrc(seenBy[b2], r1), ROOM_EXPECTED, 'b2 got r1\'s data');
+    assert.deepEqual(bySrc(seenBy[b1], r1), ROOM_EXPECTED, 'b1 got r1\'s data');
+    assert.deepEqual(bySrc(seenBy[b1], b1), [], 'b1 did not get its own data');
+    const rustData = async (agent, src) => {
+      await agent.waitFor((e) => e.event === 'room-data' && e.src === src && agent.events.filter((x) => x.event === 'room-data' && x.src === src).length >= 4, `4 room-data from ${src}`);
+      return agent.events.filter((e) => e.event === 'room-data' && e.src === src).map((e) => fromRustRoom(e.data));
+    };
+    assert.deepEqual(await rustData(a2, b1), ROOM_EXPECTED, 'r2 got b1\'s data');
+    assert.deepEqual(await rustData(a2, r1), ROOM_EXPECTED, 'r2 got r1\'s data');
+    assert.deepEqual(await rustData(a1, b1), ROOM_EXPECTED, 'r1 got b1\'s data');
+    assert.ok(!a1.events.some((e) => e.event === 'room-data' && e.src === r1), 'r1 did not get its own data');
+
+    // The log, read by the receive-only Rust peer, matches what the browsers sent and saw.
+    a2.command({ cmd: 'room-log', room });
+    const log = (await a2.waitFor((e) => e.event === 'room-log', 'room-log')).log;
+    const entries = log.map((e) => JSON.parse(e));
+    for (const id of [b1, b2, r1, r2]) {
+      assert.ok(entries.some((e) => e.messageType === 'ROOM_USER_JOIN' && JSON.stringify(e.message).includes(JSON.stringify(id))), `log has the join of ${id}`);
+    }
+    const logData = entries.filter((e) => e.messageType === 'ROOM_DATA');
+    assert.equal(logData.length, 8, `8 ROOM_DATA entries: ${short(logData)}`);
+    assert.equal(logData.filter((e) => JSON.stringify(e.message).includes(JSON.stringify(b1))).length, 4, 'four from b1');
+    assert.ok(JSON.stringify(logData).includes(ROOM_VALUES.text), 'the text is in the log');
+
+    // r1 leaves and rejoins with media: everyone sees both, and the browsers decode it again.
+    a1.command({ cmd: 'room-leave', room });
+    await a1.waitFor((e) => e.event === 'room-close', 'r1 room-close');
+    await a2.waitFor((e) => e.event === 'room-peer-leave' && e.peer === r1, 'r2 sees r1 leave');
+    a1.command({ cmd: 'join', room, video: MEDIA.vp8, audio: null });
+    await page.evaluate(
+      async ({ b1, b2, r1, ms }) => {
+        for (const id of [b1, b2]) {
+          await T.until(() => M[id].leaves.includes(r1), `${id} to see r1 leave`, ms);
+          await T.until(() => M[id].joins.filter((j) => j === r1).length >= 1 && M[id].streams[r1] >= 2, () => `${id}: r1's second stream ${JSON.stringify(M[id].streams)}`, ms);
+          await untilFrames(id, r1, ms);
+        }
+      },
+      { b1, b2, r1, ms: MEDIA_MS },
+    );
+    await a2.waitFor((e) => e.event === 'room-peer-join' && e.peer === r1, 'r2 sees r1 rejoin');
+
+    // r2 is killed: every member sees it leave.
+    const killedAt = Date.now();
+    await a2.stop();
+    const leaveAt = await page.evaluate(
+      async ({ b1, b2, r2 }) => {
+        for (const id of [b1, b2]) await T.until(() => M[id].leaves.includes(r2), `${id} to see r2 leave`, 90000);
+        return Math.max(M[b1].leaveAt[r2], M[b2].leaveAt[r2]);
+      },
+      { b1, b2, r2 },
+    );
+    await a1.waitFor((e) => e.event === 'room-peer-leave' && e.peer === r2, 'r1 sees r2 leave', 90000);
+    console.log(`    SIGKILLed Rust member seen leaving by both browsers after ${leaveAt - killedAt} ms`);
+    const errors = await page.evaluate(() => Object.values(M).flatMap((s) => s.peer.rec.errors));
+    assert.deepEqual(errors, [], 'no browser peer errors');
+    for (const a of [a1]) {
+      assert.deepEqual(a.events.filter((e) => e.event === 'error' || e.event === 'room-error'), [], 'no Rust errors');
+    }
+  });
+});

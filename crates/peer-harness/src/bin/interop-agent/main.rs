@@ -42,6 +42,8 @@
 //! of that codec fed by the file (IVF, H264 Annex-B, Ogg Opus or raw µ-law), looped and paced
 //! in real time until the connection closes.
 //!
+//! Rooms: see [`room`] (`join`, `room-send`, `room-log`, `room-leave` and the `room-*` events).
+//!
 //! The library's log goes to stderr, filtered by `RUST_LOG` (e.g. `peer_connection=debug`).
 
 use peer::media::{FileOptions, FileSource, FrameCounter};
@@ -56,6 +58,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+mod room;
+
 fn emit(v: Value) {
     println!("{v}");
 }
@@ -66,19 +70,22 @@ fn pattern(n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Bytes described: their length and the first that breaks the test pattern (-1: none).
+fn describe_bytes(b: &[u8]) -> Value {
+    let first_bad = b
+        .iter()
+        .enumerate()
+        .position(|(i, x)| *x != ((i * 7 + (i >> 8) + 3) & 0xff) as u8)
+        .map(|p| p as i64)
+        .unwrap_or(-1);
+    json!({"kind": "bytes", "length": b.len(), "firstBad": first_bad})
+}
+
 fn describe(d: &Data) -> Value {
     match d {
         Data::Text(s) => json!({"kind": "text", "value": s}),
         Data::Json(v) => json!({"kind": "json", "value": v}),
-        Data::Bytes(b) => {
-            let first_bad = b
-                .iter()
-                .enumerate()
-                .position(|(i, x)| *x != ((i * 7 + (i >> 8) + 3) & 0xff) as u8)
-                .map(|p| p as i64)
-                .unwrap_or(-1);
-            json!({"kind": "bytes", "length": b.len(), "firstBad": first_bad})
-        }
+        Data::Bytes(b) => describe_bytes(b),
         Data::Packed(v) => json!({"kind": "packed", "value": format!("{v:?}")}),
     }
 }
@@ -304,6 +311,9 @@ fn answer_options(cmd: &Value) -> Result<AnswerOptions, String> {
 }
 
 async fn command(peer: &Peer, state: &Shared, cmd: Value) -> Result<(), String> {
+    if room::command(peer, state, &cmd).await? {
+        return Ok(());
+    }
     let s = |k: &str| cmd.get(k).and_then(Value::as_str).map(str::to_owned);
     match s("cmd").as_deref() {
         Some("connect") => {
