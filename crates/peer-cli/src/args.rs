@@ -85,6 +85,15 @@ pub enum Command {
         /// What to send and receive.
         media: Box<MediaArgs>,
     },
+    /// Join a mesh room.
+    Room {
+        /// The room name.
+        name: String,
+        /// What to send (files or RTP; the output flags are refused: see `record_dir`).
+        media: Box<MediaArgs>,
+        /// `--record-dir`: each member's media recorded into its own files there.
+        record_dir: Option<PathBuf>,
+    },
     /// Print the open peers of the API key.
     List,
     /// Echo every message of every incoming connection.
@@ -219,6 +228,8 @@ pub enum Name {
     List,
     /// `echo`
     Echo,
+    /// `room`
+    Room,
 }
 
 impl Name {
@@ -231,6 +242,7 @@ impl Name {
             "answer" => Name::Answer,
             "list" | "ls" => Name::List,
             "echo" => Name::Echo,
+            "room" => Name::Room,
             _ => return None,
         })
     }
@@ -245,6 +257,7 @@ impl Name {
             Name::Answer => "usage: peer-cli answer [--id ID] [media options] [options]",
             Name::List => "usage: peer-cli list [options]",
             Name::Echo => "usage: peer-cli echo [options]",
+            Name::Room => "usage: peer-cli room <name> [--video-file F | --video-rtp ADDR] [--audio-file F | --audio-rtp ADDR] [--loop] [--record-dir DIR] [options]",
         }
     }
 
@@ -257,6 +270,7 @@ impl Name {
             Name::Answer => "answer",
             Name::List => "list",
             Name::Echo => "echo",
+            Name::Room => "room",
         }
     }
 
@@ -269,6 +283,7 @@ impl Name {
             Name::Answer => ANSWER_HELP,
             Name::List => LIST_HELP,
             Name::Echo => ECHO_HELP,
+            Name::Room => ROOM_HELP,
         };
         match self {
             Name::Call | Name::Answer => format!(
@@ -318,7 +333,7 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-const TOP_USAGE: &str = "usage: peer-cli <chat|send|receive|call|answer|list|echo> [options]";
+const TOP_USAGE: &str = "usage: peer-cli <chat|send|receive|call|answer|room|list|echo> [options]";
 
 const TOP_HELP: &str = "\
 A command-line SkyWay peer for peer-server (skyway-js@4.4.5 compatible).
@@ -331,6 +346,7 @@ Subcommands:
   receive                receive files into a directory
   call <remote-id>       call a peer with audio/video from UDP ports or files
   answer                 wait for a call and answer it
+  room <name>            join a mesh room: members, data from stdin, media
   list                   print the open peers of the API key
   echo                   echo back every message of every connection
 
@@ -415,6 +431,37 @@ Options:
 
 Example:
   peer-cli receive --id inbox --out ~/Downloads --loopback
+";
+
+const ROOM_HELP: &str = "\
+Joins a mesh room shared with skyway-js pages and other peers (the SDK's
+joinRoom(name, {mode: 'mesh'})): this side calls every member, sends them the
+media given below (or only receives), and answers their calls.
+
+stdout gets one line per event: 'members: a, b' once joined, 'join <id>',
+'leave <id>', '<id>: <data>' for room data from others (text as it is, JSON as
+JSON, bytes as '<N bytes>'), and one line per recorded track. Every stdin line is
+sent to the room as text (at most one send per 100 ms, as the SDK does); what this
+side sends is never printed back. At the end of stdin (Ctrl-D) or on Ctrl-C it
+leaves the room, finishes its recordings and exits 0.
+
+Options:
+  --video-file FILE      send an IVF (VP8/VP9) or H264 Annex-B file
+  --audio-file FILE      send an Ogg Opus or raw mu-law file
+  --video-rtp IP:PORT    send the RTP a pipeline sends to this UDP port
+  --audio-rtp IP:PORT    (see 'peer-cli call --help' for GStreamer and ffmpeg)
+  --video-codec C, --audio-codec C
+                         the codec of an RTP source [default: VP8, opus]
+  --loop                 play files again and again
+  --fps N                frame rate of an H264 Annex-B file
+  --record-dir DIR       record each member's media: DIR/<id>-video.ivf (VP8/VP9),
+                         <id>-video.h264, <id>-audio.ogg (Opus), <id>-audio.ulaw
+                         (a member that rejoins gets '-2', '-3', ... files)
+  --video-bandwidth KBPS, --audio-bandwidth KBPS, --force-video-codec C,
+  --force-audio-codec C  the SDK's room options
+
+Example:
+  peer-cli room lobby --id alice --loopback --video-file clip.ivf --loop --record-dir rec
 ";
 
 const LIST_HELP: &str = "\
@@ -547,6 +594,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
     let mut fps: Option<u32> = None;
     let mut sdp_dir: Option<PathBuf> = None;
     let mut metadata: Option<serde_json::Value> = None;
+    let mut record_dir: Option<PathBuf> = None;
     let mut flags_done = false;
 
     let mut it = args.iter().map(AsRef::as_ref);
@@ -725,6 +773,12 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
                         .map_err(|m| UsageError::new(m, name))?,
                 );
             }
+            "--record-dir" if name == Some(Name::Room) => {
+                record_dir = Some(
+                    parse_path(flag, value("a directory")?)
+                        .map_err(|m| UsageError::new(m, name))?,
+                );
+            }
             "--metadata" if name == Some(Name::Call) => {
                 let v = value("a JSON value")?;
                 metadata = Some(serde_json::from_str(&v).map_err(|e| {
@@ -826,6 +880,25 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
                 media: Box::new(media),
             }
         }
+        Name::Room => {
+            let media = media_args(raw_video, raw_audio, looped, fps, sdp_dir).map_err(err)?;
+            if media.video.output.is_some() || media.audio.output.is_some() {
+                return Err(err(
+                    "a room has many members: record them with --record-dir instead of \
+                     --video-out/--audio-out/--record-video/--record-audio"
+                        .into(),
+                ));
+            }
+            let Some(room) = positionals.first() else {
+                return Err(err("missing <name>".into()));
+            };
+            extra(1, &positionals)?;
+            Command::Room {
+                name: room.clone(),
+                media: Box::new(media),
+                record_dir,
+            }
+        }
         Name::List => {
             extra(0, &positionals)?;
             Command::List
@@ -840,7 +913,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
 
 /// Whether the subcommand takes the media flags.
 fn is_media(name: Option<Name>) -> bool {
-    matches!(name, Some(Name::Call | Name::Answer))
+    matches!(name, Some(Name::Call | Name::Answer | Name::Room))
 }
 
 /// The kind of a per-kind media flag (`--video-rtp`, `--no-audio`, ...), `None` for others.

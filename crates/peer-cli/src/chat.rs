@@ -114,7 +114,7 @@ pub fn format_message(remote: &str, data: &Data) -> String {
 
 /// Reads stdin lines on a thread of their own (a blocking read must not hold up the
 /// runtime's shutdown); the channel closes at end of input.
-fn stdin_lines() -> mpsc::Receiver<String> {
+pub(crate) fn stdin_lines() -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel(64);
     std::thread::spawn(move || {
         let stdin = std::io::stdin();

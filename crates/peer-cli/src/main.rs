@@ -111,6 +111,24 @@
 //! Files cannot answer keyframe requests, and the first frames played may be lost while the
 //! call connects: loop files that have a keyframe every second or two.
 //!
+//! ## `room`
+//!
+//! `room <name>` joins a mesh room shared with `skyway-js` pages (`joinRoom(name, {mode:
+//! 'mesh'})`) and other Rust peers. stdout gets `members: a, b` once joined, `join <id>`,
+//! `leave <id>`, `<id>: <data>` for room data from the others (text as it is, JSON as JSON,
+//! bytes as `<N bytes>`) and one line per recorded track. Every stdin line is sent to the room
+//! as text (the SDK's pace: one send per 100 ms); a member never sees its own data. The media
+//! options are those of `call` for what this side sends (files or RTP ports; nothing: it only
+//! receives); what arrives is recorded per member with `--record-dir DIR`
+//! (`DIR/<id>-video.ivf`, `<id>-audio.ogg`, ...; a member that comes back gets `-2` files) or
+//! discarded. At the end of stdin or on Ctrl-C it sends what is queued, leaves, finishes its
+//! files and exits 0.
+//!
+//! ```text
+//! peer-cli room lobby --id robot --loopback --video-file clip.ivf --audio-file music.ogg --loop
+//! peer-cli room lobby --loopback --record-dir recordings
+//! ```
+//!
 //! ## `list`
 //!
 //! Prints the open peers of the API key, one per line (without its own temporary peer).
@@ -143,6 +161,7 @@ pub mod logging;
 pub mod media;
 pub mod progress;
 pub mod protocol;
+pub mod room;
 pub mod session;
 pub mod transfer;
 
@@ -172,7 +191,7 @@ fn main() -> ExitCode {
     // `call` and `answer` handle Ctrl-C themselves: they close the call and exit 0.
     let own_ctrl_c = matches!(
         invocation.command,
-        Command::Call { .. } | Command::Answer { .. }
+        Command::Call { .. } | Command::Answer { .. } | Command::Room { .. }
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -232,6 +251,11 @@ async fn run(inv: Invocation) -> Result<()> {
             metadata,
         } => media::call(common, &remote, &media, metadata).await,
         Command::Answer { media } => media::answer(common, &media).await,
+        Command::Room {
+            name,
+            media,
+            record_dir,
+        } => room::run(common, &name, &media, record_dir.as_deref()).await,
         Command::List => session::with_peer(common, list::run).await,
         Command::Echo => session::with_peer(common, echo::run).await,
     }

@@ -203,21 +203,21 @@ struct Sending {
 }
 
 /// What this side sends: the stream for the call and its sources.
-struct Outgoing {
+pub(crate) struct Outgoing {
     stream: MediaStream,
     sending: Vec<Sending>,
 }
 
 impl Outgoing {
     /// The stream to call or answer with; `None` when nothing is sent (a receive-only call).
-    fn stream(&self) -> Option<&MediaStream> {
+    pub(crate) fn stream(&self) -> Option<&MediaStream> {
         (!self.sending.is_empty()).then_some(&self.stream)
     }
 }
 
 /// Binds the RTP sources, reads and checks the files, creates `--sdp-dir` and checks where
 /// recordings go; prints a line per source on stdout.
-async fn prepare(media: &MediaArgs) -> Result<Outgoing> {
+pub(crate) async fn prepare(media: &MediaArgs) -> Result<Outgoing> {
     let mut stream = MediaStream::new();
     let mut sending = Vec::new();
     for kind in [MediaKind::Video, MediaKind::Audio] {
@@ -418,13 +418,13 @@ async fn run_answer(
 }
 
 /// A source that is sending.
-enum Running {
+pub(crate) enum Running {
     Rtp(RtpUdpSource),
     File { path: PathBuf, source: FileSource },
 }
 
 impl Running {
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         match self {
             Running::Rtp(s) => s.stop(),
             Running::File { source, .. } => source.stop(),
@@ -432,7 +432,7 @@ impl Running {
     }
 
     /// Waits until the source ends; what it sent.
-    async fn finished(&self) -> Result<String, MediaError> {
+    pub(crate) async fn finished(&self) -> Result<String, MediaError> {
         Ok(match self {
             Running::Rtp(s) => {
                 let st = s.finished().await?;
@@ -553,25 +553,12 @@ async fn run_media(
                 }
             }
         }
-        for s in outgoing.sending {
-            let running = match s.prepared {
-                Prepared::Rtp(source) => Running::Rtp(source),
-                Prepared::File {
-                    path,
-                    data,
-                    options,
-                } => {
-                    let source = FileSource::start_bytes(data, s.track, options)
-                        .map_err(|e| anyhow!("cannot play {}: {e}", path.display()))?;
-                    Running::File { path, source }
-                }
-            };
-            let running = Arc::new(running);
-            let (r, tx, kind) = (running.clone(), ended_tx.clone(), s.kind);
+        for (kind, running) in start_sources(outgoing)? {
+            let (r, tx) = (running.clone(), ended_tx.clone());
             tokio::spawn(async move {
                 let _ = tx.send(Ended::Source(kind, r.finished().await));
             });
-            sources.push((s.kind, running));
+            sources.push((kind, running));
         }
         loop {
             tokio::select! {
@@ -640,6 +627,27 @@ async fn run_media(
         }
     }
     result
+}
+
+/// Starts playing what [`prepare`] made ready (RTP sources are already receiving).
+pub(crate) fn start_sources(outgoing: Outgoing) -> Result<Vec<(MediaKind, Arc<Running>)>> {
+    let mut started = Vec::new();
+    for s in outgoing.sending {
+        let running = match s.prepared {
+            Prepared::Rtp(source) => Running::Rtp(source),
+            Prepared::File {
+                path,
+                data,
+                options,
+            } => {
+                let source = FileSource::start_bytes(data, s.track, options)
+                    .map_err(|e| anyhow!("cannot play {}: {e}", path.display()))?;
+                Running::File { path, source }
+            }
+        };
+        started.push((s.kind, Arc::new(running)));
+    }
+    Ok(started)
 }
 
 /// Starts the sink `media` asks for, for a remote track; the line telling how to consume it.

@@ -207,6 +207,12 @@ impl Room {
         self.inner.outbox.push(data).await
     }
 
+    /// Waits until every message given to [`Room::send`] so far has gone to the server (or
+    /// the room closed; what was still queued then is dropped).
+    pub async fn flush(&self) {
+        self.inner.outbox.flush().await;
+    }
+
     /// Asks the server for the room's log (the SDK's `getLog`); it arrives as
     /// [`RoomEvent::Log`].
     pub async fn get_log(&self) -> Result<(), RoomError> {

@@ -19,6 +19,8 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// The queue's sending end; the pacing task holds the other.
 pub(crate) struct SendQueue {
     tx: StdMutex<Option<mpsc::Sender<RoomPayload>>>,
+    /// Messages pushed and not sent yet (0 once the task ended).
+    pending: watch::Sender<usize>,
 }
 
 impl SendQueue {
@@ -30,9 +32,15 @@ impl SendQueue {
         capacity: usize,
     ) -> SendQueue {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(pace(room, signal, rx, phase));
+        let pending = watch::channel(0).0;
+        let count = pending.clone();
+        tokio::spawn(async move {
+            pace(room, signal, rx, phase, &count).await;
+            count.send_replace(0);
+        });
         SendQueue {
             tx: StdMutex::new(Some(tx)),
+            pending,
         }
     }
 
@@ -44,7 +52,18 @@ impl SendQueue {
             .ok()
             .and_then(|t| t.clone())
             .ok_or(RoomError::Closed)?;
-        tx.send(data).await.map_err(|_| RoomError::Closed)
+        self.pending.send_modify(|n| *n += 1);
+        let sent = tx.send(data).await.map_err(|_| RoomError::Closed);
+        if sent.is_err() {
+            self.pending.send_modify(|n| *n = n.saturating_sub(1));
+        }
+        sent
+    }
+
+    /// Waits until everything pushed so far was sent (or the room closed).
+    pub(crate) async fn flush(&self) {
+        let mut rx = self.pending.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
     }
 
     /// No more sends; the task ends.
@@ -74,6 +93,7 @@ async fn pace(
     signal: Signal,
     mut rx: mpsc::Receiver<RoomPayload>,
     mut phase: watch::Receiver<Phase>,
+    pending: &watch::Sender<usize>,
 ) {
     let mut last: Option<Instant> = None;
     while let Some(data) = rx.recv().await {
@@ -95,6 +115,7 @@ async fn pace(
         if signal.send(msg).await.is_err() {
             return;
         }
+        pending.send_modify(|n| *n = n.saturating_sub(1));
         last = Some(Instant::now());
     }
 }
@@ -143,6 +164,7 @@ mod tests {
             last = Some(now);
         }
         pusher.await.expect("pusher");
+        q.flush().await;
         phase.send_replace(Phase::Closed);
         q.close();
         assert!(matches!(

@@ -101,9 +101,9 @@ fn watch_room(room: Room, sources: Vec<FileSource>) {
                     json!({"event": "room-data", "room": name, "src": src, "data": describe(&data)}),
                 ),
                 RoomEvent::Log(log) => emit(json!({"event": "room-log", "room": name, "log": log})),
-                RoomEvent::Error(e) => emit(
-                    json!({"event": "room-error", "room": name, "message": e.to_string()}),
-                ),
+                RoomEvent::Error(e) => {
+                    emit(json!({"event": "room-error", "room": name, "message": e.to_string()}))
+                }
                 RoomEvent::Close => {
                     emit(json!({"event": "room-close", "room": name}));
                     break;
