@@ -33,6 +33,16 @@ export function launchChromium() {
 }
 
 /**
+ * Launches Chromium with CHROMIUM_ARGS as a server of its own, whose `process()` gives the
+ * browser's pid, and connects to it. Resolves with `{ server, browser, pid }`.
+ */
+export async function launchChromiumProcess() {
+  const server = await chromium.launchServer({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await chromium.connect(server.wsEndpoint());
+  return { server, browser, pid: server.process().pid };
+}
+
+/**
  * Serves `/skyway.js` (skyway-js 4.4.5 from node_modules) and `html` at `/` on 127.0.0.1.
  * Resolves with `{ server, url }`.
  */

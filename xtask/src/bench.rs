@@ -13,13 +13,16 @@
 //! `cargo xtask bench data` (data-channel throughput and connect-to-open latency) lives in
 //! [`data`]; `cargo xtask bench media` (CPU per forwarded media stream and packets per second
 //! one Rust peer carries) in [`media`]; `cargo xtask bench hub` (relay latency with many idle
-//! peers, the current work tree beside a baseline commit) in [`hub`].
+//! peers, the current work tree beside a baseline commit) in [`hub`]; `cargo xtask bench room`
+//! (mesh rooms of Rust members beside rooms of browsers: join to flowing, CPU and memory per
+//! member) in [`room`].
 
 mod args;
 mod client;
 mod data;
 mod hub;
 mod media;
+mod room;
 mod server;
 mod window;
 
@@ -132,7 +135,14 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("data") => return data::run(&args[1..]),
         Some("media") => return media::run(&args[1..]),
         Some("hub") => return hub::run(args),
-        _ => bail!("{USAGE}\n{}\n{}\n{}", data::USAGE, media::USAGE, hub::USAGE),
+        Some("room") => return room::run(&args[1..]),
+        _ => bail!(
+            "{USAGE}\n{}\n{}\n{}\n{}",
+            data::USAGE,
+            media::USAGE,
+            hub::USAGE,
+            room::USAGE
+        ),
     }
     let opts = Opts::parse(&args[1..])?;
     let need = (opts.peers.max(opts.relay_peers) + 512) as u64;

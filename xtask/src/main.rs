@@ -8,6 +8,9 @@
 //!   library beside a bare `webrtc` pair and skyway-js in Chromium.
 //! - `bench hub`: relay latency of `peer-server` with many idle peers connected, the current work
 //!   tree beside a baseline commit built on the side (`--baseline REV`).
+//! - `bench media`: CPU per forwarded media stream and packets per second of one Rust peer.
+//! - `bench room`: mesh rooms of 2, 4 and 8 Rust members beside rooms of 2 and 3 browsers:
+//!   join to flowing, CPU and memory per member.
 //! - `fuzz`: run the cargo-fuzz targets for a while.
 //! - `tidy`: repository hygiene checks.
 
@@ -31,7 +34,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::run(&rest),
         Some("tidy") => tidy::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub> | fuzz [SECONDS] | tidy>");
+            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub | room> | fuzz [SECONDS] | tidy>");
             bail!("unknown or missing subcommand")
         }
     }
