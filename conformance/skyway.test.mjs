@@ -45,6 +45,9 @@ const RUN = Math.random().toString(36).slice(2, 8);
 let counter = 0;
 const uid = (name) => `${name}-${RUN}${(counter++).toString(36)}`;
 
+/** Waits `ms` in the page's clock (keeps the page busy-free). */
+const T_sleep = (page, ms) => page.evaluate((ms) => new Promise((r) => setTimeout(r, ms)), ms);
+
 /** The skyway.js regex for peer ids (src/shared/util.js). */
 const PEER_ID_RE = /^[A-Za-z0-9_-]+(?:[ _-][A-Za-z0-9]+)*$/;
 
@@ -751,6 +754,124 @@ describe('mesh room', () => {
     assert.deepEqual(r.leaves.a, [ids.c], 'a sees peerLeave(c) once');
     assert.deepEqual(r.leaves.b, [ids.c], 'b sees peerLeave(c) once');
     assert.deepEqual(r.errors, [], 'no peer errors');
+  });
+});
+
+describe('SFU room', () => {
+  it('three browsers: each decodes every other member with the right peer id; data; leave; a late joiner decodes at once', { timeout: 120_000 }, async () => {
+    const page = await newPage();
+    const room = uid('sfu');
+    const ids = [uid('s1'), uid('s2'), uid('s3'), uid('s4')];
+    await page.evaluate(
+      ({ room }) => {
+        window.S = {};
+        window.sfuJoin = async (id) => {
+          const peer = await T.open(id);
+          const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true });
+          const t0 = Date.now();
+          const r = peer.joinRoom(room, { mode: 'sfu', stream });
+          const s = { peer, room: r, t0, streams: {}, joins: [], leaves: [], data: [] };
+          r.on('stream', (st) => (s.streams[st.peerId] = st));
+          r.on('peerJoin', (p) => s.joins.push(p));
+          r.on('peerLeave', (p) => s.leaves.push(p));
+          r.on('data', (m) => s.data.push({ src: m.src, d: T.describe(m.data, 11) }));
+          S[id] = s;
+          await T.wait(r, 'open', `SFU room open for ${id}`);
+        };
+        /** Video frames `id` decoded of `remote`'s stream, and audio packets received. */
+        window.sfuInbound = async (id, remote) => {
+          const s = S[id];
+          const st = s.streams[remote];
+          const pc = s.room.getPeerConnection();
+          if (!st || !pc) return { frames: 0, audio: 0 };
+          const v = st.getVideoTracks()[0]?.id;
+          const a = st.getAudioTracks()[0]?.id;
+          let frames = 0;
+          let audio = 0;
+          (await pc.getStats()).forEach((r) => {
+            if (r.type !== 'inbound-rtp') return;
+            if (r.kind === 'video' && r.trackIdentifier === v) frames = r.framesDecoded ?? 0;
+            if (r.kind === 'audio' && r.trackIdentifier === a) audio = r.packetsReceived ?? 0;
+          });
+          return { frames, audio };
+        };
+        /** Waits until `id` decoded `min` frames of `remote`; resolves with ms since its join. */
+        window.sfuUntilFrames = async (id, remote, min, ms) => {
+          const end = Date.now() + ms;
+          let x;
+          while ((x = await sfuInbound(id, remote)).frames < min) {
+            if (Date.now() > end) {
+              throw new Error(`${id} decoded ${x.frames} frames of ${remote} in ${ms} ms; streams: ${Object.keys(S[id].streams)}`);
+            }
+            await T.sleep(50);
+          }
+          return { ms: Date.now() - S[id].t0, ...x };
+        };
+      },
+      { room },
+    );
+    const [a, b, c, late] = ids;
+    for (const id of [a, b, c]) await page.evaluate((id) => sfuJoin(id), id);
+    // Everyone decodes everyone else, and hears their audio.
+    for (const x of [a, b, c]) {
+      for (const y of [a, b, c]) {
+        if (x === y) continue;
+        const got = await page.evaluate(([x, y]) => sfuUntilFrames(x, y, 20, 30000), [x, y]);
+        assert.ok(got.frames >= 20, `${x} decodes ${y}`);
+      }
+    }
+    await T_sleep(page, 1000);
+    const audio = await page.evaluate(([a, b]) => sfuInbound(a, b), [a, b]);
+    assert.ok(audio.audio > 10, `${a} receives ${b}'s audio: ${JSON.stringify(audio)}`);
+    const seen = await page.evaluate(() =>
+      Object.fromEntries(Object.entries(S).map(([id, s]) => [id, { streams: Object.keys(s.streams).sort(), joins: s.joins }])),
+    );
+    assert.deepEqual(seen[a].streams, [b, c].sort(), 'a has one stream from each other member');
+    assert.deepEqual(seen[b].streams, [a, c].sort(), 'b has one stream from each other member');
+    assert.deepEqual(seen[c].streams, [a, b].sort(), 'c has one stream from each other member');
+
+    // Room data over the signaling server, as in mesh rooms.
+    await page.evaluate((a) => {
+      S[a].room.send('sfu text ✓');
+      S[a].room.send({ k: [1, 2] });
+    }, a);
+    await page.evaluate(([b, c]) => T.until(() => S[b].data.length >= 2 && S[c].data.length >= 2, 'SFU room data'), [b, c]);
+    const data = await page.evaluate(([a, b]) => ({ a: S[a].data, b: S[b].data }), [a, b]);
+    assert.deepEqual(data.a, [], 'the sender does not get its own data');
+    assert.deepEqual(data.b.map((m) => m.d), [{ kind: 'string', value: 'sfu text ✓' }, { kind: 'Object', value: { k: [1, 2] } }]);
+
+    // c leaves: a and b see peerLeave; the SDK drops c's stream from `remoteStreams` (4.4.5 has
+    // no removeStream event in SFU rooms), and the server's next offer stops c's sections, so
+    // c's tracks leave the stream the browser made of them.
+    await page.evaluate((c) => S[c].room.close(), c);
+    await page.evaluate(([a, b, c]) => T.until(() => S[a].leaves.includes(c) && S[b].leaves.includes(c), 'peerLeave(c)'), [a, b, c]);
+    const gone = await page.evaluate(
+      ([a, b, c]) =>
+        T.until(
+          () =>
+            [a, b].every((x) => {
+              const st = S[x].streams[c];
+              const inRoom = Object.values(S[x].room.remoteStreams).some((r) => r.peerId === c);
+              return !inRoom && st.getTracks().every((t) => t.readyState === 'ended' || t.muted);
+            }),
+          () => `c's stream to go: ${JSON.stringify([a, b].map((x) => S[x].streams[c].getTracks().map((t) => [t.kind, t.readyState, t.muted])))}`,
+          15000,
+        ).then(() => true),
+      [a, b, c],
+    );
+    assert.ok(gone, "c's stream is gone for a and b");
+
+    // A late joiner decodes both members at once (a keyframe is requested for it).
+    await page.evaluate((late) => sfuJoin(late), late);
+    const firstA = await page.evaluate(([late, a]) => sfuUntilFrames(late, a, 1, 10000), [late, a]);
+    const firstB = await page.evaluate(([late, b]) => sfuUntilFrames(late, b, 1, 10000), [late, b]);
+    console.log(`late joiner: first frame of a after ${firstA.ms} ms, of b after ${firstB.ms} ms (from joinRoom)`);
+    assert.ok(Math.max(firstA.ms, firstB.ms) <= 2000, `late joiner decodes within 2 s: ${firstA.ms}, ${firstB.ms} ms`);
+    for (const x of [a, b]) {
+      await page.evaluate(([x, late]) => sfuUntilFrames(x, late, 10, 20000), [x, late]);
+    }
+    const errors = await page.evaluate(() => Object.values(S).flatMap((s) => s.peer.rec.errors));
+    assert.deepEqual(errors, [], 'no peer errors');
   });
 });
 

@@ -108,6 +108,21 @@ pub struct GuardConn {
     report: Report,
 }
 
+impl GuardConn {
+    /// Guards `socket`: datagrams [`inspect`] refuses are dropped and passed to `report` with
+    /// their source and the reason (the SFU shares one such socket between all its
+    /// connections).
+    pub fn new(
+        socket: UdpSocket,
+        report: impl Fn(SocketAddr, &'static str) + Send + Sync + 'static,
+    ) -> GuardConn {
+        GuardConn {
+            socket,
+            report: Arc::new(report),
+        }
+    }
+}
+
 #[async_trait]
 impl Conn for GuardConn {
     async fn connect(&self, addr: SocketAddr) -> Result<(), UtilError> {

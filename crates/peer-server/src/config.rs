@@ -29,6 +29,43 @@ pub struct Config {
     /// Operator endpoints.
     #[serde(default)]
     pub admin: Admin,
+    /// The SFU of `mode: 'sfu'` rooms.
+    #[serde(default)]
+    pub sfu: SfuSection,
+}
+
+/// `[sfu]`: the media backend of SFU rooms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SfuSection {
+    /// Forward media in SFU rooms. Default true; false answers `SFU_GET_OFFER` with
+    /// `ERROR sfu-limited`.
+    pub enabled: bool,
+    /// The one UDP socket all SFU media goes through, `IP:PORT`. Default: the `listen` address
+    /// (the same IP and port number, over UDP), so a firewall opens one port for both. Port 0
+    /// picks a free port. An unspecified IP (`0.0.0.0`) announces every local IPv4 address.
+    pub udp: Option<SocketAddr>,
+    /// The address announced in the SFU's candidates instead of the local one, for a server
+    /// behind 1:1 NAT (a cloud instance's public IP). Default none.
+    pub public_ip: Option<std::net::IpAddr>,
+    /// Members with media per SFU room; past it, `ERROR sfu-limited`. Default 32.
+    pub max_members_per_room: usize,
+    /// Forwarded tracks (one per subscriber and published track) in the whole server; past it,
+    /// the tracks that do not fit are not offered and the subscriber gets `ERROR sfu-limited`.
+    /// Default 10000.
+    pub max_forwarded_tracks: usize,
+}
+
+impl Default for SfuSection {
+    fn default() -> SfuSection {
+        SfuSection {
+            enabled: true,
+            udp: None,
+            public_ip: None,
+            max_members_per_room: 32,
+            max_forwarded_tracks: 10_000,
+        }
+    }
 }
 
 /// Operator endpoints.
@@ -224,6 +261,7 @@ impl Config {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             admin: Admin::default(),
+            sfu: SfuSection::default(),
         }
     }
 
@@ -254,6 +292,13 @@ impl Config {
                     )));
                 }
             }
+        }
+        if self.sfu.enabled
+            && (self.sfu.max_members_per_room == 0 || self.sfu.max_forwarded_tracks == 0)
+        {
+            return Err(ConfigError(
+                "[sfu] max_members_per_room and max_forwarded_tracks must be at least 1".into(),
+            ));
         }
         let l = &self.limits;
         if l.max_room_members == 0

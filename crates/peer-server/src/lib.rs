@@ -48,7 +48,12 @@ const LISTEN_BACKLOG: u32 = 4096;
 pub struct Server {
     shared: Arc<Shared>,
     listener: TcpListener,
+    /// The SFU's offers and refusals, for the hub (when the SFU is enabled).
+    sfu_events: Option<tokio::sync::mpsc::Receiver<peer_sfu::SfuEvent>>,
 }
+
+/// SFU events queued for the hub.
+const SFU_EVENT_CAPACITY: usize = 4096;
 
 /// How often sessions are checked for silence and unread queues.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
@@ -84,10 +89,38 @@ impl Server {
                 );
             }
         }
+        let mut shared = Shared::new(config, max_connections);
+        let sfu_events = if shared.config.sfu.enabled {
+            let (tx, rx) = tokio::sync::mpsc::channel(SFU_EVENT_CAPACITY);
+            let sfu = &shared.config.sfu;
+            let config = peer_sfu::SfuConfig {
+                udp: sfu.udp.unwrap_or(shared.config.listen),
+                public_ip: sfu.public_ip,
+                limits: peer_sfu::SfuLimits {
+                    max_members_per_room: sfu.max_members_per_room,
+                    max_forwarded_tracks: sfu.max_forwarded_tracks,
+                    ..peer_sfu::SfuLimits::default()
+                },
+            };
+            let handle = peer_sfu::Sfu::start(config, tx)
+                .await
+                .map_err(std::io::Error::other)?;
+            tracing::info!(udp = %handle.local_addr(), "SFU media");
+            shared.attach_sfu(handle);
+            Some(rx)
+        } else {
+            None
+        };
         Ok(Server {
-            shared: Arc::new(Shared::new(config, max_connections)),
+            shared: Arc::new(shared),
             listener,
+            sfu_events,
         })
+    }
+
+    /// The SFU's UDP address, when the SFU is enabled.
+    pub fn sfu_addr(&self) -> Option<SocketAddr> {
+        self.shared.sfu_addr()
     }
 
     /// The bound address (useful with port 0).
@@ -112,8 +145,20 @@ impl Server {
 
     /// Serves until `shutdown` completes, then closes every session.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let Server { shared, listener } = self;
+        let Server {
+            shared,
+            listener,
+            sfu_events,
+        } = self;
         let timers = tokio::spawn(hub_timers(shared.clone()));
+        let sfu = sfu_events.map(|mut events| {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    shared.sfu_event(event);
+                }
+            })
+        });
         let sweeper = {
             let shared = shared.clone();
             tokio::spawn(async move {
@@ -132,6 +177,9 @@ impl Server {
         tracing::info!("shutting down");
         timers.abort();
         sweeper.abort();
+        if let Some(sfu) = sfu {
+            sfu.abort();
+        }
         shared.close_all();
         // Give connection tasks a moment to flush close frames.
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -6,18 +6,20 @@
 
 use crate::admission::{Admission, Refusal};
 use crate::config::Config;
-use crate::hub::{ConnectRequest, Disconnect, Hub, Output, SessionId, SfuRequest};
+use crate::hub::{ConnectRequest, Disconnect, Hub, Output, SessionId, SfuRequest, SfuRequestKind};
 use crate::session::{Push, Session, Transport};
 use peer_protocol::engineio::{Frame, Handshake, Packet};
 use peer_protocol::handshake::HandshakeQuery;
+use peer_protocol::rtc::SessionDescription;
 use peer_protocol::socketio::{connect_frame, PacketKind, SioPacket};
 use peer_protocol::{ClientMessage, ErrorType};
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// The hub and the sinks its outputs go to, under one lock so that outputs are dispatched in the
 /// order the hub produced them.
@@ -39,7 +41,7 @@ pub struct Shared {
     /// The hub's next deadline (Unix ms), watched by the timer task.
     deadline: watch::Sender<Option<u64>>,
     /// Where SFU requests go, when a media backend is attached.
-    sfu: Option<mpsc::Sender<SfuRequest>>,
+    sfu: Option<peer_sfu::SfuHandle>,
     /// Gives freed heap memory back to the system (see [`MemoryRelease`]).
     memory_release: Mutex<Option<(MemoryRelease, Load)>>,
 }
@@ -155,6 +157,40 @@ impl Shared {
             memory_release: Mutex::new(None),
             config,
         }
+    }
+
+    /// Attaches the SFU media backend: the hub sends it SFU requests from now on.
+    pub fn attach_sfu(&mut self, handle: peer_sfu::SfuHandle) {
+        self.core().hub.attach_sfu();
+        self.sfu = Some(handle);
+    }
+
+    /// The SFU's UDP address, when one is attached.
+    pub fn sfu_addr(&self) -> Option<std::net::SocketAddr> {
+        self.sfu.as_ref().map(|s| s.local_addr())
+    }
+
+    /// An offer or a refusal from the SFU backend, for a member of an SFU room.
+    pub fn sfu_event(&self, event: peer_sfu::SfuEvent) {
+        self.with_hub(|core| match event {
+            peer_sfu::SfuEvent::Offer { member, sdp, msids } => {
+                let msids = msids
+                    .into_iter()
+                    .map(|(stream, peer)| (stream, Value::String(peer)))
+                    .collect();
+                core.hub.sfu_offer(
+                    &member.room.app,
+                    &member.room.room,
+                    &member.peer,
+                    SessionDescription::offer(sdp),
+                    msids,
+                )
+            }
+            peer_sfu::SfuEvent::Refused { member, reason } => {
+                core.hub
+                    .sfu_refused(&member.room.app, &member.room.room, &member.peer, &reason)
+            }
+        });
     }
 
     /// Sets the function that returns freed heap memory to the system.
@@ -411,10 +447,10 @@ impl Shared {
                     }
                 }
                 Output::Sfu(request) => match &self.sfu {
-                    Some(tx) => {
+                    Some(sfu) => {
                         // A bounded channel: a backend that falls behind refuses, it does not
                         // make the hub wait or queue without limit.
-                        if tx.try_send(request.clone()).is_err() {
+                        if !sfu.send(sfu_input(&request)) {
                             let out = core.hub.sfu_refused(
                                 &request.app,
                                 &request.room,
@@ -555,6 +591,23 @@ impl Shared {
             rooms: hub.rooms,
             timers: hub.timers,
             tasks,
+        }
+    }
+}
+
+/// The SFU backend's form of a hub request.
+fn sfu_input(request: &SfuRequest) -> peer_sfu::Input {
+    let member = peer_sfu::MemberKey {
+        room: peer_sfu::RoomKey::new(request.app.clone(), request.room.clone()),
+        peer: request.peer.clone(),
+    };
+    match &request.kind {
+        SfuRequestKind::Joined => peer_sfu::Input::Joined(member),
+        SfuRequestKind::Left => peer_sfu::Input::Left(member),
+        SfuRequestKind::OfferWanted => peer_sfu::Input::OfferWanted(member),
+        SfuRequestKind::Answer(answer) => peer_sfu::Input::Answer(member, answer.sdp.clone()),
+        SfuRequestKind::Candidate(c) => {
+            peer_sfu::Input::Candidate(member, serde_json::to_string(c).unwrap_or_default())
         }
     }
 }

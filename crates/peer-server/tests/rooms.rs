@@ -133,7 +133,7 @@ async fn mesh_room_of_three() {
 
 #[tokio::test]
 async fn sfu_room_signaling_without_media_backend() {
-    let server = TestServer::start("");
+    let server = TestServer::start("[sfu]\nenabled = false\n");
     let (mut a, _) = Client::open(&server, KEY, Some("alice"), "t1").await;
     let joined = join(&mut a, "s", "sfu").await;
     assert_eq!(joined.payload["roomMembers"], json!(["alice"]));

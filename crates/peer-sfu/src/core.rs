@@ -13,7 +13,7 @@
 //!   keyframe request to the publisher, at most one per track per [`KEYFRAME_INTERVAL`]; a
 //!   request inside the interval is kept and sent when it ends, so a late joiner always gets one.
 //! - **Limits** ([`SfuLimits`]): members per room (past it: [`Output::Refuse`], the member gets no
-//!   media), tracks per member, and forwarded tracks (subscriber × track) per server (past it:
+//!   media until it asks again with room to spare), tracks per member, and forwarded tracks (subscriber × track) per server (past it:
 //!   the tracks that do not fit are left out of the offer, and the subscriber is told once).
 
 use crate::plan::{DownTrack, Kind, OfferPlan, TrackId};
@@ -330,12 +330,10 @@ impl SfuCore {
     }
 
     fn offer_wanted(&mut self, m: MemberKey, now: Instant) {
+        // The hub passes this only for members of the room: one without media state (refused
+        // while the room was full, or after its session failed) is admitted again if it can be.
+        self.joined(m.clone());
         let Some(member) = self.member_mut(&m) else {
-            // Not admitted (a full room): say so again.
-            self.out.push(Output::Refuse(
-                m,
-                "no media session in this SFU room".into(),
-            ));
             return;
         };
         member.wanted = true;

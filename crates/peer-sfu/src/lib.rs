@@ -8,13 +8,17 @@
 //! - [`plan`]: [`OfferPlan`], a member's downstream tracks and the `msids` map.
 //! - [`sdp`]: checks of clients' answers (Plan B is refused).
 //!
-//! The tokio shell that owns the `webrtc` peer connections carries out the core's outputs.
+//! - [`shell`]: [`Sfu`], the tokio shell: one guarded UDP socket shared by every connection, a
+//!   backend task around the core, and one task per member's `webrtc` 0.17.2 peer connection
+//!   that forwards RTP without decoding it and reads each subscriber's RTCP.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod core;
 pub mod plan;
 pub mod sdp;
+pub mod shell;
 
 pub use crate::core::{Input, MemberKey, Output, RoomKey, SfuCore, SfuLimits};
 pub use plan::{DownTrack, Kind, OfferPlan, TrackId};
+pub use shell::{Sfu, SfuConfig, SfuEvent, SfuHandle};

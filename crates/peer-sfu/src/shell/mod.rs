@@ -1,0 +1,243 @@
+//! The tokio shell: [`Sfu::start`] binds the shared UDP socket and runs the backend task, which
+//! owns the [`SfuCore`], feeds it the hub's requests ([`SfuHandle::send`]) and the sessions'
+//! events, carries out its outputs, and reports offers and refusals as [`SfuEvent`]s for the
+//! hub. Each member's peer connection lives in a session task of its own (`session.rs`).
+
+mod engine;
+mod session;
+
+use crate::core::{Input, MemberKey, Output, RoomKey, SfuCore, SfuLimits};
+use crate::plan::TrackId;
+use engine::Engine;
+use session::{Cmd, Internal};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
+
+/// Requests queued for the backend; past it, [`SfuHandle::send`] refuses.
+const REQUEST_CAPACITY: usize = 4096;
+
+/// How the SFU is deployed.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The one UDP socket every SFU connection shares (port 0: any free port). Candidates are
+    /// announced for this address, or for every local IPv4 address when it is unspecified.
+    pub udp: SocketAddr,
+    /// The address announced in candidates instead, for a server behind 1:1 NAT.
+    pub public_ip: Option<IpAddr>,
+    /// Limits.
+    pub limits: SfuLimits,
+}
+
+impl Default for SfuConfig {
+    fn default() -> SfuConfig {
+        SfuConfig {
+            udp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            public_ip: None,
+            limits: SfuLimits::default(),
+        }
+    }
+}
+
+/// What the SFU tells the hub.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SfuEvent {
+    /// Send `SFU_OFFER` to the member.
+    Offer {
+        /// The member.
+        member: MemberKey,
+        /// The offer's SDP, candidates included.
+        sdp: String,
+        /// The complete `msids` map: stream id → peer id.
+        msids: BTreeMap<String, String>,
+    },
+    /// Send the member `ERROR sfu-limited` with this reason.
+    Refused {
+        /// The member.
+        member: MemberKey,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where the hub sends its requests.
+#[derive(Debug, Clone)]
+pub struct SfuHandle {
+    tx: mpsc::Sender<Input>,
+    local_addr: SocketAddr,
+}
+
+impl SfuHandle {
+    /// Queues an input from the hub (`Joined`, `Left`, `OfferWanted`, `Answer`, `Candidate`);
+    /// `false` when the backend is overloaded or gone (the caller refuses the member).
+    pub fn send(&self, input: Input) -> bool {
+        self.tx.try_send(input).is_ok()
+    }
+
+    /// The address of the shared UDP socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+/// The SFU backend.
+pub struct Sfu;
+
+impl Sfu {
+    /// Binds the UDP socket and starts the backend on the current runtime. Events go to
+    /// `events`; the backend ends when every [`SfuHandle`] is dropped.
+    pub async fn start(
+        config: SfuConfig,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Result<SfuHandle, String> {
+        let engine = Engine::new(&config).await?;
+        let local_addr = engine.local_addr;
+        let (tx, rx) = mpsc::channel(REQUEST_CAPACITY);
+        let backend = Backend {
+            core: SfuCore::new(config.limits),
+            engine,
+            sessions: HashMap::new(),
+            forwarders: HashMap::new(),
+            track_ids: Arc::new(AtomicU64::new(1)),
+            events,
+        };
+        tokio::spawn(backend.run(rx));
+        Ok(SfuHandle { tx, local_addr })
+    }
+}
+
+struct Backend {
+    core: SfuCore,
+    engine: Engine,
+    sessions: HashMap<MemberKey, mpsc::Sender<Cmd>>,
+    /// Every upstream track's forwarding track, with its publisher.
+    forwarders: HashMap<TrackId, (MemberKey, Arc<TrackLocalStaticRTP>)>,
+    track_ids: Arc<AtomicU64>,
+    events: mpsc::Sender<SfuEvent>,
+}
+
+impl Backend {
+    async fn run(mut self, mut requests: mpsc::Receiver<Input>) {
+        let (internal_tx, mut internal) = mpsc::unbounded_channel::<Internal>();
+        loop {
+            let deadline = self.core.poll_timeout();
+            let outputs = tokio::select! {
+                request = requests.recv() => match request {
+                    Some(input) => self.core.handle(input, Instant::now()),
+                    None => break,
+                },
+                Some(ev) = internal.recv() => match ev {
+                    Internal::Input(input) => self.core.handle(input, Instant::now()),
+                    Internal::Offer(member, sdp, msids) => {
+                        self.emit(SfuEvent::Offer { member, sdp, msids });
+                        Vec::new()
+                    }
+                    Internal::Forwarder(track, member, local) => {
+                        self.forwarders.insert(track, (member, local));
+                        Vec::new()
+                    }
+                },
+                _ = sleep_until(deadline) => self.core.handle_timeout(Instant::now()),
+            };
+            for output in outputs {
+                self.execute(output, &internal_tx).await;
+            }
+        }
+        for (_, s) in self.sessions.drain() {
+            let _ = s.try_send(Cmd::Close);
+        }
+        self.engine.close().await;
+    }
+
+    fn emit(&self, event: SfuEvent) {
+        if self.events.try_send(event).is_err() {
+            tracing::warn!("the hub does not take SFU events: one dropped");
+        }
+    }
+
+    async fn execute(&mut self, output: Output, internal: &mpsc::UnboundedSender<Internal>) {
+        match output {
+            Output::CreateSession(member, stream_id) => {
+                match session::start(
+                    &self.engine.api,
+                    member.clone(),
+                    stream_id,
+                    self.track_ids.clone(),
+                    internal.clone(),
+                )
+                .await
+                {
+                    Ok(tx) => {
+                        self.sessions.insert(member, tx);
+                    }
+                    Err(e) => {
+                        let _ = internal.send(Internal::Input(Input::SessionFailed(member, e)));
+                    }
+                }
+            }
+            Output::Offer(member, plan) => {
+                let locals = plan
+                    .downstream
+                    .iter()
+                    .filter_map(|d| {
+                        self.forwarders
+                            .get(&d.track)
+                            .map(|(_, l)| (d.track, l.clone()))
+                    })
+                    .collect();
+                self.command(&member, Cmd::Offer(plan, locals), internal);
+            }
+            Output::ApplyAnswer(member, sdp) => self.command(&member, Cmd::Answer(sdp), internal),
+            Output::AddCandidate(member, c) => self.command(&member, Cmd::Candidate(c), internal),
+            Output::RequestKeyframe(track) => {
+                if let Some((owner, _)) = self.forwarders.get(&track) {
+                    let owner = owner.clone();
+                    self.command(&owner, Cmd::Keyframe(track), internal);
+                }
+            }
+            Output::CloseSession(member) => {
+                if let Some(s) = self.sessions.remove(&member) {
+                    // The session ends when it reads this, or when its queue is dropped.
+                    let _ = s.try_send(Cmd::Close);
+                }
+                self.forwarders.retain(|_, (owner, _)| *owner != member);
+            }
+            Output::Refuse(member, reason) => self.emit(SfuEvent::Refused { member, reason }),
+        }
+    }
+
+    /// Queues `cmd` for the member's session; a full queue ends the session.
+    fn command(
+        &mut self,
+        member: &MemberKey,
+        cmd: Cmd,
+        internal: &mpsc::UnboundedSender<Internal>,
+    ) {
+        let Some(s) = self.sessions.get(member) else {
+            return;
+        };
+        if s.try_send(cmd).is_err() {
+            let _ = internal.send(Internal::Input(Input::SessionFailed(
+                member.clone(),
+                "the SFU connection fell behind".into(),
+            )));
+        }
+    }
+}
+
+/// Sleeps until `at`; forever without it.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A room key for the hub's strings.
+pub fn room_key(app: &str, room: &str) -> RoomKey {
+    RoomKey::new(app, room)
+}
