@@ -93,6 +93,8 @@ pub enum Command {
         media: Box<MediaArgs>,
         /// `--record-dir`: each member's media recorded into its own files there.
         record_dir: Option<PathBuf>,
+        /// `--sfu`: an SFU room (media through the server) instead of a mesh room.
+        sfu: bool,
     },
     /// Print the open peers of the API key.
     List,
@@ -257,7 +259,7 @@ impl Name {
             Name::Answer => "usage: peer-cli answer [--id ID] [media options] [options]",
             Name::List => "usage: peer-cli list [options]",
             Name::Echo => "usage: peer-cli echo [options]",
-            Name::Room => "usage: peer-cli room <name> [--video-file F | --video-rtp ADDR] [--audio-file F | --audio-rtp ADDR] [--loop] [--record-dir DIR] [options]",
+            Name::Room => "usage: peer-cli room <name> [--sfu] [--video-file F | --video-rtp ADDR] [--audio-file F | --audio-rtp ADDR] [--loop] [--record-dir DIR] [options]",
         }
     }
 
@@ -446,6 +448,8 @@ side sends is never printed back. At the end of stdin (Ctrl-D) or on Ctrl-C it
 leaves the room, finishes its recordings and exits 0.
 
 Options:
+  --sfu                  an SFU room (joinRoom(name, {mode: 'sfu'})): media goes once to
+                         the server, which forwards it to every member (VP8 and Opus)
   --video-file FILE      send an IVF (VP8/VP9) or H264 Annex-B file
   --audio-file FILE      send an Ogg Opus or raw mu-law file
   --video-rtp IP:PORT    send the RTP a pipeline sends to this UDP port
@@ -595,6 +599,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
     let mut sdp_dir: Option<PathBuf> = None;
     let mut metadata: Option<serde_json::Value> = None;
     let mut record_dir: Option<PathBuf> = None;
+    let mut sfu = false;
     let mut flags_done = false;
 
     let mut it = args.iter().map(AsRef::as_ref);
@@ -773,6 +778,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
                         .map_err(|m| UsageError::new(m, name))?,
                 );
             }
+            "--sfu" if name == Some(Name::Room) => sfu = true,
             "--record-dir" if name == Some(Name::Room) => {
                 record_dir = Some(
                     parse_path(flag, value("a directory")?)
@@ -897,6 +903,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, UsageError> {
                 name: room.clone(),
                 media: Box::new(media),
                 record_dir,
+                sfu,
             }
         }
         Name::List => {

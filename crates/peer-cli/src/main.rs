@@ -129,6 +129,9 @@
 //! peer-cli room lobby --loopback --record-dir recordings
 //! ```
 //!
+//! `--sfu` joins an SFU room instead (`joinRoom(name, {mode: 'sfu'})`): the media goes once to
+//! the server, which forwards it to every member; everything else is the same.
+//!
 //! ## `list`
 //!
 //! Prints the open peers of the API key, one per line (without its own temporary peer).
@@ -255,7 +258,8 @@ async fn run(inv: Invocation) -> Result<()> {
             name,
             media,
             record_dir,
-        } => room::run(common, &name, &media, record_dir.as_deref()).await,
+            sfu,
+        } => room::run(common, &name, &media, record_dir.as_deref(), sfu).await,
         Command::List => session::with_peer(common, list::run).await,
         Command::Echo => session::with_peer(common, echo::run).await,
     }

@@ -104,6 +104,7 @@ pub async fn run(
     name: &str,
     media_args: &MediaArgs,
     record_dir: Option<&Path>,
+    sfu: bool,
 ) -> Result<()> {
     if let Some(dir) = record_dir {
         std::fs::create_dir_all(dir)
@@ -114,6 +115,9 @@ pub async fn run(
     let outgoing = media::prepare(media_args).await?;
     let peer = session::open_peer(common).await?;
     let mut options = RoomOptions::new();
+    if sfu {
+        options = options.mode(peer::RoomMode::Sfu);
+    }
     options.stream = outgoing.stream().cloned();
     options.video_bandwidth = media_args.video.bandwidth;
     options.audio_bandwidth = media_args.audio.bandwidth;

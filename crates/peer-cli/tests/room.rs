@@ -1,4 +1,5 @@
-//! `peer-cli room`: two command-line members of one mesh room through the real server: members,
+//! `peer-cli room`: two command-line members of one mesh room, and of one SFU room (`--sfu`),
+//! through the real server: members,
 //! joins and leaves printed, stdin lines as room data (never echoed to their sender), a looped
 //! VP8 and Opus file sent, the other member's media recorded per peer id, and a clean exit at
 //! the end of stdin.
@@ -28,13 +29,24 @@ fn ivf_frames(path: &Path) -> Option<usize> {
 
 #[test]
 fn two_cli_members_chat_and_record_each_other() {
+    two_members(false);
+}
+
+#[test]
+fn two_cli_members_in_an_sfu_room() {
+    two_members(true);
+}
+
+/// Two members, in a mesh room or (`sfu`) in an SFU room.
+fn two_members(sfu: bool) {
     let server = TestServer::start();
     let room = unique("cliroom");
     let (a_id, b_id) = (unique("cli-a"), unique("cli-b"));
     let dir = temp_dir("room-rec");
     let video = fixture("testsrc-vp8.ivf");
     let audio = fixture("sine.ogg");
-    let mut a = server.cli(&[
+    let mode: &[&str] = if sfu { &["--sfu"] } else { &[] };
+    let mut a_args = vec![
         "room",
         &room,
         "--id",
@@ -44,10 +56,14 @@ fn two_cli_members_chat_and_record_each_other() {
         "--audio-file",
         audio.to_str().expect("utf-8 path"),
         "--loop",
-    ]);
+    ];
+    a_args.extend_from_slice(mode);
+    let mut a = server.cli(&a_args);
     a.wait_for(Stream::Out, "members: ");
     let dir_arg = dir.to_str().expect("utf-8 path").to_owned();
-    let mut b = server.cli(&["room", &room, "--id", &b_id, "--record-dir", &dir_arg]);
+    let mut b_args = vec!["room", &room, "--id", &b_id, "--record-dir", &dir_arg];
+    b_args.extend_from_slice(mode);
+    let mut b = server.cli(&b_args);
     let members = b.wait_for(Stream::Out, "members: ");
     assert_eq!(members, format!("members: {a_id}"));
     a.wait_for(Stream::Out, &format!("join {b_id}"));

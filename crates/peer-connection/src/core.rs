@@ -56,6 +56,9 @@ pub(crate) struct Ids {
     pub(crate) room: Option<String>,
     pub(crate) metadata: Option<Value>,
     pub(crate) originator: bool,
+    /// The connection to an SFU room's server (`remote_id` is empty): answers and candidates
+    /// go out as `SFU_ANSWER`/`SFU_CANDIDATE` for `room`, and nothing is force-closed.
+    pub(crate) sfu: bool,
 }
 
 /// The shared part of a connection. See the module documentation.
@@ -132,6 +135,13 @@ impl Core {
 
     async fn send_candidate(&self, c: &RTCIceCandidateInit) {
         let i = &self.ids;
+        if i.sfu {
+            let room = i.room.as_deref().unwrap_or_default();
+            if let Err(e) = self.signal.send(signal::sfu_candidate(room, c)).await {
+                tracing::debug!(error = %e, "SFU candidate not sent");
+            }
+            return;
+        }
         candidates::send(
             &self.signal,
             &i.remote_id,
@@ -246,7 +256,7 @@ impl Core {
 
     /// Tells the remote to close this connection (`SEND_FORCE_CLOSE`), unless already closed.
     pub(crate) async fn send_force_close(&self) {
-        if self.state() != ConnectionState::Closed {
+        if self.state() != ConnectionState::Closed && !self.ids.sfu {
             let msg = signal::force_close(&self.ids.remote_id, &self.ids.id);
             let _ = self.signal(msg).await;
         }

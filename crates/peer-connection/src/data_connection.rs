@@ -171,6 +171,7 @@ impl DataConnection {
             room: None,
             metadata: options.metadata,
             originator: true,
+            sfu: false,
         };
         let conn = DataConnection::build(
             Core::new(ids, pc, signal, None),
@@ -262,6 +263,7 @@ impl DataConnection {
             room: offer.room_name.clone(),
             metadata,
             originator: false,
+            sfu: false,
         };
         let conn = DataConnection::build(
             Core::new(ids, pc, signal, None),

@@ -145,8 +145,10 @@ impl MediaConnection {
             room,
             metadata: options.metadata.clone(),
             originator: true,
+            sfu: false,
         };
-        let conn = MediaConnection::build(ctx, ids, Arc::new(pc), signal, guard, munging);
+        let max = ctx.limits.max_remote_tracks;
+        let conn = MediaConnection::build(ctx, ids, Arc::new(pc), signal, guard, munging, max);
         let recv_only = || RTCRtpTransceiverInit {
             direction: RTCRtpTransceiverDirection::Recvonly,
             send_encodings: vec![],
@@ -252,11 +254,57 @@ impl MediaConnection {
             room: offer.room_name.clone(),
             metadata,
             originator: false,
+            sfu: false,
         };
-        let conn =
-            MediaConnection::build(ctx, ids, Arc::new(pc), signal, guard, Munging::default());
+        let max = ctx.limits.max_remote_tracks;
+        let conn = MediaConnection::build(
+            ctx,
+            ids,
+            Arc::new(pc),
+            signal,
+            guard,
+            Munging::default(),
+            max,
+        );
         if let Ok(mut p) = conn.inner.pending_offer.lock() {
             *p = Some(offer.sdp.clone());
+        }
+        Ok(conn)
+    }
+
+    /// The connection of an SFU room member to the server, from the server's first
+    /// `SFU_OFFER` (the SDK's SFU negotiator): answered with [`MediaConnection::answer`];
+    /// later offers renegotiate it ([`MediaConnection::handle_offer`]); answers and
+    /// candidates go out as `SFU_ANSWER`/`SFU_CANDIDATE` for `room`. It accepts
+    /// `max_remote_tracks` tracks (two per other member).
+    pub async fn for_sfu(
+        ctx: &RtcContext,
+        signal: Signal,
+        room: &str,
+        offer_sdp: &str,
+        max_remote_tracks: usize,
+    ) -> Result<MediaConnection, ConnectionError> {
+        let (pc, guard) = ctx.media_peer_connection().await?;
+        let ids = Ids {
+            id: format!("sfu_{room}"),
+            remote_id: String::new(),
+            kind: ConnectionKind::Media,
+            room: Some(room.to_owned()),
+            metadata: None,
+            originator: false,
+            sfu: true,
+        };
+        let conn = MediaConnection::build(
+            ctx,
+            ids,
+            Arc::new(pc),
+            signal,
+            guard,
+            Munging::default(),
+            max_remote_tracks,
+        );
+        if let Ok(mut p) = conn.inner.pending_offer.lock() {
+            *p = Some(offer_sdp.to_owned());
         }
         Ok(conn)
     }
@@ -336,6 +384,11 @@ impl MediaConnection {
         let answer = core.pc.create_answer(None).await?;
         core.set_answer_gathered(answer).await?;
         let sdp = self.local_sdp().await?;
+        if core.ids.sfu {
+            let room = core.ids.room.as_deref().unwrap_or_default();
+            core.signal(signal::sfu_answer(room, &sdp)).await?;
+            return Ok(sdp);
+        }
         core.signal(signal::answer(
             &core.ids.remote_id,
             &core.ids.id,
@@ -378,6 +431,7 @@ impl MediaConnection {
         signal: Signal,
         guard: Option<MediaGuard>,
         munging: Munging,
+        max_remote_tracks: usize,
     ) -> MediaConnection {
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let conn = MediaConnection {
@@ -390,7 +444,7 @@ impl MediaConnection {
                 senders: StdMutex::new(HashMap::new()),
                 remote_streams: StdMutex::new(HashSet::new()),
                 remote_tracks: AtomicUsize::new(0),
-                max_remote_tracks: ctx.limits.max_remote_tracks,
+                max_remote_tracks,
                 connect_timeout: ctx.limits.connect_timeout,
                 events_tx,
                 events_rx: Mutex::new((events_rx, false)),

@@ -2,7 +2,8 @@
 //! and building `SEND_*` messages, field for field as `skyway-js@4.4.5` does.
 
 use crate::error::ConnectionError;
-use peer_protocol::client::{ClientMessage, ForceCloseRequest, Relay};
+use peer_protocol::client::{ClientMessage, ForceCloseRequest, Relay, SfuAnswer, SfuCandidate};
+use peer_protocol::rtc::{IceCandidate, SessionDescription};
 use serde_json::{json, Map, Value};
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 
@@ -202,6 +203,27 @@ pub fn answer(
         }),
         room,
     )
+}
+
+/// `SFU_ANSWER {roomName, answer: {type: "answer", sdp}}`.
+pub fn sfu_answer(room: &str, sdp: &str) -> ClientMessage {
+    ClientMessage::SfuAnswer(SfuAnswer {
+        room_name: room.to_owned(),
+        answer: SessionDescription::answer(sdp),
+    })
+}
+
+/// `SFU_CANDIDATE {roomName, candidate: {candidate, sdpMid, sdpMLineIndex, usernameFragment}}`.
+pub fn sfu_candidate(room: &str, c: &RTCIceCandidateInit) -> ClientMessage {
+    ClientMessage::SfuCandidate(SfuCandidate {
+        room_name: room.to_owned(),
+        candidate: IceCandidate {
+            candidate: c.candidate.clone(),
+            sdp_mid: c.sdp_mid.clone(),
+            sdp_m_line_index: c.sdp_mline_index,
+            username_fragment: c.username_fragment.clone(),
+        },
+    })
 }
 
 /// `SEND_CANDIDATE {candidate: {candidate, sdpMid, sdpMLineIndex, usernameFragment}, dst,

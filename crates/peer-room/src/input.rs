@@ -4,6 +4,7 @@
 use crate::payload::RoomPayload;
 use peer_connection::router::RoomSignal;
 use peer_protocol::server::ServerMessage;
+use std::collections::BTreeMap;
 
 /// One input of a room.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,13 @@ pub enum RoomInput {
     Signal(RoomSignal),
     /// `LEAVE`: the peer is gone from the server (its rooms included).
     PeerGone(String),
+    /// `SFU_OFFER`: the SFU server's offer, with the complete map from stream id to member.
+    SfuOffer {
+        /// The offer's SDP.
+        sdp: String,
+        /// Stream id → peer id (entries that are not strings are dropped).
+        msids: BTreeMap<String, String>,
+    },
 }
 
 impl RoomInput {
@@ -69,6 +77,17 @@ impl RoomInput {
                 },
             ),
             ServerMessage::RoomLogs(m) => (m.room_name, RoomInput::Logs(m.log)),
+            ServerMessage::SfuOffer(m) => (
+                m.room_name,
+                RoomInput::SfuOffer {
+                    sdp: m.offer.sdp,
+                    msids: m
+                        .msids
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+                        .collect(),
+                },
+            ),
             _ => return None,
         })
     }

@@ -28,8 +28,11 @@ mod mesh_core;
 pub mod options;
 pub mod payload;
 pub mod room;
+mod room_core;
 pub mod router;
 mod send_queue;
+mod sfu;
+mod sfu_core;
 
 pub use error::RoomError;
 pub use event::RoomEvent;

@@ -49,6 +49,8 @@ impl RoomInner {
                     }
                 }
                 Output::Emit(ev) => self.emit(ev).await,
+                Output::SfuOffer { sdp, first } => self.sfu_offer(sdp, first).await,
+                Output::SfuClose => self.sfu_close().await,
             }
         }
     }

@@ -52,6 +52,11 @@ pub(crate) enum Output {
     Close(Vec<String>),
     /// Report an event to the application.
     Emit(RoomEvent),
+    /// SFU rooms: apply the server's offer to the connection with it (`first`: create the
+    /// connection and answer with the room's stream).
+    SfuOffer { sdp: String, first: bool },
+    /// SFU rooms: close the connection with the server.
+    SfuClose,
 }
 
 /// The decisions of one mesh room. See the module documentation.
@@ -137,6 +142,7 @@ impl MeshCore {
             }
             RoomInput::Logs(log) => self.emit(RoomEvent::Log(log)),
             RoomInput::Signal(signal) => self.signal(signal),
+            RoomInput::SfuOffer { .. } => {}
         }
     }
 

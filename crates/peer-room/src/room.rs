@@ -11,7 +11,9 @@ use crate::input::RoomInput;
 use crate::mesh_core::{MeshCore, Phase};
 use crate::options::{RoomMode, RoomOptions};
 use crate::payload::RoomPayload;
+use crate::room_core::RoomCore;
 use crate::send_queue::SendQueue;
+use crate::sfu_core::SfuRoomCore;
 use peer_connection::{MediaConnection, MediaStream, RtcContext, Signal};
 use peer_protocol::client::{ClientMessage, RoomRef};
 use std::collections::HashMap;
@@ -53,7 +55,9 @@ pub(crate) struct RoomInner {
     pub(crate) mode: RoomMode,
     pub(crate) ctx: RoomContext,
     pub(crate) options: StdMutex<RoomOptions>,
-    pub(crate) core: StdMutex<MeshCore>,
+    pub(crate) core: StdMutex<RoomCore>,
+    /// SFU rooms: the connection with the server, once its first offer came.
+    pub(crate) sfu: StdMutex<Option<MediaConnection>>,
     /// The members' calls by connection id.
     pub(crate) calls: StdMutex<HashMap<String, MediaConnection>>,
     /// One input (or close) at a time, outputs included.
@@ -94,7 +98,15 @@ impl Room {
     /// A room being joined; nothing is sent yet.
     pub(crate) fn new(ctx: RoomContext, name: &str, options: RoomOptions, detach: Detach) -> Room {
         let prefix = format!("mc_{}", peer_connection::random::base36_token(8));
-        let core = MeshCore::new(&ctx.local_id, name, options.max_members, &prefix);
+        let core = match options.mode {
+            RoomMode::Mesh => RoomCore::Mesh(MeshCore::new(
+                &ctx.local_id,
+                name,
+                options.max_members,
+                &prefix,
+            )),
+            RoomMode::Sfu => RoomCore::Sfu(SfuRoomCore::new(&ctx.local_id, name)),
+        };
         let (phase, phase_rx) = watch::channel(Phase::Joining);
         let outbox = SendQueue::start(
             name.to_owned(),
@@ -110,6 +122,7 @@ impl Room {
                 ctx,
                 options: StdMutex::new(options),
                 core: StdMutex::new(core),
+                sfu: StdMutex::new(None),
                 calls: StdMutex::new(HashMap::new()),
                 steps: Mutex::new(()),
                 phase,
@@ -236,12 +249,15 @@ impl Room {
         if let Ok(mut o) = self.inner.options.lock() {
             o.stream = Some(stream.clone());
         }
-        let calls: Vec<MediaConnection> = self
+        let mut calls: Vec<MediaConnection> = self
             .inner
             .calls
             .lock()
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default();
+        if let Some(sfu) = self.inner.sfu.lock().ok().and_then(|s| s.clone()) {
+            calls.push(sfu);
+        }
         let mut first = Ok(());
         for call in calls {
             if let Err(e) = call.replace_stream(&stream).await {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// Joins room `name` (the SDK's `peer.joinRoom`): creates the room, lets `register` record it,
 /// sends `ROOM_JOIN`, and returns at once; [`RoomEvent::Open`](crate::RoomEvent::Open) follows
 /// when the server confirms. `on_close` runs once when the room closes. An empty name is
-/// refused as the SDK refuses it; `mode: sfu` is not built yet.
+/// refused as the SDK refuses it.
 pub async fn join(
     ctx: RoomContext,
     name: &str,
@@ -27,11 +27,7 @@ pub async fn join(
     }
     let room_type = match options.mode {
         RoomMode::Mesh => RoomType::Mesh,
-        RoomMode::Sfu => {
-            return Err(RoomError::Unsupported(
-                "SFU rooms are not available yet; join in mesh mode".into(),
-            ))
-        }
+        RoomMode::Sfu => RoomType::Sfu,
     };
     let signal = ctx.signal.clone();
     let deadline = options.join_timeout;

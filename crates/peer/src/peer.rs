@@ -184,7 +184,8 @@ impl Peer {
     /// member with `options.stream` (receive-only without one) and answers their calls.
     /// Returns at once; [`RoomEvent::Open`](peer_room::RoomEvent::Open) follows when the server
     /// confirms (or use [`Room::wait_open`]). Joining a room already joined returns that room.
-    /// An empty name is a `room-error`; `mode: sfu` is not available yet.
+    /// An empty name is a `room-error`. With `mode: sfu` this Peer answers the server's offers on one
+    /// connection with it and gets one `Stream` per member, named by the offer's `msids`.
     pub async fn join_room(&self, name: &str, options: RoomOptions) -> Result<Room, PeerError> {
         if self.inner.life() != Life::Open {
             return Err(PeerError::new(

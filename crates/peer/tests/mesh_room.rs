@@ -6,95 +6,11 @@
 mod common;
 
 use bytes::Bytes;
+use common::rooms::*;
 use common::*;
-use peer::{Codec, MediaKind, Peer, Room, RoomError, RoomEvent, RoomOptions, RoomPayload};
+use peer::{Codec, MediaKind, RoomError, RoomOptions, RoomPayload};
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// What one member saw, filled by a task reading its room's events.
-#[derive(Default)]
-struct Seen {
-    open: bool,
-    closed: bool,
-    joins: Vec<String>,
-    leaves: Vec<String>,
-    /// RTP packets read per (member, kind).
-    packets: HashMap<(String, MediaKind), u64>,
-    data: Vec<(String, RoomPayload)>,
-    logs: Vec<Vec<String>>,
-}
-
-#[derive(Clone)]
-struct Member {
-    peer: Peer,
-    room: Room,
-    seen: Arc<Mutex<Seen>>,
-}
-
-impl Member {
-    async fn join(server: &TestServer, id: &str, room: &str, options: RoomOptions) -> Member {
-        let peer = server.peer(id).await;
-        Member::join_with(peer, room, options).await
-    }
-
-    async fn join_with(peer: Peer, room: &str, options: RoomOptions) -> Member {
-        let room = peer.join_room(room, options).await.expect("join_room");
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        tokio::spawn(collect(room.clone(), seen.clone()));
-        within("room open", room.wait_open()).await.expect("open");
-        Member { peer, room, seen }
-    }
-
-    /// Waits until `f` holds for what this member saw.
-    async fn until(&self, what: &str, f: impl Fn(&Seen) -> bool) {
-        within(&format!("{}: {what}", self.peer.id()), async {
-            loop {
-                if f(&self.seen.lock().unwrap()) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-    }
-
-    fn packets(&self, from: &str, kind: MediaKind) -> u64 {
-        let seen = self.seen.lock().unwrap();
-        seen.packets
-            .get(&(from.to_owned(), kind))
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
-async fn collect(room: Room, seen: Arc<Mutex<Seen>>) {
-    while let Some(ev) = room.next_event().await {
-        let mut s = seen.lock().unwrap();
-        match ev {
-            RoomEvent::Open => s.open = true,
-            RoomEvent::PeerJoin(p) => s.joins.push(p),
-            RoomEvent::PeerLeave(p) => s.leaves.push(p),
-            RoomEvent::Track { peer_id, track } => {
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    let key = (peer_id, track.kind());
-                    while track.read_rtp().await.is_ok() {
-                        *seen.lock().unwrap().packets.entry(key.clone()).or_default() += 1;
-                    }
-                });
-            }
-            RoomEvent::Data { src, data } => s.data.push((src, data)),
-            RoomEvent::Log(l) => s.logs.push(l),
-            RoomEvent::Close => {
-                s.closed = true;
-                return;
-            }
-            _ => {}
-        }
-    }
-}
 
 fn payloads() -> Vec<RoomPayload> {
     let with_bytes = RoomPayload::with_attachments(
@@ -283,18 +199,13 @@ async fn mesh_room_media_data_log_leave_and_rejoin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_errors_and_sfu_not_yet() {
+async fn join_errors() {
     let server = TestServer::start();
     let p = server.peer("mesh-err").await;
     let e = p
         .join_room("", RoomOptions::new())
         .await
         .expect_err("empty name");
-    assert_eq!(e.type_str(), "room-error");
-    let e = p
-        .join_room("s", RoomOptions::new().mode(peer::RoomMode::Sfu))
-        .await
-        .expect_err("sfu");
     assert_eq!(e.type_str(), "room-error");
     assert!(p.rooms().is_empty());
     p.disconnect().await;

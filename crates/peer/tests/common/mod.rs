@@ -1,6 +1,8 @@
 //! Test harness: the real `peer-server` process (built on first use) and Rust peers on it.
 #![allow(dead_code)]
 
+pub mod rooms;
+
 use peer::media::track::LocalTrack;
 use peer::{Codec, LocalAddresses, MediaStream, Peer, PeerEvent, PeerOptions};
 use peer_testkit::{server_binary, ServerProcess};
