@@ -757,59 +757,64 @@ describe('mesh room', () => {
   });
 });
 
+/** Installs the SFU room helpers (`sfuJoin`, `sfuInbound`, `sfuUntilFrames`, `S`) in `page`. */
+function installSfuHelpers(page, room) {
+  return page.evaluate(
+    ({ room }) => {
+      window.S = {};
+      window.sfuJoin = async (id) => {
+        const peer = await T.open(id);
+        const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true });
+        const t0 = Date.now();
+        const r = peer.joinRoom(room, { mode: 'sfu', stream });
+        const s = { peer, room: r, t0, streams: {}, joins: [], leaves: [], data: [] };
+        r.on('stream', (st) => (s.streams[st.peerId] = st));
+        r.on('peerJoin', (p) => s.joins.push(p));
+        r.on('peerLeave', (p) => s.leaves.push(p));
+        r.on('data', (m) => s.data.push({ src: m.src, d: T.describe(m.data, 11) }));
+        S[id] = s;
+        await T.wait(r, 'open', `SFU room open for ${id}`);
+      };
+      /** Video frames `id` decoded of `remote`'s stream, and audio packets received. */
+      window.sfuInbound = async (id, remote) => {
+        const s = S[id];
+        const st = s.streams[remote];
+        const pc = s.room.getPeerConnection();
+        if (!st || !pc) return { frames: 0, audio: 0 };
+        const v = st.getVideoTracks()[0]?.id;
+        const a = st.getAudioTracks()[0]?.id;
+        let frames = 0;
+        let audio = 0;
+        (await pc.getStats()).forEach((r) => {
+          if (r.type !== 'inbound-rtp') return;
+          if (r.kind === 'video' && r.trackIdentifier === v) frames = r.framesDecoded ?? 0;
+          if (r.kind === 'audio' && r.trackIdentifier === a) audio = r.packetsReceived ?? 0;
+        });
+        return { frames, audio };
+      };
+      /** Waits until `id` decoded `min` frames of `remote`; resolves with ms since its join. */
+      window.sfuUntilFrames = async (id, remote, min, ms) => {
+        const end = Date.now() + ms;
+        let x;
+        while ((x = await sfuInbound(id, remote)).frames < min) {
+          if (Date.now() > end) {
+            throw new Error(`${id} decoded ${x.frames} frames of ${remote} in ${ms} ms; streams: ${Object.keys(S[id].streams)}`);
+          }
+          await T.sleep(50);
+        }
+        return { ms: Date.now() - S[id].t0, ...x };
+      };
+    },
+    { room },
+  );
+}
+
 describe('SFU room', () => {
   it('three browsers: each decodes every other member with the right peer id; data; leave; a late joiner decodes at once', { timeout: 120_000 }, async () => {
     const page = await newPage();
     const room = uid('sfu');
     const ids = [uid('s1'), uid('s2'), uid('s3'), uid('s4')];
-    await page.evaluate(
-      ({ room }) => {
-        window.S = {};
-        window.sfuJoin = async (id) => {
-          const peer = await T.open(id);
-          const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true });
-          const t0 = Date.now();
-          const r = peer.joinRoom(room, { mode: 'sfu', stream });
-          const s = { peer, room: r, t0, streams: {}, joins: [], leaves: [], data: [] };
-          r.on('stream', (st) => (s.streams[st.peerId] = st));
-          r.on('peerJoin', (p) => s.joins.push(p));
-          r.on('peerLeave', (p) => s.leaves.push(p));
-          r.on('data', (m) => s.data.push({ src: m.src, d: T.describe(m.data, 11) }));
-          S[id] = s;
-          await T.wait(r, 'open', `SFU room open for ${id}`);
-        };
-        /** Video frames `id` decoded of `remote`'s stream, and audio packets received. */
-        window.sfuInbound = async (id, remote) => {
-          const s = S[id];
-          const st = s.streams[remote];
-          const pc = s.room.getPeerConnection();
-          if (!st || !pc) return { frames: 0, audio: 0 };
-          const v = st.getVideoTracks()[0]?.id;
-          const a = st.getAudioTracks()[0]?.id;
-          let frames = 0;
-          let audio = 0;
-          (await pc.getStats()).forEach((r) => {
-            if (r.type !== 'inbound-rtp') return;
-            if (r.kind === 'video' && r.trackIdentifier === v) frames = r.framesDecoded ?? 0;
-            if (r.kind === 'audio' && r.trackIdentifier === a) audio = r.packetsReceived ?? 0;
-          });
-          return { frames, audio };
-        };
-        /** Waits until `id` decoded `min` frames of `remote`; resolves with ms since its join. */
-        window.sfuUntilFrames = async (id, remote, min, ms) => {
-          const end = Date.now() + ms;
-          let x;
-          while ((x = await sfuInbound(id, remote)).frames < min) {
-            if (Date.now() > end) {
-              throw new Error(`${id} decoded ${x.frames} frames of ${remote} in ${ms} ms; streams: ${Object.keys(S[id].streams)}`);
-            }
-            await T.sleep(50);
-          }
-          return { ms: Date.now() - S[id].t0, ...x };
-        };
-      },
-      { room },
-    );
+    await installSfuHelpers(page, room);
     const [a, b, c, late] = ids;
     for (const id of [a, b, c]) await page.evaluate((id) => sfuJoin(id), id);
     // Everyone decodes everyone else, and hears their audio.
@@ -1823,5 +1828,74 @@ describe('Rust mesh room interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not 
     for (const a of [a1]) {
       assert.deepEqual(a.events.filter((e) => e.event === 'error' || e.event === 'room-error'), [], 'no Rust errors');
     }
+  });
+});
+
+describe('Rust SFU room interop', { skip: !AGENT_BIN && 'PEER_AGENT_BIN is not set' }, () => {
+  const agents = [];
+  afterEach(async () => {
+    for (const a of agents.splice(0)) await a.stop();
+  });
+
+  it('three browsers and a Rust peer in one SFU room: media both ways with the right peer ids, data, SIGKILL', { timeout: 150_000 }, async () => {
+    const room = uid('rsfu');
+    const page = await newPage();
+    await installSfuHelpers(page, room);
+    const [b1, b2, b3] = [uid('sb1'), uid('sb2'), uid('sb3')];
+    for (const id of [b1, b2, b3]) await page.evaluate((id) => sfuJoin(id), id);
+    const r1 = await startAgentAs((a) => agents.push(a));
+    const a1 = agents[0];
+    a1.command({ cmd: 'join', room, mode: 'sfu', video: MEDIA.vp8, audio: MEDIA.opus });
+    await a1.waitFor((e) => e.event === 'room-open', 'r1 room-open');
+
+    // Every browser decodes the Rust peer's video, under its peer id.
+    for (const b of [b1, b2, b3]) {
+      const got = await page.evaluate(([b, r1, ms]) => sfuUntilFrames(b, r1, 20, ms), [b, r1, MEDIA_MS]);
+      assert.ok(got.frames >= 20, `${b} decodes the Rust peer`);
+    }
+    // The Rust peer receives every browser's video frames and audio, under their peer ids.
+    for (const b of [b1, b2, b3]) {
+      const s = await a1.waitFor(
+        (e) => e.event === 'media-stats' && e.conn === `${room}/${b}` && e.kind === 'video' && e.frames >= 20,
+        `20 video frames from ${b}`,
+        MEDIA_MS,
+      );
+      assert.equal(s.codec, 'VP8', short(s));
+      assert.ok(s.keyframes >= 1, short(s));
+      await a1.waitFor((e) => e.event === 'media-stats' && e.conn === `${room}/${b}` && e.kind === 'audio' && e.packets >= 20, `audio from ${b}`, MEDIA_MS);
+    }
+    const streams = a1.events.filter((e) => e.event === 'room-stream').map((e) => e.peer).sort();
+    assert.deepEqual(streams, [b1, b2, b3].sort(), 'one stream per browser, named by msids');
+
+    // Room data both ways.
+    a1.command({ cmd: 'room-send', room, data: { kind: 'text', value: 'from Rust via SFU room' } });
+    await page.evaluate(([b1, b2, b3]) => T.until(() => [b1, b2, b3].every((b) => S[b].data.length >= 1), 'data from Rust'), [b1, b2, b3]);
+    const got = await page.evaluate((b1) => S[b1].data[0], b1);
+    assert.deepEqual(got, { src: r1, d: { kind: 'string', value: 'from Rust via SFU room' } });
+    await page.evaluate((b2) => S[b2].room.send({ to: 'rust' }), b2);
+    const d = await a1.waitFor((e) => e.event === 'room-data' && e.src === b2, 'data from b2');
+    assert.deepEqual(d.data, { kind: 'json', value: { to: 'rust' } });
+
+    // SIGKILL: the browsers see the Rust peer leave, and its tracks end (the server's next offers
+    // stop its sections).
+    const killedAt = Date.now();
+    await a1.stop();
+    const gone = await page.evaluate(
+      ([bs, r1]) =>
+        T.until(
+          () => bs.every((b) => S[b].leaves.includes(r1) && S[b].streams[r1].getTracks().every((t) => t.readyState === 'ended' || t.muted)),
+          'the Rust peer to leave everyone',
+          90000,
+        ).then(() => Date.now()),
+      [[b1, b2, b3], r1],
+    );
+    console.log(`    SIGKILLed Rust SFU member gone from every browser after ${gone - killedAt} ms`);
+    // The browsers still receive each other.
+    for (const [x, y] of [[b1, b2], [b3, b1]]) {
+      const before = (await page.evaluate(([x, y]) => sfuInbound(x, y), [x, y])).frames;
+      await page.evaluate(([x, y, n]) => sfuUntilFrames(x, y, n, 10000), [x, y, before + 10]);
+    }
+    const errors = await page.evaluate(() => Object.values(S).flatMap((s) => s.peer.rec.errors));
+    assert.deepEqual(errors, [], 'no browser peer errors');
   });
 });

@@ -54,6 +54,10 @@ pub struct SfuSection {
     /// the tracks that do not fit are not offered and the subscriber gets `ERROR sfu-limited`.
     /// Default 10000.
     pub max_forwarded_tracks: usize,
+    /// Forwarded sections one member's connection may accumulate (each track that came and
+    /// went stays as an inactive section: webrtc 0.17.2 never reuses one); past it the
+    /// member's media session ends with `ERROR sfu-limited` until it joins again. Default 256.
+    pub max_sections_per_member: usize,
 }
 
 impl Default for SfuSection {
@@ -64,6 +68,7 @@ impl Default for SfuSection {
             public_ip: None,
             max_members_per_room: 32,
             max_forwarded_tracks: 10_000,
+            max_sections_per_member: 256,
         }
     }
 }
@@ -294,10 +299,12 @@ impl Config {
             }
         }
         if self.sfu.enabled
-            && (self.sfu.max_members_per_room == 0 || self.sfu.max_forwarded_tracks == 0)
+            && (self.sfu.max_members_per_room == 0
+                || self.sfu.max_forwarded_tracks == 0
+                || self.sfu.max_sections_per_member == 0)
         {
             return Err(ConfigError(
-                "[sfu] max_members_per_room and max_forwarded_tracks must be at least 1".into(),
+                "[sfu] max_members_per_room, max_forwarded_tracks and max_sections_per_member must be at least 1".into(),
             ));
         }
         let l = &self.limits;

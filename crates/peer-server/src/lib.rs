@@ -99,6 +99,7 @@ impl Server {
                 limits: peer_sfu::SfuLimits {
                     max_members_per_room: sfu.max_members_per_room,
                     max_forwarded_tracks: sfu.max_forwarded_tracks,
+                    max_sections_per_member: sfu.max_sections_per_member,
                     ..peer_sfu::SfuLimits::default()
                 },
             };

@@ -63,6 +63,11 @@ pub struct SfuLimits {
     pub max_forwarded_tracks: usize,
     /// Tracks one member may publish (the SDK sends at most one audio and one video).
     pub max_tracks_per_member: usize,
+    /// Downstream sections one member's connection may have had: webrtc 0.17.2 never reuses
+    /// a section, so each track that came and went stays in every later offer as an inactive
+    /// one. Past it the member's media session ends (`ERROR sfu-limited`); it starts afresh
+    /// when the member asks again (a rejoin).
+    pub max_sections_per_member: usize,
 }
 
 impl Default for SfuLimits {
@@ -71,6 +76,7 @@ impl Default for SfuLimits {
             max_members_per_room: 32,
             max_forwarded_tracks: 10_000,
             max_tracks_per_member: 2,
+            max_sections_per_member: 256,
         }
     }
 }
@@ -141,6 +147,8 @@ struct Member {
     last: Option<OfferPlan>,
     /// Tracks left out of its offers by the server's forwarded-track limit (it was told).
     capped: bool,
+    /// Downstream sections its connection has had (each offered track adds one, for good).
+    sections: usize,
 }
 
 /// Per-track keyframe request state.
@@ -325,6 +333,7 @@ impl SfuCore {
                 applying: false,
                 last: None,
                 capped: false,
+                sections: 0,
             },
         );
     }
@@ -458,7 +467,17 @@ impl SfuCore {
             return;
         }
         let last = member.last.clone();
+        let sections = member.sections;
         let (plan, capped) = self.plan_for(m, last.as_ref());
+        let added = plan.added_since(&last.clone().unwrap_or_default()).count();
+        if sections + added > self.limits.max_sections_per_member {
+            let why = format!(
+                "this member's SFU connection reached {} forwarded sections (members came and went); join the room again to start afresh",
+                self.limits.max_sections_per_member
+            );
+            self.session_failed(m.clone(), why, now);
+            return;
+        }
         let grow = plan
             .downstream
             .len()
@@ -469,6 +488,7 @@ impl SfuCore {
         let tell = capped && !member.capped;
         member.capped = capped;
         if last.as_ref() != Some(&plan) {
+            member.sections += added;
             member.in_flight = Some((plan.clone(), now));
             self.forwarded += grow;
             self.out.push(Output::Offer(m.clone(), plan));

@@ -81,7 +81,7 @@ impl ServerProcess {
         let mut child = command
             .arg("--config")
             .arg(&config_path)
-            .env("RUST_LOG", "peer_server=debug")
+            .env("RUST_LOG", "peer_server=debug,peer_sfu=debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

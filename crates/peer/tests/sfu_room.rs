@@ -86,3 +86,72 @@ async fn sfu_room_media_data_leave_and_late_join() {
     members.sort();
     assert_eq!(members, vec!["sfu-a", "sfu-b"]);
 }
+
+/// The SFU offers of `peer` logged so far: (bytes, m-sections), oldest first.
+fn offers_of(server: &TestServer, peer: &str) -> Vec<(usize, usize)> {
+    let field = |line: &str, name: &str| -> Option<usize> {
+        let at = line.find(&format!("{name}="))? + name.len() + 1;
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    server
+        .log_lines()
+        .iter()
+        .map(|l| {
+            l.replace("\u{1b}[3m", "")
+                .replace("\u{1b}[0m", "")
+                .replace("\u{1b}[2m", "")
+        })
+        .filter(|l| l.contains("SFU offer") && l.contains(&format!("peer={peer} ")))
+        .filter_map(|l| Some((field(&l, "bytes")?, field(&l, "sections")?)))
+        .collect()
+}
+
+/// webrtc 0.17.2 never reuses an m-section: each track that came and went stays in a member's
+/// later offers as an inactive section. Measured here over 50 join/leave cycles of a member
+/// sending audio and video; the growth is two sections per cycle, and the server's
+/// `max_sections_per_member` (256 by default) bounds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_grow_by_the_sections_that_came_and_went() {
+    let server = TestServer::start();
+    let stay = Member::join(&server, "grow-stay", "grow", sfu()).await;
+    let (s, _pumps) = stream(&[Codec::Vp8, Codec::Opus]);
+    let peer = server.peer("grow-cycle").await;
+    const CYCLES: usize = 50;
+    for i in 0..CYCLES {
+        let m = Member::join_with(peer.clone(), "grow", sfu().stream(s.clone())).await;
+        let before = stay.packets("grow-cycle", MediaKind::Video);
+        receives(&stay, &["grow-cycle"], before + 1).await;
+        m.room.close().await;
+        stay.until(&format!("cycle {i}: leave"), |s| s.leaves.len() == i + 1)
+            .await;
+    }
+    // The last offer (after the last leave) comes shortly.
+    let want = 2 + 2 * CYCLES;
+    within("the last offer", async {
+        while offers_of(&server, "grow-stay").last().map(|o| o.1) != Some(want) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let offers = offers_of(&server, "grow-stay");
+    let (first, last) = (offers[0], offers[offers.len() - 1]);
+    eprintln!(
+        "offers of a member that stayed through {CYCLES} join/leave cycles: first {} bytes / {} sections, last {} bytes / {} sections ({} offers, {:.0} bytes per cycle)",
+        first.0,
+        first.1,
+        last.0,
+        last.1,
+        offers.len(),
+        (last.0 - first.0) as f64 / CYCLES as f64
+    );
+    assert_eq!(first.1, 2, "the first offer has the two upstream sections");
+    assert_eq!(last.1, want, "two sections stay per cycle");
+    // Still forwarding after all that: a last member is received.
+    let (s2, _p2) = stream(&[Codec::Vp8, Codec::Opus]);
+    let _last = Member::join(&server, "grow-last", "grow", sfu().stream(s2)).await;
+    receives(&stay, &["grow-last"], 20).await;
+}

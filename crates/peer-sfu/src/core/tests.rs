@@ -206,6 +206,7 @@ fn limits_refuse_members_and_cap_forwarded_tracks() {
         max_members_per_room: 3,
         max_forwarded_tracks: 3,
         max_tracks_per_member: 2,
+        ..SfuLimits::default()
     });
     r.join("a");
     r.join("b");
@@ -246,6 +247,47 @@ fn limits_refuse_members_and_cap_forwarded_tracks() {
     r.at(0, Input::Left(key("b")));
     r.at(0, Input::Left(key("c")));
     assert_eq!(r.core.forwarded_tracks(), 0);
+}
+
+#[test]
+fn a_connection_that_outgrew_its_sections_ends_and_starts_afresh() {
+    let mut r = Rig::new(SfuLimits {
+        max_sections_per_member: 3,
+        ..SfuLimits::default()
+    });
+    r.join("stay");
+    // Three members come and go, one track each: the third pushes past the limit.
+    for (i, peer) in ["x", "y", "z"].iter().enumerate() {
+        r.join(peer);
+        let out = r.at(
+            0,
+            Input::TrackArrived(key(peer), TrackId(i as u64 + 1), Kind::Video),
+        );
+        if i < 2 {
+            assert!(offer_of(&out, "stay").is_some());
+            r.answer("stay");
+            r.at(0, Input::Left(key(peer)));
+            r.answer("stay");
+        } else {
+            // Two sections were used, an inactive one stays: 2 + 1 = 3 fits; leave, then the
+            // next track would be the fourth.
+            assert!(offer_of(&out, "stay").is_some());
+            r.answer("stay");
+        }
+    }
+    r.join("w");
+    let out = r.at(0, Input::TrackArrived(key("w"), TrackId(9), Kind::Video));
+    assert!(
+        out.iter().any(
+            |o| matches!(o, Output::Refuse(k, why) if k.peer == "stay" && why.contains("sections"))
+        ),
+        "{out:?}"
+    );
+    assert!(out.contains(&Output::CloseSession(key("stay"))));
+    // Asking again starts a fresh session with everything current.
+    let out = r.at(0, Input::OfferWanted(key("stay")));
+    assert!(matches!(&out[0], Output::CreateSession(..)));
+    assert_eq!(tracks(offer_of(&out, "stay").unwrap()), vec![3, 9]);
 }
 
 #[test]

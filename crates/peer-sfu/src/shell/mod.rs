@@ -133,6 +133,13 @@ impl Backend {
                 Some(ev) = internal.recv() => match ev {
                     Internal::Input(input) => self.core.handle(input, Instant::now()),
                     Internal::Offer(member, sdp, msids) => {
+                        tracing::debug!(
+                            peer = %member.peer,
+                            room = %member.room.room,
+                            bytes = sdp.len(),
+                            sections = sdp.matches("\nm=").count(),
+                            "SFU offer"
+                        );
                         self.emit(SfuEvent::Offer { member, sdp, msids });
                         Vec::new()
                     }

@@ -54,6 +54,11 @@ impl TestServer {
         }
     }
 
+    /// The lines the server logged so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.process.log_lines()
+    }
+
     /// Options for `key` on this server, loopback ICE.
     pub fn options(&self, key: &str) -> PeerOptions {
         let mut o = PeerOptions::new(key);

@@ -1,8 +1,9 @@
 //! The agent's room commands and events (mesh rooms shared with the browsers).
 //!
 //! Commands:
-//! - `{"cmd":"join","room":R,"video":MEDIA|null,"audio":MEDIA|null}`: joins with a stream of
-//!   looped files, or receive-only; answered by `room-joined` (`room`).
+//! - `{"cmd":"join","room":R,"video":MEDIA|null,"audio":MEDIA|null,"mode":"mesh"|"sfu"}`: joins
+//!   (a mesh room by default) with a stream of looped files, or receive-only; answered by
+//!   `room-joined` (`room`).
 //! - `{"cmd":"room-send","room":R,"data":D}` with `D` one of `{"kind":"text","value":S}`,
 //!   `{"kind":"json","value":V}`, `{"kind":"bytes","length":N}` (the test pattern), or
 //!   `{"kind":"json-bytes","value":OBJ,"field":F,"length":N}` (`OBJ` with the pattern's bytes
@@ -135,6 +136,9 @@ pub(crate) async fn command(peer: &Peer, _state: &Shared, cmd: &Value) -> Result
             };
             let mut options = RoomOptions::new();
             options.stream = stream;
+            if cmd.get("mode").and_then(Value::as_str) == Some("sfu") {
+                options = options.mode(peer::RoomMode::Sfu);
+            }
             let r = peer
                 .join_room(&name, options)
                 .await
