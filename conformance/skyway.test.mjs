@@ -775,22 +775,29 @@ function installSfuHelpers(page, room) {
         S[id] = s;
         await T.wait(r, 'open', `SFU room open for ${id}`);
       };
-      /** Video frames `id` decoded of `remote`'s stream, and audio packets received. */
+      /** Video frames `id` decoded of `remote`'s stream (with the NACKs it sent and the packets it
+       * counts lost for it), and audio packets received. */
       window.sfuInbound = async (id, remote) => {
         const s = S[id];
         const st = s.streams[remote];
         const pc = s.room.getPeerConnection();
-        if (!st || !pc) return { frames: 0, audio: 0 };
+        if (!st || !pc) return { frames: 0, audio: 0, nacks: 0, lost: 0 };
         const v = st.getVideoTracks()[0]?.id;
         const a = st.getAudioTracks()[0]?.id;
         let frames = 0;
         let audio = 0;
+        let nacks = 0;
+        let lost = 0;
         (await pc.getStats()).forEach((r) => {
           if (r.type !== 'inbound-rtp') return;
-          if (r.kind === 'video' && r.trackIdentifier === v) frames = r.framesDecoded ?? 0;
+          if (r.kind === 'video' && r.trackIdentifier === v) {
+            frames = r.framesDecoded ?? 0;
+            nacks = r.nackCount ?? 0;
+            lost = r.packetsLost ?? 0;
+          }
           if (r.kind === 'audio' && r.trackIdentifier === a) audio = r.packetsReceived ?? 0;
         });
-        return { frames, audio };
+        return { frames, audio, nacks, lost };
       };
       /** Waits until `id` decoded `min` frames of `remote`; resolves with ms since its join. */
       window.sfuUntilFrames = async (id, remote, min, ms) => {
@@ -877,6 +884,33 @@ describe('SFU room', () => {
     }
     const errors = await page.evaluate(() => Object.values(S).flatMap((s) => s.peer.rec.errors));
     assert.deepEqual(errors, [], 'no peer errors');
+  });
+
+  it('5% loss on one subscriber: NACK keeps its decoded frame rate within 10% of a clean subscriber', { timeout: 90_000 }, async () => {
+    // The conformance server drops 5% of the RTP it sends to peers named lossy-... (after its
+    // retransmission ring kept them): the [sfu] test_loss_* settings in xtask/src/conformance.rs.
+    const page = await newPage();
+    const room = uid('sfunack');
+    await installSfuHelpers(page, room);
+    const [pub, clean, lossy] = [uid('pub'), uid('clean'), `lossy-${uid('sub')}`];
+    for (const id of [pub, clean, lossy]) await page.evaluate((id) => sfuJoin(id), id);
+    for (const sub of [clean, lossy]) await page.evaluate(([s, p]) => sfuUntilFrames(s, p, 30, 30000), [sub, pub]);
+    const read = () => page.evaluate(([c, l, p]) => Promise.all([sfuInbound(c, p), sfuInbound(l, p)]), [clean, lossy, pub]);
+    const [c0, l0] = await read();
+    const t0 = Date.now();
+    await T_sleep(page, 10_000);
+    const [c1, l1] = await read();
+    const secs = (Date.now() - t0) / 1000;
+    const cleanRate = (c1.frames - c0.frames) / secs;
+    const lossyRate = (l1.frames - l0.frames) / secs;
+    console.log(
+      `    decoded fps over ${secs.toFixed(1)} s: clean ${cleanRate.toFixed(1)}, lossy ${lossyRate.toFixed(1)} ` +
+        `(lossy side sent ${l1.nacks - l0.nacks} NACKs, counts ${l1.lost - l0.lost} packets lost after repair)`,
+    );
+    assert.ok(l1.nacks - l0.nacks > 0, `the lossy subscriber NACKed: ${JSON.stringify([l0, l1])}`);
+    assert.ok(c1.nacks - c0.nacks <= l1.nacks - l0.nacks, 'the clean subscriber NACKs less');
+    assert.ok(cleanRate > 10, `the clean subscriber decodes: ${cleanRate}`);
+    assert.ok(lossyRate >= 0.9 * cleanRate, `lossy ${lossyRate} fps vs clean ${cleanRate} fps`);
   });
 });
 

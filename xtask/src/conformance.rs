@@ -124,6 +124,11 @@ rest_api = false
 key = "{CREDENTIAL_KEY}"
 secret = "{CREDENTIAL_SECRET}"
 require_credential = true
+
+# The "SFU NACK" scenario: members named lossy-... lose 5% of the RTP the SFU sends them.
+[sfu]
+test_loss_peer_prefix = "lossy"
+test_loss_percent = 5
 "#
     )
 }

@@ -58,6 +58,12 @@ pub struct SfuSection {
     /// went stays as an inactive section: webrtc 0.17.2 never reuses one); past it the
     /// member's media session ends with `ERROR sfu-limited` until it joins again. Default 256.
     pub max_sections_per_member: usize,
+    /// Tests only: percent of the RTP sent to members whose peer id starts with
+    /// `test_loss_peer_prefix` that the SFU drops, as network loss would (to exercise NACK).
+    /// Default 0: off.
+    pub test_loss_percent: u64,
+    /// Tests only: see `test_loss_percent`. Default empty.
+    pub test_loss_peer_prefix: String,
 }
 
 impl Default for SfuSection {
@@ -69,6 +75,8 @@ impl Default for SfuSection {
             max_members_per_room: 32,
             max_forwarded_tracks: 10_000,
             max_sections_per_member: 256,
+            test_loss_percent: 0,
+            test_loss_peer_prefix: String::new(),
         }
     }
 }

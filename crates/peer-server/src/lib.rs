@@ -102,6 +102,8 @@ impl Server {
                     max_sections_per_member: sfu.max_sections_per_member,
                     ..peer_sfu::SfuLimits::default()
                 },
+                test_loss: (sfu.test_loss_percent > 0 && !sfu.test_loss_peer_prefix.is_empty())
+                    .then(|| (sfu.test_loss_peer_prefix.clone(), sfu.test_loss_percent)),
             };
             let handle = peer_sfu::Sfu::start(config, tx)
                 .await

@@ -5,6 +5,7 @@
 //! `transport-cc` feedback and header extension); and one guarded UDP socket shared by every
 //! connection.
 
+use crate::shell::loss::{LossTargets, LossyConn};
 use crate::shell::SfuConfig;
 use peer_connection::guard::GuardConn;
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +37,8 @@ pub(crate) struct Engine {
     pub api: API,
     pub mux: Arc<UDPMuxDefault>,
     pub local_addr: SocketAddr,
+    /// The test loss injector, when configured.
+    pub loss: Option<Arc<LossTargets>>,
 }
 
 impl Engine {
@@ -53,7 +56,21 @@ impl Engine {
                 tracing::warn!(%from, why, dropped = n, "SFU dropped a datagram that would crash the media stack");
             }
         });
-        let mux = UDPMuxDefault::new(UDPMuxParams::new(conn));
+        let loss = config
+            .test_loss
+            .as_ref()
+            .filter(|(_, percent)| *percent > 0)
+            .map(|(prefix, percent)| Arc::new(LossTargets::new(prefix.clone(), *percent)));
+        let mux = match &loss {
+            Some(targets) => {
+                tracing::warn!(prefix = %targets.prefix, percent = targets.percent, "SFU test loss injection is on");
+                UDPMuxDefault::new(UDPMuxParams::new(LossyConn {
+                    inner: conn,
+                    targets: targets.clone(),
+                }))
+            }
+            None => UDPMuxDefault::new(UDPMuxParams::new(conn)),
+        };
 
         let mut media = MediaEngine::default();
         let video_fb = vec![
@@ -125,6 +142,7 @@ impl Engine {
             api,
             mux,
             local_addr,
+            loss,
         })
     }
 

@@ -4,6 +4,7 @@
 //! hub. Each member's peer connection lives in a session task of its own (`session.rs`).
 
 mod engine;
+mod loss;
 mod session;
 
 use crate::core::{Input, MemberKey, Output, RoomKey, SfuCore, SfuLimits};
@@ -31,6 +32,10 @@ pub struct SfuConfig {
     pub public_ip: Option<IpAddr>,
     /// Limits.
     pub limits: SfuLimits,
+    /// Tests only: drop this percent of the RTP sent to members whose peer id starts with this
+    /// prefix (after the retransmission ring kept it, as network loss would), to exercise
+    /// NACK. `None` in production.
+    pub test_loss: Option<(String, u64)>,
 }
 
 impl Default for SfuConfig {
@@ -39,6 +44,7 @@ impl Default for SfuConfig {
             udp: SocketAddr::from(([0, 0, 0, 0], 0)),
             public_ip: None,
             limits: SfuLimits::default(),
+            test_loss: None,
         }
     }
 }
@@ -169,12 +175,18 @@ impl Backend {
     async fn execute(&mut self, output: Output, internal: &mpsc::UnboundedSender<Internal>) {
         match output {
             Output::CreateSession(member, stream_id) => {
+                let lossy = self
+                    .engine
+                    .loss
+                    .clone()
+                    .filter(|l| l.applies_to(&member.peer));
                 match session::start(
                     &self.engine.api,
                     member.clone(),
                     stream_id,
                     self.track_ids.clone(),
                     internal.clone(),
+                    lossy,
                 )
                 .await
                 {

@@ -13,6 +13,7 @@
 use crate::core::{Input, MemberKey};
 use crate::plan::{Kind, OfferPlan, TrackId};
 use crate::sdp::answer_problem;
+use crate::shell::loss::LossTargets;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,6 +72,7 @@ pub(crate) async fn start(
     stream_id: String,
     track_ids: Arc<AtomicU64>,
     internal: mpsc::UnboundedSender<Internal>,
+    lossy: Option<Arc<LossTargets>>,
 ) -> Result<mpsc::Sender<Cmd>, String> {
     let pc = Arc::new(
         api.new_peer_connection(RTCConfiguration::default())
@@ -147,7 +149,28 @@ pub(crate) async fn start(
         let member = member.clone();
         let internal = internal.clone();
         let closed = closed.clone();
+        let weak = Arc::downgrade(&pc);
         pc.on_peer_connection_state_change(Box::new(move |state| {
+            if let (RTCPeerConnectionState::Connected, Some(loss)) = (state, lossy.clone()) {
+                // Tests only: this member's address joins the loss injector's targets.
+                let weak = weak.clone();
+                tokio::spawn(async move {
+                    let Some(pc) = weak.upgrade() else { return };
+                    let pair = pc
+                        .dtls_transport()
+                        .ice_transport()
+                        .get_selected_candidate_pair()
+                        .await;
+                    if let Some(addr) = pair.and_then(|p| {
+                        Some(std::net::SocketAddr::new(
+                            p.remote.address.parse().ok()?,
+                            p.remote.port,
+                        ))
+                    }) {
+                        loss.add(addr);
+                    }
+                });
+            }
             if matches!(
                 state,
                 RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
