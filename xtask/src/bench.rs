@@ -15,7 +15,8 @@
 //! one Rust peer carries) in [`media`]; `cargo xtask bench hub` (relay latency with many idle
 //! peers, the current work tree beside a baseline commit) in [`hub`]; `cargo xtask bench room`
 //! (mesh rooms of Rust members beside rooms of browsers: join to flowing, CPU and memory per
-//! member) in [`room`].
+//! member) in [`room`]; `cargo xtask bench sfu` (what the SFU forwards per server core, its
+//! added latency, loss and memory per subscriber track) in [`sfu`].
 
 mod args;
 mod client;
@@ -24,6 +25,7 @@ mod hub;
 mod media;
 mod room;
 mod server;
+mod sfu;
 mod window;
 
 use crate::util::root;
@@ -136,12 +138,14 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("media") => return media::run(&args[1..]),
         Some("hub") => return hub::run(args),
         Some("room") => return room::run(&args[1..]),
+        Some("sfu") => return sfu::run(&args[1..]),
         _ => bail!(
-            "{USAGE}\n{}\n{}\n{}\n{}",
+            "{USAGE}\n{}\n{}\n{}\n{}\n{}",
             data::USAGE,
             media::USAGE,
             hub::USAGE,
-            room::USAGE
+            room::USAGE,
+            sfu::USAGE
         ),
     }
     let opts = Opts::parse(&args[1..])?;

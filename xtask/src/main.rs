@@ -11,6 +11,8 @@
 //! - `bench media`: CPU per forwarded media stream and packets per second of one Rust peer.
 //! - `bench room`: mesh rooms of 2, 4 and 8 Rust members beside rooms of 2 and 3 browsers:
 //!   join to flowing, CPU and memory per member.
+//! - `bench sfu`: the SFU's forwarded packets per server core, added latency, loss and memory
+//!   per subscriber track.
 //! - `fuzz`: run the cargo-fuzz targets for a while.
 //! - `tidy`: repository hygiene checks.
 
@@ -34,7 +36,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::run(&rest),
         Some("tidy") => tidy::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub | room> | fuzz [SECONDS] | tidy>");
+            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub | room | sfu> | fuzz [SECONDS] | tidy>");
             bail!("unknown or missing subcommand")
         }
     }

@@ -96,6 +96,8 @@ pub enum Input {
     Candidate(MemberKey, String),
     /// The shell applied the answer of the offer in flight.
     AnswerApplied(MemberKey),
+    /// The member's connection is up (ICE and DTLS): what is forwarded to it now arrives.
+    Connected(MemberKey),
     /// The member's peer connection failed (ICE, DTLS, a refused answer) or closed (shell).
     SessionFailed(MemberKey, String),
     /// A track of the member arrived (shell).
@@ -149,6 +151,8 @@ struct Member {
     capped: bool,
     /// Downstream sections its connection has had (each offered track adds one, for good).
     sections: usize,
+    /// Its connection is up: keyframes requested now reach it.
+    connected: bool,
 }
 
 /// Per-track keyframe request state.
@@ -210,6 +214,27 @@ impl SfuCore {
                 }
             }
             Input::AnswerApplied(m) => self.answer_applied(m, now),
+            Input::Connected(m) => {
+                // Keyframes asked for before the connection was up were sent into the void
+                // (writes before DTLS are dropped): ask again for everything it receives.
+                let video: Vec<TrackId> = match self.member_mut(&m) {
+                    Some(member) if !member.connected => {
+                        member.connected = true;
+                        member
+                            .last
+                            .iter()
+                            .chain(member.in_flight.iter().map(|(p, _)| p))
+                            .flat_map(|p| p.downstream.iter())
+                            .filter(|d| d.kind == Kind::Video)
+                            .map(|d| d.track)
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for t in video {
+                    self.request_keyframe_now(t, now);
+                }
+            }
             Input::SessionFailed(m, why) => self.session_failed(m, why, now),
             Input::TrackArrived(m, track, kind) => self.track_arrived(m, track, kind, now),
             Input::TrackEnded(m, track) => {
@@ -334,6 +359,7 @@ impl SfuCore {
                 last: None,
                 capped: false,
                 sections: 0,
+                connected: false,
             },
         );
     }
@@ -362,13 +388,16 @@ impl SfuCore {
             return;
         };
         member.applying = false;
+        let connected = member.connected;
         let before = member.last.replace(plan.clone()).unwrap_or_default();
         // The forwarded count: the answered plan replaces both.
         let held = before.downstream.len().max(plan.downstream.len());
         self.forwarded = self.forwarded.saturating_sub(held) + plan.downstream.len();
+        // A new subscriber of a video track needs a keyframe; before its connection is up the
+        // request waits for `Connected`.
         let fresh: Vec<TrackId> = plan
             .added_since(&before)
-            .filter(|d| d.kind == Kind::Video)
+            .filter(|d| d.kind == Kind::Video && connected)
             .map(|d| d.track)
             .collect();
         for t in fresh {
@@ -426,6 +455,20 @@ impl SfuCore {
         self.owners.insert(track, m.clone());
         self.keyframes.insert(track, KeyframeState::default());
         self.renegotiate_room(&m.room, now);
+    }
+
+    /// A keyframe request that a new subscriber waits for: it goes out at once unless one went
+    /// out within the last [`KEYFRAME_INTERVAL`] / 5 (that keyframe is still on its way).
+    fn request_keyframe_now(&mut self, track: TrackId, now: Instant) {
+        if let Some(k) = self.keyframes.get_mut(&track) {
+            if k.last.is_some_and(|l| now < l + KEYFRAME_INTERVAL / 5) {
+                k.pending = true;
+                return;
+            }
+            k.last = Some(now);
+            k.pending = false;
+            self.out.push(Output::RequestKeyframe(track));
+        }
     }
 
     fn request_keyframe(&mut self, track: TrackId, now: Instant) {

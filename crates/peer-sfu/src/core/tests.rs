@@ -40,11 +40,14 @@ impl Rig {
         stream.clone()
     }
 
-    /// Answers the offer in flight of `peer` and applies it; returns what followed.
+    /// Answers the offer in flight of `peer` and applies it; returns what followed. The first
+    /// answer also brings the connection up.
     fn answer(&mut self, peer: &str) -> Vec<Output> {
         let out = self.at(0, Input::Answer(key(peer), "v=0".into()));
         assert_eq!(out, vec![Output::ApplyAnswer(key(peer), "v=0".into())]);
-        self.at(0, Input::AnswerApplied(key(peer)))
+        let mut out = self.at(0, Input::AnswerApplied(key(peer)));
+        out.extend(self.at(0, Input::Connected(key(peer))));
+        out
     }
 }
 
@@ -166,6 +169,26 @@ fn keyframe_requests_are_throttled_but_never_lost() {
         vec![Output::RequestKeyframe(TrackId(7))]
     );
     assert_eq!(r.at(1200, Input::KeyframeWanted(TrackId(99))), vec![]);
+}
+
+#[test]
+fn a_subscriber_gets_its_keyframe_once_its_connection_is_up() {
+    let mut r = Rig::new(SfuLimits::default());
+    r.join("pub");
+    r.at(0, Input::TrackArrived(key("pub"), TrackId(4), Kind::Video));
+    // A late joiner: its first offer already carries the track.
+    r.at(0, Input::Joined(key("late")));
+    let out = r.at(0, Input::OfferWanted(key("late")));
+    assert_eq!(tracks(offer_of(&out, "late").unwrap()), vec![4]);
+    r.at(0, Input::Answer(key("late"), "v=0".into()));
+    // Applied, but the connection is not up: a keyframe now would be lost.
+    assert_eq!(r.at(10, Input::AnswerApplied(key("late"))), vec![]);
+    assert_eq!(
+        r.at(60, Input::Connected(key("late"))),
+        vec![Output::RequestKeyframe(TrackId(4))]
+    );
+    // Once is enough.
+    assert_eq!(r.at(70, Input::Connected(key("late"))), vec![]);
 }
 
 #[test]

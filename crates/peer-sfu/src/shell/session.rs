@@ -151,6 +151,9 @@ pub(crate) async fn start(
         let closed = closed.clone();
         let weak = Arc::downgrade(&pc);
         pc.on_peer_connection_state_change(Box::new(move |state| {
+            if state == RTCPeerConnectionState::Connected && !closed.load(Ordering::Relaxed) {
+                let _ = internal.send(Internal::Input(Input::Connected(member.clone())));
+            }
             if let (RTCPeerConnectionState::Connected, Some(loss)) = (state, lossy.clone()) {
                 // Tests only: this member's address joins the loss injector's targets.
                 let weak = weak.clone();
