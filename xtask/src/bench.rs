@@ -256,6 +256,63 @@ fn ensure_peerjs(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Builds peer-server and the harness programs `bins` (release) in one cargo invocation: built
+/// separately, the two resolve shared dependencies' features differently and rebuild each
+/// other's webrtc and rustls on every run.
+fn build_harness(bins: &[&str]) -> Result<()> {
+    let mut args = vec![
+        "build",
+        "--release",
+        "-p",
+        "peer-server",
+        "-p",
+        "peer-harness",
+        "--bin",
+        "peer-server",
+    ];
+    for b in bins {
+        args.extend(["--bin", b]);
+    }
+    crate::util::cargo(&args)
+}
+
+/// The release harness program `name`, or an error saying how to get it.
+fn harness_exe(name: &str) -> Result<std::path::PathBuf> {
+    let exe = root().join("target/release").join(name);
+    if !exe.exists() {
+        bail!("{} is missing: run without --no-build", exe.display());
+    }
+    Ok(exe)
+}
+
+/// Runs `cmd` in the repository root with stderr passed through and returns the JSON objects
+/// it printed on stdout (other lines go to stderr); fails if it exits unsuccessfully.
+fn collect_json(mut cmd: std::process::Command) -> Result<Vec<serde_json::Value>> {
+    use std::io::BufRead;
+    let mut child = cmd
+        .current_dir(root())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let mut out = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line?;
+            match serde_json::from_str::<serde_json::Value>(&line) {
+                Ok(v) if v.is_object() => out.push(v),
+                _ => eprintln!("{line}"),
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(out)
+}
+
 /// Prints the report `md` and writes it to `path`.
 fn publish(md: &str, path: &Path) -> Result<()> {
     println!("{md}");

@@ -21,9 +21,9 @@ use crate::util::root;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Usage of `cargo xtask bench data`.
 pub const USAGE: &str = "usage: cargo xtask bench data [--mib N] [--reps N] [--browser-mib N] [--connects N] \
@@ -103,7 +103,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     if opts.build {
-        build()?;
+        super::build_harness(&["bench-data"])?;
     }
     if opts.browser {
         crate::conformance::ensure_chromium()?;
@@ -128,24 +128,6 @@ pub fn run(args: &[String]) -> Result<()> {
     super::publish(&md, &out_dir.join("data.md"))
 }
 
-/// Builds peer-server and the bench example (release) in one cargo invocation: built separately,
-/// the two resolve shared dependencies' features differently and rebuild each other's webrtc
-/// and rustls on every run.
-fn build() -> Result<()> {
-    crate::util::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "peer-server",
-        "-p",
-        "peer-harness",
-        "--bin",
-        "peer-server",
-        "--bin",
-        "bench-data",
-    ])
-}
-
 /// Runs the Rust and the browser halves against the server on `port`.
 fn measure(opts: &Opts, root: &Path, port: u16) -> Result<Vec<Value>> {
     let mut results = Vec::new();
@@ -164,7 +146,7 @@ fn measure(opts: &Opts, root: &Path, port: u16) -> Result<Vec<Value>> {
             .arg("--cases")
             .arg(opts.cases.join(","));
         eprintln!("== Rust: {}", exe.display());
-        results.extend(collect(cmd).context("the Rust bench (bench-data)")?);
+        results.extend(super::collect_json(cmd).context("the Rust bench (bench-data)")?);
     }
     if opts.browser && !opts.browser_cases.is_empty() {
         let mut cmd = Command::new("node");
@@ -176,35 +158,11 @@ fn measure(opts: &Opts, root: &Path, port: u16) -> Result<Vec<Value>> {
             .env("BENCH_BROWSER_CASES", opts.browser_cases.join(","))
             .env("CHROMIUM_PATH", crate::conformance::CHROMIUM);
         eprintln!("== Chromium: node bench/data-browser.mjs");
-        results.extend(collect(cmd).context("the browser bench (bench/data-browser.mjs)")?);
+        results.extend(
+            super::collect_json(cmd).context("the browser bench (bench/data-browser.mjs)")?,
+        );
     }
     Ok(results)
-}
-
-/// Runs `cmd` with stderr passed through and returns the JSON objects it printed on stdout.
-fn collect(mut cmd: Command) -> Result<Vec<Value>> {
-    let mut child = cmd
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {cmd:?}"))?;
-    let mut out = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            match serde_json::from_str::<Value>(&line) {
-                Ok(v) if v.is_object() => out.push(v),
-                _ => eprintln!("{line}"),
-            }
-        }
-    }
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(out)
 }
 
 fn num(v: &Value, key: &str) -> Option<f64> {

@@ -152,23 +152,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     if opts.build {
-        crate::util::cargo(&[
-            "build",
-            "--release",
-            "-p",
-            "peer-server",
-            "-p",
-            "peer-harness",
-            "--bin",
-            "peer-server",
-            "--bin",
-            "bench-media",
-        ])?;
+        super::build_harness(&["bench-media"])?;
     }
-    let exe = root.join("target/release/bench-media");
-    if !exe.exists() {
-        bail!("{} is missing: run without --no-build", exe.display());
-    }
+    let exe = super::harness_exe("bench-media")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

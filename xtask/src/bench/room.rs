@@ -25,7 +25,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -101,23 +101,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     if opts.build {
-        crate::util::cargo(&[
-            "build",
-            "--release",
-            "-p",
-            "peer-server",
-            "-p",
-            "peer-harness",
-            "--bin",
-            "peer-server",
-            "--bin",
-            "bench-room",
-        ])?;
+        super::build_harness(&["bench-room"])?;
     }
-    let exe = root.join("target/release/bench-room");
-    if !exe.exists() {
-        bail!("{} is missing: run without --no-build", exe.display());
-    }
+    let exe = super::harness_exe("bench-room")?;
     if opts.browser {
         crate::conformance::ensure_chromium()?;
         crate::conformance::ensure_node_modules()?;
@@ -390,37 +376,16 @@ fn rust_size(opts: &Opts, exe: &Path, log: &Path, port: u16, n: usize) -> Result
 
 /// Runs `bench/room-browser.mjs` and returns its result lines.
 fn browsers(opts: &Opts, root: &Path, port: u16) -> Result<Vec<Value>> {
-    let script: PathBuf = root.join("bench/room-browser.mjs");
     let sizes: Vec<String> = opts.browser_sizes.iter().map(usize::to_string).collect();
-    let mut child = Command::new("node")
-        .arg(&script)
+    let mut cmd = Command::new("node");
+    cmd.arg(root.join("bench/room-browser.mjs"))
         .env("PEER_SERVER_PORT", port.to_string())
         .env("BENCH_KEY", server::API_KEY)
         .env("BENCH_SIZES", sizes.join(","))
         .env("BENCH_ROUNDS", opts.rounds.to_string())
         .env("BENCH_SECONDS", opts.seconds.to_string())
-        .env("CHROMIUM_PATH", crate::conformance::CHROMIUM)
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting node {}", script.display()))?;
-    let mut out = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            match serde_json::from_str::<Value>(&line) {
-                Ok(v) if v.is_object() => out.push(v),
-                _ => eprintln!("{line}"),
-            }
-        }
-    }
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("node bench/room-browser.mjs failed: {status}");
-    }
-    Ok(out)
+        .env("CHROMIUM_PATH", crate::conformance::CHROMIUM);
+    super::collect_json(cmd).context("node bench/room-browser.mjs")
 }
 
 /// The numbers under `key` of a result.

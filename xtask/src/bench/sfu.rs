@@ -102,20 +102,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     if opts.build {
-        crate::util::cargo(&[
-            "build",
-            "--release",
-            "-p",
-            "peer-server",
-            "-p",
-            "peer-harness",
-            "--bin",
-            "peer-server",
-            "--bin",
-            "bench-sfu",
-        ])?;
+        super::build_harness(&["bench-sfu"])?;
     }
-    let exe = root.join("target/release/bench-sfu");
+    let exe = super::harness_exe("bench-sfu")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -48,16 +48,17 @@ use anyhow::{bail, Context, Result};
 use peer::media::source::RtpUdpSource;
 use peer::media::FrameCounter;
 use peer::{
-    AnswerOptions, CallOptions, Codec, LocalAddresses, MediaConnection, MediaConnectionEvent,
-    MediaStream, Peer, PeerEvent, PeerOptions,
+    AnswerOptions, CallOptions, Codec, MediaConnection, MediaConnectionEvent, MediaStream, Peer,
+    PeerEvent,
 };
+use peer_harness::{commands, reply};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MediaEngine, MIME_TYPE_VP8};
 use webrtc::api::setting_engine::SettingEngine;
@@ -174,26 +175,6 @@ fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Prints one JSON line on stdout (the harness's channel).
-fn reply(v: Value) {
-    println!("{v}");
-}
-
-/// The lines of stdin, read by a plain thread; the channel closes at the end of stdin.
-fn commands() -> mpsc::UnboundedReceiver<String> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        while matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0) {
-            if tx.send(line.trim().to_owned()).is_err() {
-                break;
-            }
-            line.clear();
-        }
-    });
-    rx
-}
-
 // ---------------------------------------------------------------------------------------------
 // Receiving: counters shared by the sink and the bare pair's receiving side
 // ---------------------------------------------------------------------------------------------
@@ -280,20 +261,7 @@ impl Receiving {
 // ---------------------------------------------------------------------------------------------
 
 async fn open_peer(o: &Opts) -> Result<Peer> {
-    if o.key.is_empty() {
-        bail!("--key is required");
-    }
-    let mut options = PeerOptions::new(o.key.clone());
-    options.port = o.port;
-    options.config.local_addresses = LocalAddresses::LoopbackOnly;
-    let peer = Peer::new(Some(&o.id), options)
-        .await
-        .with_context(|| format!("opening peer {}", o.id))?;
-    match tokio::time::timeout(OPEN_TIMEOUT, peer.next_event()).await {
-        Ok(Some(PeerEvent::Open(_))) => Ok(peer),
-        Ok(other) => bail!("expected the open event of {}, got {other:?}", o.id),
-        Err(_) => bail!("peer {} did not open within {OPEN_TIMEOUT:?}", o.id),
-    }
+    peer_harness::open_peer(o.port, &o.key, &o.id).await
 }
 
 type Streams = Arc<Mutex<BTreeMap<String, Arc<RxCounters>>>>;

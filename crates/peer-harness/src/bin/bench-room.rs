@@ -25,22 +25,17 @@
 
 use anyhow::{bail, Context, Result};
 use peer::media::source::{FileOptions, FileSource};
-use peer::{
-    Codec, LocalAddresses, MediaKind, MediaStream, Peer, PeerEvent, PeerOptions, Room, RoomEvent,
-    RoomOptions,
-};
-use serde_json::{json, Value};
+use peer::{Codec, MediaKind, MediaStream, Peer, Room, RoomEvent, RoomOptions};
+use peer_harness::{commands, reply};
+use serde_json::json;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 const USAGE: &str = "usage: bench-room --port P --key K --id ID --video FILE.ivf";
 
-/// Longest wait for the Peer to open.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for every other member's video.
 const FLOWING_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -97,38 +92,8 @@ fn main() -> Result<()> {
     std::process::exit(i32::from(result.is_err()));
 }
 
-/// Prints one JSON line on stdout (the harness's channel).
-fn reply(v: Value) {
-    println!("{v}");
-}
-
-/// The lines of stdin, read by a plain thread; the channel closes at the end of stdin.
-fn commands() -> mpsc::UnboundedReceiver<String> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        while matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0) {
-            if tx.send(line.trim().to_owned()).is_err() {
-                break;
-            }
-            line.clear();
-        }
-    });
-    rx
-}
-
 async fn open_peer(o: &Opts) -> Result<Peer> {
-    let mut options = PeerOptions::new(o.key.clone());
-    options.port = o.port;
-    options.config.local_addresses = LocalAddresses::LoopbackOnly;
-    let peer = Peer::new(Some(&o.id), options)
-        .await
-        .with_context(|| format!("opening peer {}", o.id))?;
-    match tokio::time::timeout(OPEN_TIMEOUT, peer.next_event()).await {
-        Ok(Some(PeerEvent::Open(_))) => Ok(peer),
-        Ok(other) => bail!("expected the open event of {}, got {other:?}", o.id),
-        Err(_) => bail!("peer {} did not open within {OPEN_TIMEOUT:?}", o.id),
-    }
+    peer_harness::open_peer(o.port, &o.key, &o.id).await
 }
 
 /// The room this member is in.

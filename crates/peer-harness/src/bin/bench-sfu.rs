@@ -15,10 +15,7 @@
 //! `{"received", "expected", "p50_us", "p99_us", "max_us", "tracks", "seconds"}` and exits.
 
 use anyhow::{bail, Context, Result};
-use peer::{
-    Codec, LocalAddresses, MediaStream, Peer, PeerEvent, PeerOptions, RoomEvent, RoomMode,
-    RoomOptions,
-};
+use peer::{Codec, MediaStream, Peer, RoomEvent, RoomMode, RoomOptions};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -139,16 +136,7 @@ fn main() -> Result<()> {
 }
 
 async fn open(o: &Opts, id: &str) -> Result<Peer> {
-    let mut options = PeerOptions::new(o.key.clone());
-    options.port = o.port;
-    options.config.local_addresses = LocalAddresses::LoopbackOnly;
-    let peer = Peer::new(Some(id), options)
-        .await
-        .with_context(|| format!("opening {id}"))?;
-    match tokio::time::timeout(Duration::from_secs(30), peer.next_event()).await {
-        Ok(Some(PeerEvent::Open(_))) => Ok(peer),
-        other => bail!("{id} did not open: {other:?}"),
-    }
+    peer_harness::open_peer(o.port, &o.key, id).await
 }
 
 async fn run(o: Opts) -> Result<()> {
