@@ -313,6 +313,16 @@ fn collect_json(mut cmd: std::process::Command) -> Result<Vec<serde_json::Value>
     Ok(out)
 }
 
+/// The first lines of a report: the command, the machine, the commit and the time.
+fn report_header(command: &str) -> String {
+    format!(
+        "- Command: `{command}`\n- Machine: {}\n- Commit: {} ({})\n",
+        server::machine(),
+        capture("git", &["rev-parse", "--short", "HEAD"]),
+        capture("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    )
+}
+
 /// Prints the report `md` and writes it to `path`.
 fn publish(md: &str, path: &Path) -> Result<()> {
     println!("{md}");

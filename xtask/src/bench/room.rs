@@ -18,7 +18,6 @@
 //! Rust figures as ratios to the browsers' at the same size.
 
 use super::args::Args;
-use super::capture;
 use super::server::{self, Kind, Server};
 use crate::util::root;
 use anyhow::{bail, Context, Result};
@@ -473,15 +472,7 @@ fn report(
     failures: &[String],
     minutes: f64,
 ) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "- Command: `{command}`");
-    let _ = writeln!(md, "- Machine: {}", server::machine());
-    let _ = writeln!(
-        md,
-        "- Commit: {} ({})",
-        capture("git", &["rev-parse", "--short", "HEAD"]),
-        capture("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
-    );
+    let mut md = super::report_header(command);
     let _ = writeln!(
         md,
         "- {} rounds per size; the window {:.0} s after {:.0} s of warm-up; the run took {minutes:.1} min.",

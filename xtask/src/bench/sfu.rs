@@ -13,7 +13,6 @@
 //! Not yet in this run: the bare `webrtc` forwarding loop and Janus as anchors (issue 11).
 
 use super::args::Args;
-use super::capture;
 use super::server::{self, Kind, Server};
 use crate::util::root;
 use anyhow::{bail, Context, Result};
@@ -207,15 +206,7 @@ fn one_case(
 }
 
 fn report(opts: &Opts, command: &str, cases: &[Case]) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "- Command: `{command}`");
-    let _ = writeln!(md, "- Machine: {}", server::machine());
-    let _ = writeln!(
-        md,
-        "- Commit: {} ({})",
-        capture("git", &["rev-parse", "--short", "HEAD"]),
-        capture("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
-    );
+    let mut md = super::report_header(command);
     let _ = writeln!(
         md,
         "- {} packets/s per publisher (1,000-byte payloads, about {:.1} Mbit/s), {:.0} s windows; the load runs on the same machine.\n",
