@@ -313,6 +313,31 @@ fn collect_json(mut cmd: std::process::Command) -> Result<Vec<serde_json::Value>
     Ok(out)
 }
 
+/// The `p` quantile (nearest rank) of the finite values of `v`; `None` without any.
+fn quantile(v: &[f64], p: f64) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+    Some(v[i])
+}
+
+/// `a / b` with two decimals, or a dash when either is missing or `b` is not positive.
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "—".into(),
+    }
+}
+
+/// `x` with `digits` decimals, or a dash.
+fn fmt(x: Option<f64>, digits: usize) -> String {
+    x.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "—".into())
+}
+
 /// The first lines of a report: the command, the machine, the commit and the time.
 fn report_header(command: &str) -> String {
     format!(

@@ -246,7 +246,6 @@ impl MediaConnection {
         offer: &Offer,
     ) -> Result<MediaConnection, ConnectionError> {
         let metadata = offer.raw.get("metadata").cloned().filter(|m| !m.is_null());
-        let (pc, guard) = ctx.media_peer_connection().await?;
         let ids = Ids {
             id: offer.connection_id.clone(),
             remote_id: offer.src.clone(),
@@ -257,19 +256,7 @@ impl MediaConnection {
             sfu: false,
         };
         let max = ctx.limits.max_remote_tracks;
-        let conn = MediaConnection::build(
-            ctx,
-            ids,
-            Arc::new(pc),
-            signal,
-            guard,
-            Munging::default(),
-            max,
-        );
-        if let Ok(mut p) = conn.inner.pending_offer.lock() {
-            *p = Some(offer.sdp.clone());
-        }
-        Ok(conn)
+        MediaConnection::answering(ctx, signal, ids, &offer.sdp, max).await
     }
 
     /// The connection of an SFU room member to the server, from the server's first
@@ -284,7 +271,6 @@ impl MediaConnection {
         offer_sdp: &str,
         max_remote_tracks: usize,
     ) -> Result<MediaConnection, ConnectionError> {
-        let (pc, guard) = ctx.media_peer_connection().await?;
         let ids = Ids {
             id: format!("sfu_{room}"),
             remote_id: String::new(),
@@ -294,6 +280,19 @@ impl MediaConnection {
             originator: false,
             sfu: true,
         };
+        MediaConnection::answering(ctx, signal, ids, offer_sdp, max_remote_tracks).await
+    }
+
+    /// The answering side of a connection `ids`, with `offer_sdp` waiting for
+    /// [`MediaConnection::answer`].
+    async fn answering(
+        ctx: &RtcContext,
+        signal: Signal,
+        ids: Ids,
+        offer_sdp: &str,
+        max_remote_tracks: usize,
+    ) -> Result<MediaConnection, ConnectionError> {
+        let (pc, guard) = ctx.media_peer_connection().await?;
         let conn = MediaConnection::build(
             ctx,
             ids,

@@ -98,7 +98,8 @@ async fn without_the_sfu_offers_are_refused() {
     a.expect_error("sfu-limited").await;
 }
 
-/// Members that join, get an offer and leave (or vanish) leave nothing in the process.
+/// Members that join, get an offer and leave (or vanish) leave nothing in the process: no
+/// task, no descriptor, and no memory beyond allocator slack.
 #[tokio::test]
 async fn members_that_come_and_go_leave_no_tasks_or_descriptors() {
     let server = TestServer::start("[timeouts]\nreconnect_grace_ms = 200\n");
@@ -147,5 +148,11 @@ async fn members_that_come_and_go_leave_no_tasks_or_descriptors() {
         "tasks: {} before, {} after",
         before.1["tasks"],
         after.1["tasks"]
+    );
+    assert!(
+        after.0.rss < before.0.rss + 16_000_000,
+        "rss {} -> {} after 30 members came and went",
+        before.0.rss,
+        after.0.rss
     );
 }

@@ -232,7 +232,7 @@ impl SfuCore {
                     _ => Vec::new(),
                 };
                 for t in video {
-                    self.request_keyframe_now(t, now);
+                    self.request_keyframe(t, now, KEYFRAME_INTERVAL / 5);
                 }
             }
             Input::SessionFailed(m, why) => self.session_failed(m, why, now),
@@ -249,7 +249,7 @@ impl SfuCore {
                     self.renegotiate_room(&m.room, now);
                 }
             }
-            Input::KeyframeWanted(track) => self.request_keyframe(track, now),
+            Input::KeyframeWanted(track) => self.request_keyframe(track, now, KEYFRAME_INTERVAL),
         }
         self.take()
     }
@@ -401,7 +401,7 @@ impl SfuCore {
             .map(|d| d.track)
             .collect();
         for t in fresh {
-            self.request_keyframe(t, now);
+            self.request_keyframe(t, now, KEYFRAME_INTERVAL);
         }
         self.renegotiate(&m, now);
     }
@@ -457,32 +457,22 @@ impl SfuCore {
         self.renegotiate_room(&m.room, now);
     }
 
-    /// A keyframe request that a new subscriber waits for: it goes out at once unless one went
-    /// out within the last [`KEYFRAME_INTERVAL`] / 5 (that keyframe is still on its way).
-    fn request_keyframe_now(&mut self, track: TrackId, now: Instant) {
-        if let Some(k) = self.keyframes.get_mut(&track) {
-            if k.last.is_some_and(|l| now < l + KEYFRAME_INTERVAL / 5) {
-                k.pending = true;
-                return;
-            }
-            k.last = Some(now);
-            k.pending = false;
-            self.out.push(Output::RequestKeyframe(track));
-        }
-    }
-
-    fn request_keyframe(&mut self, track: TrackId, now: Instant) {
+    /// Asks for a keyframe of `track` at once, unless one was asked for less than `gap` ago:
+    /// then the request is held until [`KEYFRAME_INTERVAL`] after the last one
+    /// ([`SfuCore::handle_timeout`]). Subscribers' PLIs use the whole interval; a subscriber
+    /// whose connection just came up uses a fifth of it (a keyframe asked for earlier than
+    /// that is still on its way).
+    fn request_keyframe(&mut self, track: TrackId, now: Instant, gap: Duration) {
         let Some(k) = self.keyframes.get_mut(&track) else {
             return;
         };
-        match k.last {
-            Some(last) if now < last + KEYFRAME_INTERVAL => k.pending = true,
-            _ => {
-                k.last = Some(now);
-                k.pending = false;
-                self.out.push(Output::RequestKeyframe(track));
-            }
+        if k.last.is_some_and(|l| now < l + gap) {
+            k.pending = true;
+            return;
         }
+        k.last = Some(now);
+        k.pending = false;
+        self.out.push(Output::RequestKeyframe(track));
     }
 
     fn renegotiate_room(&mut self, room: &RoomKey, now: Instant) {

@@ -16,7 +16,7 @@
 
 use super::args::Args;
 use super::server::{self, Kind, Server};
-use super::{capture, verdict};
+use super::{capture, fmt, quantile, ratio, verdict};
 use crate::util::root;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -177,27 +177,6 @@ fn opens(v: &Value) -> Vec<f64> {
         .unwrap_or_default();
     x.sort_by(f64::total_cmp);
     x
-}
-
-/// The `p` quantile (nearest rank) of sorted `v`.
-fn quantile(v: &[f64], p: f64) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
-    Some(v[i])
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-        _ => "—".into(),
-    }
-}
-
-fn fmt(x: Option<f64>, digits: usize) -> String {
-    x.map(|x| format!("{x:.digits$}"))
-        .unwrap_or_else(|| "—".into())
 }
 
 /// Median over the runs of MB per CPU-second of the bench process: less sensitive than MB/s to

@@ -19,6 +19,7 @@
 
 use super::args::Args;
 use super::server::{self, Kind, Server};
+use super::{fmt, quantile, ratio};
 use crate::util::root;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -395,33 +396,10 @@ fn list(v: &Value, key: &str) -> Vec<f64> {
         .unwrap_or_default()
 }
 
-/// The `p` quantile (nearest rank) of `v`.
-fn quantile(v: &[f64], p: f64) -> Option<f64> {
-    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
-    Some(v[i])
-}
-
 /// Mean of the finite values of `v`.
 fn mean(v: &[f64]) -> Option<f64> {
     let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
-fn fmt(x: Option<f64>, digits: usize) -> String {
-    x.map(|x| format!("{x:.digits$}"))
-        .unwrap_or_else(|| "—".into())
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-        _ => "—".into(),
-    }
 }
 
 /// What one row shows.

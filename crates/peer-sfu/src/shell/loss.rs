@@ -20,8 +20,6 @@ pub(crate) struct LossTargets {
     pub percent: u64,
     addrs: Mutex<HashSet<SocketAddr>>,
     rng: AtomicU64,
-    /// Packets dropped so far.
-    pub dropped: AtomicU64,
 }
 
 impl LossTargets {
@@ -31,7 +29,6 @@ impl LossTargets {
             percent: percent.min(100),
             addrs: Mutex::new(HashSet::new()),
             rng: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
-            dropped: AtomicU64::new(0),
         }
     }
 
@@ -65,11 +62,7 @@ impl LossTargets {
         x ^= x >> 7;
         x ^= x << 17;
         self.rng.store(x, Ordering::Relaxed);
-        let hit = x % 100 < self.percent;
-        if hit {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        hit
+        x % 100 < self.percent
     }
 }
 

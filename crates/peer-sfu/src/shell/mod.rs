@@ -7,7 +7,7 @@ mod engine;
 mod loss;
 mod session;
 
-use crate::core::{Input, MemberKey, Output, RoomKey, SfuCore, SfuLimits};
+use crate::core::{Input, MemberKey, Output, SfuCore, SfuLimits};
 use crate::plan::TrackId;
 use engine::Engine;
 use session::{Cmd, Internal};
@@ -110,6 +110,7 @@ impl Sfu {
             forwarders: HashMap::new(),
             track_ids: Arc::new(AtomicU64::new(1)),
             events,
+            max_tracks: config.limits.max_tracks_per_member,
         };
         tokio::spawn(backend.run(rx));
         Ok(SfuHandle { tx, local_addr })
@@ -124,6 +125,8 @@ struct Backend {
     forwarders: HashMap<TrackId, (MemberKey, Arc<TrackLocalStaticRTP>)>,
     track_ids: Arc<AtomicU64>,
     events: mpsc::Sender<SfuEvent>,
+    /// Upstream tracks a member's connection may create.
+    max_tracks: usize,
 }
 
 impl Backend {
@@ -187,6 +190,7 @@ impl Backend {
                     self.track_ids.clone(),
                     internal.clone(),
                     lossy,
+                    self.max_tracks,
                 )
                 .await
                 {
@@ -254,9 +258,4 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-/// A room key for the hub's strings.
-pub fn room_key(app: &str, room: &str) -> RoomKey {
-    RoomKey::new(app, room)
 }

@@ -73,6 +73,7 @@ pub(crate) async fn start(
     track_ids: Arc<AtomicU64>,
     internal: mpsc::UnboundedSender<Internal>,
     lossy: Option<Arc<LossTargets>>,
+    max_tracks: usize,
 ) -> Result<mpsc::Sender<Cmd>, String> {
     let pc = Arc::new(
         api.new_peer_connection(RTCConfiguration::default())
@@ -98,6 +99,12 @@ pub(crate) async fn start(
         let closed = closed.clone();
         let upstream = upstream.clone();
         pc.on_track(Box::new(move |track, receiver, _| {
+            // Past the member's track limit nothing is created for a track (the core would
+            // not forward it either): no forwarding track, no reader tasks.
+            if upstream.lock().map(|u| u.len() >= max_tracks).unwrap_or(true) {
+                tracing::debug!(peer = %member.peer, "an upstream track past the member's limit is ignored");
+                return Box::pin(async {});
+            }
             let id = TrackId(track_ids.fetch_add(1, Ordering::Relaxed));
             let kind = match track.kind() {
                 RTPCodecType::Audio => Kind::Audio,
