@@ -762,8 +762,11 @@ function installSfuHelpers(page, room) {
   return page.evaluate(
     ({ room }) => {
       window.S = {};
+      /** Opens peer `id` (or reuses it, to rejoin after leaving) and joins the SFU room. */
       window.sfuJoin = async (id) => {
-        const peer = await T.open(id);
+        const peer = S[id]?.peer ?? (await T.open(id));
+        // A rejoiner's old stream is over: the others count frames of its next one.
+        for (const other of Object.values(S)) delete other.streams[id];
         const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true });
         const t0 = Date.now();
         const r = peer.joinRoom(room, { mode: 'sfu', stream });
@@ -817,7 +820,7 @@ function installSfuHelpers(page, room) {
 }
 
 describe('SFU room', () => {
-  it('three browsers: each decodes every other member with the right peer id; data; leave; a late joiner decodes at once', { timeout: 120_000 }, async () => {
+  it('three browsers: each decodes every other member with the right peer id; data; leave; a late joiner decodes at once; rejoin', { timeout: 120_000 }, async () => {
     const page = await newPage();
     const room = uid('sfu');
     const ids = [uid('s1'), uid('s2'), uid('s3'), uid('s4')];
@@ -882,6 +885,18 @@ describe('SFU room', () => {
     for (const x of [a, b]) {
       await page.evaluate(([x, late]) => sfuUntilFrames(x, late, 10, 20000), [x, late]);
     }
+
+    // c rejoins with the same peer: everyone decodes c again, and c decodes everyone.
+    await page.evaluate((c) => sfuJoin(c), c);
+    for (const [x, y] of [[a, c], [b, c], [late, c], [c, a], [c, b], [c, late]]) {
+      const got = await page.evaluate(([x, y]) => sfuUntilFrames(x, y, 10, 20000), [x, y]);
+      assert.ok(got.frames >= 10, `after the rejoin ${x} decodes ${y}`);
+    }
+    const rejoined = await page.evaluate(
+      ([a, c]) => Object.values(S[a].room.remoteStreams).filter((r) => r.peerId === c).length,
+      [a, c],
+    );
+    assert.equal(rejoined, 1, "a holds exactly one stream of the rejoined c");
     const errors = await page.evaluate(() => Object.values(S).flatMap((s) => s.peer.rec.errors));
     assert.deepEqual(errors, [], 'no peer errors');
   });

@@ -60,3 +60,5 @@ pub use serialization::{DcInit, Serialization};
 pub use sink::{Signal, SignalSink};
 pub use state::ConnectionState;
 pub use stats::ConnectionStats;
+/// The `webrtc` crate this library is built on, for [`MediaConnection::peer_connection`].
+pub use webrtc;

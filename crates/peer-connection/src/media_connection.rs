@@ -467,6 +467,12 @@ impl MediaConnection {
         conn
     }
 
+    /// The underlying `webrtc` peer connection (the SDK's `getPeerConnection()`): for stats,
+    /// RTCP and settings this library does not wrap. Closing it by hand ends this connection.
+    pub fn peer_connection(&self) -> Arc<RTCPeerConnection> {
+        self.pc().clone()
+    }
+
     fn pc(&self) -> &Arc<RTCPeerConnection> {
         &self.inner.core.pc
     }

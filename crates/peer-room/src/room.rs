@@ -185,6 +185,13 @@ impl Room {
             .unwrap_or_default()
     }
 
+    /// An SFU room's one connection with the server, once its first offer arrived (`None` in
+    /// mesh rooms). Its [`MediaConnection::peer_connection`] is the SDK's
+    /// `SfuRoom.getPeerConnection()`.
+    pub fn sfu_connection(&self) -> Option<MediaConnection> {
+        self.inner.sfu.lock().ok().and_then(|c| c.clone())
+    }
+
     /// The calls with members (the SDK's `connections`), by member id.
     pub fn connections(&self) -> HashMap<String, Vec<MediaConnection>> {
         let mut out: HashMap<String, Vec<MediaConnection>> = HashMap::new();

@@ -58,6 +58,11 @@ pub struct SfuSection {
     /// went stays as an inactive section: webrtc 0.17.2 never reuses one); past it the
     /// member's media session ends with `ERROR sfu-limited` until it joins again. Default 256.
     pub max_sections_per_member: usize,
+    /// Packets a subscriber's NACKs may have resent per forwarded track and second (a token
+    /// bucket holding one second's worth); the rest of its NACKs are ignored, so a subscriber
+    /// on a bad path, or a hostile one, cannot take the server's time from the others.
+    /// Default 200.
+    pub max_retransmits_per_track_per_second: u32,
     /// Tests only: percent of the RTP sent to members whose peer id starts with
     /// `test_loss_peer_prefix` that the SFU drops, as network loss would (to exercise NACK).
     /// Default 0: off.
@@ -75,6 +80,7 @@ impl Default for SfuSection {
             max_members_per_room: 32,
             max_forwarded_tracks: 10_000,
             max_sections_per_member: 256,
+            max_retransmits_per_track_per_second: 200,
             test_loss_percent: 0,
             test_loss_peer_prefix: String::new(),
         }

@@ -100,6 +100,7 @@ impl Server {
                     max_members_per_room: sfu.max_members_per_room,
                     max_forwarded_tracks: sfu.max_forwarded_tracks,
                     max_sections_per_member: sfu.max_sections_per_member,
+                    max_retransmits_per_track_per_second: sfu.max_retransmits_per_track_per_second,
                     ..peer_sfu::SfuLimits::default()
                 },
                 test_loss: (sfu.test_loss_percent > 0 && !sfu.test_loss_peer_prefix.is_empty())

@@ -68,6 +68,9 @@ pub struct SfuLimits {
     /// one. Past it the member's media session ends (`ERROR sfu-limited`); it starts afresh
     /// when the member asks again (a rejoin).
     pub max_sections_per_member: usize,
+    /// Packets a subscriber's NACKs may have resent per downstream track and second (a token
+    /// bucket holding one second's worth; see [`crate::nack_budget`]). The shell applies it.
+    pub max_retransmits_per_track_per_second: u32,
 }
 
 impl Default for SfuLimits {
@@ -77,6 +80,7 @@ impl Default for SfuLimits {
             max_forwarded_tracks: 10_000,
             max_tracks_per_member: 2,
             max_sections_per_member: 256,
+            max_retransmits_per_track_per_second: 200,
         }
     }
 }

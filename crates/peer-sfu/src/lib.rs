@@ -7,6 +7,7 @@
 //!   and their throttle, limits, deadlines. Tests drive it without sockets.
 //! - [`plan`]: [`OfferPlan`], a member's downstream tracks and the `msids` map.
 //! - [`sdp`]: checks of clients' answers (Plan B is refused).
+//! - [`nack_budget`]: the retransmissions one subscriber's NACKs may ask for, per track.
 //!
 //! - [`shell`]: [`Sfu`], the tokio shell: one guarded UDP socket shared by every connection, a
 //!   backend task around the core, and one task per member's `webrtc` 0.17.2 peer connection
@@ -15,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod core;
+pub mod nack_budget;
 pub mod plan;
 pub mod sdp;
 pub mod shell;

@@ -1,11 +1,13 @@
 //! The `webrtc` API every SFU connection is built from: one video codec (VP8) and Opus, so a
 //! publisher's packets fit every subscriber; NACK with a 1,024-packet retransmission ring per
-//! downstream video sender (the default 8,192 costs about 0.9 MiB each); RTCP reports; TWCC
+//! downstream video sender (the default 8,192 costs about 0.9 MiB each), answered within each
+//! track's retransmission budget (`nack_cap`); RTCP reports; TWCC
 //! feedback for the browsers' bandwidth estimation (`configure_twcc_receiver_only` adds the
 //! `transport-cc` feedback and header extension); and one guarded UDP socket shared by every
 //! connection.
 
 use crate::shell::loss::{LossTargets, LossyConn};
+use crate::shell::nack_cap::{NackCapBuilder, NackTotals};
 use crate::shell::SfuConfig;
 use peer_connection::guard::GuardConn;
 use std::net::{IpAddr, SocketAddr};
@@ -112,6 +114,13 @@ impl Engine {
             )
             .map_err(|e| e.to_string())?;
         let mut registry = Registry::new();
+        // Before the responder: it sees only the NACKs the budget granted.
+        let per_second = config.limits.max_retransmits_per_track_per_second;
+        registry.add(Box::new(NackCapBuilder {
+            per_second,
+            burst: per_second,
+            totals: Arc::new(NackTotals::default()),
+        }));
         registry.add(Box::new(
             Responder::builder().with_log2_size(NACK_RING_LOG2),
         ));

@@ -5,6 +5,7 @@
 
 mod engine;
 mod loss;
+mod nack_cap;
 mod session;
 
 use crate::core::{Input, MemberKey, Output, SfuCore, SfuLimits};

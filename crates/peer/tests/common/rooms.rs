@@ -16,6 +16,8 @@ pub struct Seen {
     pub leaves: Vec<String>,
     /// RTP packets read per (member, kind).
     pub packets: HashMap<(String, MediaKind), u64>,
+    /// The SSRC and sequence number of the last RTP packet per (member, kind).
+    pub last_rtp: HashMap<(String, MediaKind), (u32, u16)>,
     pub data: Vec<(String, RoomPayload)>,
     pub logs: Vec<Vec<String>>,
 }
@@ -74,8 +76,11 @@ pub async fn collect(room: Room, seen: Arc<Mutex<Seen>>) {
                 let seen = seen.clone();
                 tokio::spawn(async move {
                     let key = (peer_id, track.kind());
-                    while track.read_rtp().await.is_ok() {
-                        *seen.lock().unwrap().packets.entry(key.clone()).or_default() += 1;
+                    while let Ok(p) = track.read_rtp().await {
+                        let mut s = seen.lock().unwrap();
+                        *s.packets.entry(key.clone()).or_default() += 1;
+                        s.last_rtp
+                            .insert(key.clone(), (p.header.ssrc, p.header.sequence_number));
                     }
                 });
             }
