@@ -22,6 +22,7 @@ mod args;
 mod client;
 mod data;
 mod hub;
+mod janus;
 mod media;
 mod room;
 mod server;

@@ -135,39 +135,7 @@ test_loss_percent = 5
 
 /// Makes sure `/usr/bin/chromium` exists, installing Debian's package when we are root.
 pub(crate) fn ensure_chromium() -> Result<()> {
-    if Path::new(CHROMIUM).exists() {
-        return Ok(());
-    }
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .context("running `id -u`")?;
-    let is_root = uid.status.success() && String::from_utf8_lossy(&uid.stdout).trim() == "0";
-    if !is_root {
-        bail!(
-            "{CHROMIUM} is missing; install it with `sudo apt-get install chromium` \
-             and run `cargo xtask conformance` again"
-        );
-    }
-    eprintln!("{CHROMIUM} is missing: installing Debian's chromium package");
-    for args in [
-        &["update"][..],
-        &["install", "-y", "--no-install-recommends", "chromium"][..],
-    ] {
-        eprintln!("$ apt-get {}", args.join(" "));
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("running apt-get")?;
-        if !status.success() {
-            bail!("apt-get {} failed: {status}", args.join(" "));
-        }
-    }
-    if !Path::new(CHROMIUM).exists() {
-        bail!("apt-get installed chromium but {CHROMIUM} is still missing");
-    }
-    Ok(())
+    crate::util::ensure_debian_package(CHROMIUM, "chromium")
 }
 
 /// Runs `npm ci` (or `npm install` without a lock file) in `conformance/` when a dependency

@@ -48,3 +48,40 @@ pub fn cargo_command() -> Command {
     }
     cmd
 }
+
+/// Makes sure `binary` exists, installing Debian's `package` when it is missing and we are
+/// root (Chromium, Janus, and the servers later tests need come from Debian).
+pub fn ensure_debian_package(binary: &str, package: &str) -> Result<()> {
+    if std::path::Path::new(binary).exists() {
+        return Ok(());
+    }
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("running `id -u`")?;
+    let is_root = uid.status.success() && String::from_utf8_lossy(&uid.stdout).trim() == "0";
+    if !is_root {
+        bail!(
+            "{binary} is missing; install it with `sudo apt-get install {package}` and run again"
+        );
+    }
+    eprintln!("{binary} is missing: installing Debian's {package} package");
+    for args in [
+        &["update"][..],
+        &["install", "-y", "--no-install-recommends", package][..],
+    ] {
+        eprintln!("$ apt-get {}", args.join(" "));
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        if !status.success() {
+            bail!("apt-get {} failed: {status}", args.join(" "));
+        }
+    }
+    if !std::path::Path::new(binary).exists() {
+        bail!("apt-get installed {package} but {binary} is still missing");
+    }
+    Ok(())
+}

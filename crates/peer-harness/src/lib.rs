@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod anchor;
+pub mod raw;
+
 use anyhow::{bail, Context, Result};
 use peer::{LocalAddresses, Peer, PeerEvent, PeerOptions};
 use std::time::Duration;

@@ -101,7 +101,9 @@ impl Server {
         .await
     }
 
-    async fn spawn(
+    /// Starts `cmd` with its output in `log`, and waits (30 s at most) until a line of the log
+    /// gives `ready` the port it listens on.
+    pub async fn spawn(
         mut cmd: Command,
         log: PathBuf,
         ready: impl Fn(&str) -> Option<u16>,
@@ -194,7 +196,7 @@ impl Drop for Server {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
