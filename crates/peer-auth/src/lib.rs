@@ -5,9 +5,15 @@
 //! "{timestamp}:{ttl}:{peerId}"))`. The signaling server checks it at the handshake and on
 //! `UPDATE_CREDENTIAL`, and ends the session when `timestamp + ttl` has passed.
 //!
+//! [`turn`] issues and checks the short-lived TURN credentials of the embedded TURN server.
+//!
 //! This crate is pure: the caller passes the current time.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod turn;
+
+pub use turn::{check_turn_username, TurnAuthError, TurnCredential, TurnUser};
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
