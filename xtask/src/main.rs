@@ -55,6 +55,8 @@ fn run_all_tests(_args: &[String]) -> Result<()> {
     ])?;
     tidy::run(&[])?;
     codegen::run(&["--check".to_string()])?;
+    // The TURN server's tests run coturn's real TURN client against it.
+    util::ensure_debian_package("/usr/bin/turnutils_uclient", "coturn")?;
     util::cargo(&["test", "--workspace"])?;
     conformance::run(&[])?;
     Ok(())

@@ -7,11 +7,19 @@
 //! - [`framing`]: TURN over TCP (RFC 5766 §2.1): STUN messages and padded ChannelData frames
 //!   cut out of a byte stream.
 //!
-//! These are pure and synchronous: tests and fuzzers drive them without sockets. The listeners
-//! (UDP and TCP) and the relay, around `turn` 0.17.2's request handling, come next.
+//! - [`peek`]: what the server reads of a client's STUN message before `turn` handles it
+//!   (method, USERNAME, every XOR-PEER-ADDRESS) and the error responses it sends itself.
+//!
+//! These are pure and synchronous: tests and fuzzers drive them without sockets.
+//! [`server`] is the tokio shell: [`TurnServer`] on one UDP socket, around `turn` 0.17.2's
+//! request handling, with TURN REST credentials (`peer_auth::turn`). TURN over TCP is next.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod framing;
+pub mod peek;
 pub mod policy;
 pub mod quota;
+pub mod server;
+
+pub use server::{TurnConfig, TurnError, TurnServer, TurnStats};

@@ -1,0 +1,478 @@
+//! [`TurnServer`]: the tokio shell around `turn` 0.17.2's request handling, on one UDP socket.
+//!
+//! The crate's own `Server` cannot refuse peers or count allocations, so this runs its own
+//! read loop and checks each client message before `turn::server::request::Request` handles it:
+//! - an authenticated Allocate past the user's or the server's quota gets 486;
+//! - CreatePermission or ChannelBind naming a refused peer address gets 403 (every
+//!   XOR-PEER-ADDRESS is checked, not only the first the crate would install);
+//! - a Send indication to a refused peer is dropped.
+//!
+//! Each allocation's relay socket is wrapped ([`GuardedRelay`]): it refuses refused peers a
+//! second time and holds relayed bytes, both ways, to the allocation's byte budget.
+//! Credentials are the TURN REST ones of `peer_auth::turn`. The nonce map the crate keeps per
+//! unauthenticated request is pruned on a timer.
+
+use crate::peek::{self, method, Class};
+use crate::policy::{IpRange, RelayPolicy};
+use crate::quota::{Allocations, ByteBudget};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use turn::allocation::allocation_manager::{Manager, ManagerConfig};
+use turn::allocation::five_tuple::FiveTuple;
+use turn::allocation::AllocationInfo;
+use turn::auth::{generate_auth_key, AuthHandler};
+use turn::relay::RelayAddressGenerator;
+use turn::server::request::Request;
+use webrtc_util::Conn;
+
+/// How the TURN server runs.
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    /// The UDP address it listens on.
+    pub listen: SocketAddr,
+    /// The realm of its credentials.
+    pub realm: String,
+    /// The shared secret of its credentials (`peer_auth::turn`).
+    pub secret: Vec<u8>,
+    /// The address relay candidates announce (a public IP behind 1:1 NAT). Default: the
+    /// address relay sockets are bound to.
+    pub public_ip: Option<IpAddr>,
+    /// Where relay sockets are bound: the `listen` IP, or every address when it is unspecified.
+    pub relay_ip: Option<IpAddr>,
+    /// Peer ranges let through although refused by default.
+    pub relay_allow: Vec<IpRange>,
+    /// Allocations one user (`<key>$<peerId>`) may hold.
+    pub max_allocations_per_user: usize,
+    /// Allocations the server holds at most.
+    pub max_allocations: usize,
+    /// Relayed bytes per second per allocation, each way.
+    pub bytes_per_second: u64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> TurnConfig {
+        TurnConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 3478)),
+            realm: "peer".to_owned(),
+            secret: Vec::new(),
+            public_ip: None,
+            relay_ip: None,
+            relay_allow: Vec::new(),
+            max_allocations_per_user: 10,
+            max_allocations: 10_000,
+            bytes_per_second: 2_500_000,
+        }
+    }
+}
+
+/// Why the server did not start.
+#[derive(Debug)]
+pub enum TurnError {
+    /// The UDP socket could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// The configuration cannot work (an empty secret, say).
+    Config(String),
+}
+
+impl std::fmt::Display for TurnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TurnError::Bind(a, e) => write!(f, "cannot bind the TURN socket {a}: {e}"),
+            TurnError::Config(e) => write!(f, "TURN configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TurnError {}
+
+/// Counters of what the server refused, for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TurnStats {
+    /// Allocations held now.
+    pub allocations: usize,
+    /// Allocate requests refused with 486.
+    pub quota_refusals: u64,
+    /// Requests refused with 403, and Send indications dropped, for refused peers.
+    pub peer_refusals: u64,
+}
+
+/// A running TURN server; stops on drop.
+pub struct TurnServer {
+    local_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+    manager: Arc<Manager>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for TurnServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// What the read loop and the notifier share.
+struct Shared {
+    quota: Mutex<Allocations>,
+    /// The user of each allocation, by its five-tuple.
+    owners: Mutex<HashMap<String, String>>,
+    stats: Mutex<TurnStats>,
+}
+
+impl TurnServer {
+    /// Binds the socket and starts serving.
+    pub async fn start(config: TurnConfig) -> Result<TurnServer, TurnError> {
+        if config.secret.is_empty() {
+            return Err(TurnError::Config("the secret is empty".into()));
+        }
+        let socket = UdpSocket::bind(config.listen)
+            .await
+            .map_err(|e| TurnError::Bind(config.listen, e))?;
+        let local_addr = socket
+            .local_addr()
+            .map_err(|e| TurnError::Bind(config.listen, e))?;
+        let policy = Arc::new(RelayPolicy::new(config.relay_allow.clone()));
+        let relay_ip = config.relay_ip.unwrap_or(local_addr.ip());
+        let (notify_tx, notify_rx) = mpsc::channel(64);
+        let manager = Arc::new(Manager::new(ManagerConfig {
+            relay_addr_generator: Box::new(Relays {
+                bind_ip: relay_ip,
+                announce: config.public_ip.unwrap_or(relay_ip),
+                policy: policy.clone(),
+                bytes_per_second: config.bytes_per_second,
+            }),
+            alloc_close_notify: Some(notify_tx),
+        }));
+        let shared = Arc::new(Shared {
+            quota: Mutex::new(Allocations::new(
+                config.max_allocations_per_user,
+                config.max_allocations,
+            )),
+            owners: Mutex::new(HashMap::new()),
+            stats: Mutex::new(TurnStats::default()),
+        });
+        let nonces = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
+        let auth: Arc<dyn AuthHandler + Send + Sync> = Arc::new(RestAuth {
+            secret: config.secret.clone(),
+        });
+        let socket: Arc<dyn Conn + Send + Sync> = Arc::new(socket);
+        let tasks = vec![
+            tokio::spawn(read_loop(
+                socket,
+                local_addr,
+                manager.clone(),
+                nonces.clone(),
+                auth,
+                config.realm.clone(),
+                policy,
+                shared.clone(),
+            )),
+            tokio::spawn(released(notify_rx, shared.clone())),
+            tokio::spawn(prune_nonces(nonces)),
+        ];
+        tracing::info!(%local_addr, "TURN server listening (UDP)");
+        Ok(TurnServer {
+            local_addr,
+            tasks,
+            manager,
+            shared,
+        })
+    }
+
+    /// The UDP address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// What it holds and refused so far.
+    pub fn stats(&self) -> TurnStats {
+        let mut s = self.shared.stats.lock().map(|s| *s).unwrap_or_default();
+        s.allocations = self.shared.quota.lock().map(|q| q.held()).unwrap_or(0);
+        s
+    }
+
+    /// Allocations `turn` holds now (the quota's count follows them as they end).
+    pub async fn live_allocations(&self) -> usize {
+        self.manager.get_allocations_info(None).await.len()
+    }
+
+    /// Stops serving and closes every allocation.
+    pub async fn close(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Err(e) = self.manager.close().await {
+            tracing::debug!(error = %e, "closing TURN allocations");
+        }
+    }
+}
+
+/// TURN REST credentials: the key of `username` if it is well formed and not expired.
+struct RestAuth {
+    secret: Vec<u8>,
+}
+
+impl AuthHandler for RestAuth {
+    fn auth_handle(
+        &self,
+        username: &str,
+        realm: &str,
+        _src: SocketAddr,
+    ) -> Result<Vec<u8>, turn::Error> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        match peer_auth::turn::check_turn_username(&self.secret, username, now) {
+            Ok((_, password)) => Ok(generate_auth_key(username, realm, &password)),
+            Err(e) => Err(turn::Error::Other(e.to_string())),
+        }
+    }
+}
+
+fn key(ft: &FiveTuple) -> String {
+    format!("{}>{}", ft.src_addr, ft.dst_addr)
+}
+
+/// Reads client datagrams, checks them, and hands them to `turn`.
+#[allow(clippy::too_many_arguments)]
+async fn read_loop(
+    conn: Arc<dyn Conn + Send + Sync>,
+    local_addr: SocketAddr,
+    manager: Arc<Manager>,
+    nonces: Arc<tokio::sync::Mutex<HashMap<String, tokio::time::Instant>>>,
+    auth: Arc<dyn AuthHandler + Send + Sync>,
+    realm: String,
+    policy: Arc<RelayPolicy>,
+    shared: Arc<Shared>,
+) {
+    let mut buf = vec![0u8; 1600];
+    loop {
+        let (n, src) = match conn.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "TURN socket read failed; the server stops");
+                return;
+            }
+        };
+        let data = &buf[..n];
+        // Checks before `turn` sees the message.
+        let mut allocating: Option<String> = None;
+        if let Some(p) = peek::peek(data) {
+            let refuse = |code: u16, reason: &str| peek::error_response(&p, code, reason);
+            match (p.method, p.class) {
+                (method::ALLOCATE, Class::Request) => {
+                    let user = p
+                        .username
+                        .as_deref()
+                        .and_then(|u| peer_auth::turn::parse_turn_username(u).ok())
+                        .map(|u| u.user.to_owned());
+                    if let Some(user) = user {
+                        let ft = FiveTuple {
+                            src_addr: src,
+                            dst_addr: local_addr,
+                            ..Default::default()
+                        };
+                        let existing = manager.get_allocation(&ft).await.is_some();
+                        let full = shared.quota.lock().map_or(true, |mut q| {
+                            // Acquire and give back: only to ask.
+                            let ok = q.acquire(&user);
+                            if ok.is_ok() {
+                                q.release(&user);
+                            }
+                            ok.is_err()
+                        });
+                        if full && !existing {
+                            if let Ok(mut s) = shared.stats.lock() {
+                                s.quota_refusals += 1;
+                            }
+                            tracing::debug!(%src, %user, "TURN allocation refused: quota");
+                            let _ = conn
+                                .send_to(&refuse(486, "Allocation Quota Reached"), src)
+                                .await;
+                            continue;
+                        }
+                        allocating = (!existing).then_some(user);
+                    }
+                }
+                (method::CREATE_PERMISSION | method::CHANNEL_BIND, Class::Request)
+                | (method::SEND, Class::Indication) => {
+                    if let Some(bad) = p.peers.iter().find_map(|a| policy.check(a.ip()).err()) {
+                        if let Ok(mut s) = shared.stats.lock() {
+                            s.peer_refusals += 1;
+                        }
+                        tracing::debug!(%src, "{bad}");
+                        if p.class == Class::Request {
+                            let _ = conn.send_to(&refuse(403, "Forbidden"), src).await;
+                        }
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut req = Request {
+            conn: conn.clone(),
+            src_addr: src,
+            buff: data.to_vec(),
+            allocation_manager: manager.clone(),
+            nonces: nonces.clone(),
+            auth_handler: auth.clone(),
+            realm: realm.clone(),
+            // Zero would expire bindings at once (the crate's `Server` defaults it to 600 s).
+            channel_bind_timeout: Duration::from_secs(600),
+        };
+        if let Err(e) = req.handle_request().await {
+            tracing::debug!(%src, error = %e, "TURN request");
+        }
+        if let Some(user) = allocating {
+            let ft = FiveTuple {
+                src_addr: src,
+                dst_addr: local_addr,
+                ..Default::default()
+            };
+            if manager.get_allocation(&ft).await.is_some() {
+                let counted = shared.quota.lock().map(|mut q| q.acquire(&user).is_ok());
+                if let (Ok(true), Ok(mut owners)) = (counted, shared.owners.lock()) {
+                    owners.insert(key(&ft), user);
+                }
+            }
+        }
+    }
+}
+
+/// Gives an ended allocation's quota back.
+async fn released(mut rx: mpsc::Receiver<AllocationInfo>, shared: Arc<Shared>) {
+    while let Some(info) = rx.recv().await {
+        let user = shared
+            .owners
+            .lock()
+            .ok()
+            .and_then(|mut o| o.remove(&key(&info.five_tuple)));
+        if let (Some(user), Ok(mut q)) = (user, shared.quota.lock()) {
+            q.release(&user);
+        }
+    }
+}
+
+/// Drops nonces older than the crate's lifetime, and all of them past a bound (clients then
+/// get 438 Stale Nonce and retry with a fresh one).
+async fn prune_nonces(nonces: Arc<tokio::sync::Mutex<HashMap<String, tokio::time::Instant>>>) {
+    const MAX_NONCES: usize = 100_000;
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let mut n = nonces.lock().await;
+        let now = tokio::time::Instant::now();
+        n.retain(|_, t| now.duration_since(*t) < Duration::from_secs(3600));
+        if n.len() > MAX_NONCES {
+            tracing::warn!(nonces = n.len(), "TURN nonce map over its bound: cleared");
+            n.clear();
+        }
+    }
+}
+
+/// Makes each allocation's relay socket.
+struct Relays {
+    bind_ip: IpAddr,
+    announce: IpAddr,
+    policy: Arc<RelayPolicy>,
+    bytes_per_second: u64,
+}
+
+#[async_trait]
+impl RelayAddressGenerator for Relays {
+    fn validate(&self) -> Result<(), turn::Error> {
+        Ok(())
+    }
+
+    async fn allocate_conn(
+        &self,
+        use_ipv4: bool,
+        requested_port: u16,
+    ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
+        if !use_ipv4 {
+            return Err(turn::Error::Other("only IPv4 relays".into()));
+        }
+        let socket = UdpSocket::bind(SocketAddr::new(self.bind_ip, requested_port))
+            .await
+            .map_err(|e| turn::Error::Other(e.to_string()))?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| turn::Error::Other(e.to_string()))?;
+        let conn = GuardedRelay {
+            socket,
+            policy: self.policy.clone(),
+            to_peer: Mutex::new(ByteBudget::new(self.bytes_per_second)),
+            from_peer: Mutex::new(ByteBudget::new(self.bytes_per_second)),
+        };
+        Ok((Arc::new(conn), SocketAddr::new(self.announce, local.port())))
+    }
+}
+
+/// An allocation's relay socket, with the peer policy and the byte budget.
+pub struct GuardedRelay {
+    socket: UdpSocket,
+    policy: Arc<RelayPolicy>,
+    to_peer: Mutex<ByteBudget>,
+    from_peer: Mutex<ByteBudget>,
+}
+
+fn admit(budget: &Mutex<ByteBudget>, n: usize) -> bool {
+    budget.lock().is_ok_and(|mut b| b.admit(Instant::now(), n))
+}
+
+#[async_trait]
+impl Conn for GuardedRelay {
+    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+        Ok(self.socket.connect(addr).await?)
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Ok(self.recv_from(buf).await?.0)
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.socket.recv_from(buf).await?;
+            // From refused peers, or over the budget: dropped, as the network would.
+            if self.policy.check(from.ip()).is_ok() && admit(&self.from_peer, n) {
+                return Ok((n, from));
+            }
+        }
+    }
+
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        Ok(self.socket.send(buf).await?)
+    }
+
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        if self.policy.check(target.ip()).is_err() || !admit(&self.to_peer, buf.len()) {
+            // Dropped; the sender sees it sent, as with network loss.
+            return Ok(buf.len());
+        }
+        Ok(self.socket.send_to(buf, target).await?)
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
