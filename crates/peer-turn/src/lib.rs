@@ -12,7 +12,8 @@
 //!
 //! These are pure and synchronous: tests and fuzzers drive them without sockets.
 //! [`server`] is the tokio shell: [`TurnServer`] on one UDP socket, around `turn` 0.17.2's
-//! request handling, with TURN REST credentials (`peer_auth::turn`). TURN over TCP is next.
+//! request handling, with TURN REST credentials (`peer_auth::turn`), and `tcp.rs` for TURN over
+//! TCP on the same port.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,5 +22,6 @@ pub mod peek;
 pub mod policy;
 pub mod quota;
 pub mod server;
+mod tcp;
 
 pub use server::{TurnConfig, TurnError, TurnServer, TurnStats};

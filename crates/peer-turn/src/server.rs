@@ -1,4 +1,5 @@
-//! [`TurnServer`]: the tokio shell around `turn` 0.17.2's request handling, on one UDP socket.
+//! [`TurnServer`]: the tokio shell around `turn` 0.17.2's request handling, on one UDP socket
+//! and a TCP listener on the same port (`tcp.rs`).
 //!
 //! The crate's own `Server` cannot refuse peers or count allocations, so this runs its own
 //! read loop and checks each client message before `turn::server::request::Request` handles it:
@@ -53,6 +54,10 @@ pub struct TurnConfig {
     pub max_allocations: usize,
     /// Relayed bytes per second per allocation, each way.
     pub bytes_per_second: u64,
+    /// Also serve TURN over TCP on the same address (browsers behind UDP-blocking firewalls).
+    pub tcp: bool,
+    /// TCP connections held at most; past it new ones are closed at once.
+    pub max_tcp_connections: usize,
 }
 
 impl Default for TurnConfig {
@@ -67,6 +72,8 @@ impl Default for TurnConfig {
             max_allocations_per_user: 10,
             max_allocations: 10_000,
             bytes_per_second: 2_500_000,
+            tcp: true,
+            max_tcp_connections: 10_000,
         }
     }
 }
@@ -118,8 +125,8 @@ impl Drop for TurnServer {
     }
 }
 
-/// What the read loop and the notifier share.
-struct Shared {
+/// What the listeners and the notifiers share.
+pub(crate) struct Shared {
     quota: Mutex<Allocations>,
     /// The user of each allocation, by its five-tuple.
     owners: Mutex<HashMap<String, String>>,
@@ -138,16 +145,21 @@ impl TurnServer {
         let local_addr = socket
             .local_addr()
             .map_err(|e| TurnError::Bind(config.listen, e))?;
+        // TURN over TCP on the same port number.
+        let tcp = if config.tcp {
+            Some(
+                tokio::net::TcpListener::bind(local_addr)
+                    .await
+                    .map_err(|e| TurnError::Bind(local_addr, e))?,
+            )
+        } else {
+            None
+        };
         let policy = Arc::new(RelayPolicy::new(config.relay_allow.clone()));
         let relay_ip = config.relay_ip.unwrap_or(local_addr.ip());
         let (notify_tx, notify_rx) = mpsc::channel(64);
         let manager = Arc::new(Manager::new(ManagerConfig {
-            relay_addr_generator: Box::new(Relays {
-                bind_ip: relay_ip,
-                announce: config.public_ip.unwrap_or(relay_ip),
-                policy: policy.clone(),
-                bytes_per_second: config.bytes_per_second,
-            }),
+            relay_addr_generator: Box::new(relays(&config, relay_ip, policy.clone())),
             alloc_close_notify: Some(notify_tx),
         }));
         let shared = Arc::new(Shared {
@@ -159,25 +171,38 @@ impl TurnServer {
             stats: Mutex::new(TurnStats::default()),
         });
         let nonces = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
-        let auth: Arc<dyn AuthHandler + Send + Sync> = Arc::new(RestAuth {
-            secret: config.secret.clone(),
+        let ctx = Arc::new(Ctx {
+            nonces: nonces.clone(),
+            auth: Arc::new(RestAuth {
+                secret: config.secret.clone(),
+            }),
+            realm: config.realm.clone(),
+            policy,
+            shared: shared.clone(),
         });
         let socket: Arc<dyn Conn + Send + Sync> = Arc::new(socket);
-        let tasks = vec![
-            tokio::spawn(read_loop(
-                socket,
-                local_addr,
-                manager.clone(),
-                nonces.clone(),
-                auth,
-                config.realm.clone(),
-                policy,
-                shared.clone(),
-            )),
-            tokio::spawn(released(notify_rx, shared.clone())),
+        let mut tasks = vec![
+            tokio::spawn(udp_loop(socket, local_addr, manager.clone(), ctx.clone())),
+            tokio::spawn(released(notify_rx, shared.clone(), "udp")),
             tokio::spawn(prune_nonces(nonces)),
         ];
-        tracing::info!(%local_addr, "TURN server listening (UDP)");
+        if let Some(tcp) = tcp {
+            // TCP clients have their own allocation manager: their five-tuples are built as
+            // UDP ones by the crate and must not meet UDP clients'.
+            let (tcp_notify_tx, tcp_notify_rx) = mpsc::channel(64);
+            let tcp_manager = Arc::new(Manager::new(ManagerConfig {
+                relay_addr_generator: Box::new(relays(&config, relay_ip, ctx.policy.clone())),
+                alloc_close_notify: Some(tcp_notify_tx),
+            }));
+            tasks.push(tokio::spawn(released(tcp_notify_rx, shared.clone(), "tcp")));
+            tasks.push(tokio::spawn(crate::tcp::accept_loop(
+                tcp,
+                tcp_manager,
+                ctx,
+                config.max_tcp_connections,
+            )));
+        }
+        tracing::info!(%local_addr, tcp = config.tcp, "TURN server listening");
         Ok(TurnServer {
             local_addr,
             tasks,
@@ -186,7 +211,7 @@ impl TurnServer {
         })
     }
 
-    /// The UDP address it listens on.
+    /// The address it listens on (UDP, and TCP when on).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -237,32 +262,36 @@ impl AuthHandler for RestAuth {
     }
 }
 
-fn key(ft: &FiveTuple) -> String {
-    format!("{}>{}", ft.src_addr, ft.dst_addr)
+/// An allocation's key in the owners map: the listener's transport and the five-tuple.
+fn key(transport: &str, ft: &FiveTuple) -> String {
+    format!("{transport} {}>{}", ft.src_addr, ft.dst_addr)
 }
 
-/// Reads client datagrams, checks them, and hands them to `turn`.
-#[allow(clippy::too_many_arguments)]
-async fn read_loop(
-    conn: Arc<dyn Conn + Send + Sync>,
-    local_addr: SocketAddr,
-    manager: Arc<Manager>,
+/// What every listener's messages are handled with.
+pub(crate) struct Ctx {
     nonces: Arc<tokio::sync::Mutex<HashMap<String, tokio::time::Instant>>>,
     auth: Arc<dyn AuthHandler + Send + Sync>,
     realm: String,
     policy: Arc<RelayPolicy>,
     shared: Arc<Shared>,
-) {
-    let mut buf = vec![0u8; 1600];
-    loop {
-        let (n, src) = match conn.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, "TURN socket read failed; the server stops");
-                return;
-            }
+}
+
+impl Ctx {
+    /// Checks one client message and hands it to `turn`; replies go out on `conn`.
+    pub(crate) async fn handle(
+        &self,
+        transport: &'static str,
+        conn: &Arc<dyn Conn + Send + Sync>,
+        manager: &Arc<Manager>,
+        local_addr: SocketAddr,
+        src: SocketAddr,
+        data: &[u8],
+    ) {
+        let ft = FiveTuple {
+            src_addr: src,
+            dst_addr: local_addr,
+            ..Default::default()
         };
-        let data = &buf[..n];
         // Checks before `turn` sees the message.
         let mut allocating: Option<String> = None;
         if let Some(p) = peek::peek(data) {
@@ -275,13 +304,8 @@ async fn read_loop(
                         .and_then(|u| peer_auth::turn::parse_turn_username(u).ok())
                         .map(|u| u.user.to_owned());
                     if let Some(user) = user {
-                        let ft = FiveTuple {
-                            src_addr: src,
-                            dst_addr: local_addr,
-                            ..Default::default()
-                        };
                         let existing = manager.get_allocation(&ft).await.is_some();
-                        let full = shared.quota.lock().map_or(true, |mut q| {
+                        let full = self.shared.quota.lock().map_or(true, |mut q| {
                             // Acquire and give back: only to ask.
                             let ok = q.acquire(&user);
                             if ok.is_ok() {
@@ -290,29 +314,30 @@ async fn read_loop(
                             ok.is_err()
                         });
                         if full && !existing {
-                            if let Ok(mut s) = shared.stats.lock() {
+                            if let Ok(mut s) = self.shared.stats.lock() {
                                 s.quota_refusals += 1;
                             }
                             tracing::debug!(%src, %user, "TURN allocation refused: quota");
                             let _ = conn
                                 .send_to(&refuse(486, "Allocation Quota Reached"), src)
                                 .await;
-                            continue;
+                            return;
                         }
                         allocating = (!existing).then_some(user);
                     }
                 }
                 (method::CREATE_PERMISSION | method::CHANNEL_BIND, Class::Request)
                 | (method::SEND, Class::Indication) => {
-                    if let Some(bad) = p.peers.iter().find_map(|a| policy.check(a.ip()).err()) {
-                        if let Ok(mut s) = shared.stats.lock() {
+                    if let Some(bad) = p.peers.iter().find_map(|a| self.policy.check(a.ip()).err())
+                    {
+                        if let Ok(mut s) = self.shared.stats.lock() {
                             s.peer_refusals += 1;
                         }
                         tracing::debug!(%src, "{bad}");
                         if p.class == Class::Request {
                             let _ = conn.send_to(&refuse(403, "Forbidden"), src).await;
                         }
-                        continue;
+                        return;
                     }
                 }
                 _ => {}
@@ -323,9 +348,9 @@ async fn read_loop(
             src_addr: src,
             buff: data.to_vec(),
             allocation_manager: manager.clone(),
-            nonces: nonces.clone(),
-            auth_handler: auth.clone(),
-            realm: realm.clone(),
+            nonces: self.nonces.clone(),
+            auth_handler: self.auth.clone(),
+            realm: self.realm.clone(),
             // Zero would expire bindings at once (the crate's `Server` defaults it to 600 s).
             channel_bind_timeout: Duration::from_secs(600),
         };
@@ -333,29 +358,53 @@ async fn read_loop(
             tracing::debug!(%src, error = %e, "TURN request");
         }
         if let Some(user) = allocating {
-            let ft = FiveTuple {
-                src_addr: src,
-                dst_addr: local_addr,
-                ..Default::default()
-            };
             if manager.get_allocation(&ft).await.is_some() {
-                let counted = shared.quota.lock().map(|mut q| q.acquire(&user).is_ok());
-                if let (Ok(true), Ok(mut owners)) = (counted, shared.owners.lock()) {
-                    owners.insert(key(&ft), user);
+                let counted = self
+                    .shared
+                    .quota
+                    .lock()
+                    .map(|mut q| q.acquire(&user).is_ok());
+                if let (Ok(true), Ok(mut owners)) = (counted, self.shared.owners.lock()) {
+                    owners.insert(key(transport, &ft), user);
                 }
             }
         }
     }
 }
 
+/// Reads client datagrams and handles them one by one.
+async fn udp_loop(
+    conn: Arc<dyn Conn + Send + Sync>,
+    local_addr: SocketAddr,
+    manager: Arc<Manager>,
+    ctx: Arc<Ctx>,
+) {
+    let mut buf = vec![0u8; 1600];
+    loop {
+        let (n, src) = match conn.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "TURN socket read failed; the server stops");
+                return;
+            }
+        };
+        ctx.handle("udp", &conn, &manager, local_addr, src, &buf[..n])
+            .await;
+    }
+}
+
 /// Gives an ended allocation's quota back.
-async fn released(mut rx: mpsc::Receiver<AllocationInfo>, shared: Arc<Shared>) {
+async fn released(
+    mut rx: mpsc::Receiver<AllocationInfo>,
+    shared: Arc<Shared>,
+    transport: &'static str,
+) {
     while let Some(info) = rx.recv().await {
         let user = shared
             .owners
             .lock()
             .ok()
-            .and_then(|mut o| o.remove(&key(&info.five_tuple)));
+            .and_then(|mut o| o.remove(&key(transport, &info.five_tuple)));
         if let (Some(user), Ok(mut q)) = (user, shared.quota.lock()) {
             q.release(&user);
         }
@@ -375,6 +424,15 @@ async fn prune_nonces(nonces: Arc<tokio::sync::Mutex<HashMap<String, tokio::time
             tracing::warn!(nonces = n.len(), "TURN nonce map over its bound: cleared");
             n.clear();
         }
+    }
+}
+
+fn relays(config: &TurnConfig, relay_ip: IpAddr, policy: Arc<RelayPolicy>) -> Relays {
+    Relays {
+        bind_ip: relay_ip,
+        announce: config.public_ip.unwrap_or(relay_ip),
+        policy,
+        bytes_per_second: config.bytes_per_second,
     }
 }
 

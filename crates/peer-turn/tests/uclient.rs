@@ -1,6 +1,7 @@
 //! The TURN server against a real third-party TURN client, coturn's `turnutils_uclient`
 //! (Debian's `coturn`; `cargo xtask test` installs it when missing), in TURN REST mode (`-W`):
-//! two allocations relay to each other over channels and over Send indications with no loss;
+//! two allocations relay to each other over channels and over Send indications, with the
+//! client on UDP and on TCP, with no loss;
 //! a wrong secret gets 400; relaying to loopback without `relay_allow` gets 403 on
 //! ChannelBind; the allocation quota follows the allocations as the client frees them.
 
@@ -78,9 +79,10 @@ async fn quota_follows_allocations(turn: &TurnServer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn coturns_client_relays_over_channels_and_send_indications() {
+async fn coturns_client_relays_over_udp_and_tcp_with_channels_and_send_indications() {
     let turn = server(true).await;
-    for mode in [&[][..], &["-s"][..]] {
+    // UDP and TCP to the server (-t), channels and Send indications (-s).
+    for mode in [&[][..], &["-s"][..], &["-t"][..], &["-t", "-s"][..]] {
         let out = uclient(&turn, "uclient-secret", mode).await;
         assert!(
             out.contains("Total lost packets 0 (0.000000%)"),
