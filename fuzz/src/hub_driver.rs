@@ -117,6 +117,7 @@ pub fn hub(data: &[u8]) {
                         peer_id: (a & 2 == 0).then(|| peer.to_owned()),
                         credential,
                         random_id: [b; 16],
+                        wants_turn: a & 4 == 0,
                     },
                     now,
                 )

@@ -156,6 +156,11 @@ mod tests {
             turn_password(b"Jefe", "what do ya want for nothing?"),
             "7/zfauXrL6LSdBbV8YTfnCWafHk="
         );
+        // The README's Node snippet computes the same for this username.
+        assert_eq!(
+            turn_password(b"turn-secret", "4600:app-key$alice"),
+            "tkzburyeP5UVdTAsshUcML5G93U="
+        );
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct HandshakeQuery {
     pub sid: Option<String>,
     /// `b64=1`: the client cannot receive binary polling bodies.
     pub b64: bool,
+    /// `turn=1`: the client asks for a TURN credential in `OPEN` (Rust peers with
+    /// `turn: true`; the SDK never sends it).
+    pub turn: bool,
 }
 
 impl HandshakeQuery {
@@ -50,6 +53,7 @@ impl HandshakeQuery {
                 "transport" => q.transport = Some(value),
                 "sid" => q.sid = Some(value),
                 "b64" => q.b64 = value == "1" || value == "true",
+                "turn" => q.turn = value == "1" || value == "true",
                 _ => {}
             }
         }

@@ -49,6 +49,10 @@ pub struct Open {
     /// TURN credentials, when the server hands them out.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub turn_credential: Option<TurnCredential>,
+    /// Where this server's TURN listens (`turn:HOST:PORT?transport=udp|tcp`), sent with a
+    /// credential. An extension the SDK ignores; Rust peers use it.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub turn_urls: Vec<String>,
 }
 
 /// `{username, credential}` for the SDK's TURN entries.
@@ -279,6 +283,7 @@ mod tests {
         let m = ServerMessage::Open(Open {
             peer_id: "alice-mwwcdy5l0".into(),
             turn_credential: None,
+            turn_urls: Vec::new(),
         });
         assert_eq!(
             m.encode()[0].as_bytes(),

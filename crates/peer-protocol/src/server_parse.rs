@@ -134,6 +134,7 @@ mod tests {
             ServerMessage::Open(Open {
                 peer_id: "a".into(),
                 turn_credential: None,
+                turn_urls: Vec::new(),
             }),
             ServerMessage::error(ErrorType::PeerUnavailable, "gone"),
             ServerMessage::Offer(raw(json!({"src": "a", "offer": {"sdp": "v=0"}}))),

@@ -32,6 +32,67 @@ pub struct Config {
     /// The SFU of `mode: 'sfu'` rooms.
     #[serde(default)]
     pub sfu: SfuSection,
+    /// The embedded TURN server.
+    #[serde(default)]
+    pub turn: TurnSection,
+}
+
+/// `[turn]`: the embedded TURN server (UDP, and TCP on the same port).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnSection {
+    /// Run it. Default true.
+    pub enabled: bool,
+    /// `IP:PORT` for UDP and TCP. Default: the `listen` IP, port 3478; when left to the
+    /// default, a port in use only disables TURN (with an error in the log). Port 0 picks one.
+    pub listen: Option<SocketAddr>,
+    /// The shared secret of the credentials (username `<expiry>:<key>$<peerId>`, password
+    /// Base64(HMAC-SHA1(secret, username))). Default: a random one per process, so only this
+    /// server issues them; set it when an app's backend issues credentials too.
+    pub secret: Option<String>,
+    /// The realm. Default "peer".
+    pub realm: String,
+    /// The address relay candidates announce and `turnUrls` name (1:1 NAT). Default none.
+    pub public_ip: Option<std::net::IpAddr>,
+    /// Peer ranges relaying may reach although refused by default (loopback, private, ...),
+    /// e.g. `["127.0.0.0/8"]` for tests on one machine. Default none.
+    pub relay_allow: Vec<String>,
+    /// Lifetime of the credentials the server issues in `OPEN`, seconds. Default 86400.
+    pub credential_ttl: u64,
+    /// Issue `turnCredential` in `OPEN` to every peer, browsers included (for deployments whose
+    /// DNS points the SDK's hard-coded TURN host at this server). Default false: only Rust
+    /// peers that ask (`turn: true`) get one.
+    pub credential_to_browsers: bool,
+    /// Allocations per user (`<key>$<peerId>`). Default 10.
+    pub max_allocations_per_user: usize,
+    /// Allocations in all. Default 10000.
+    pub max_allocations: usize,
+    /// Relayed bytes per second per allocation, each way. Default 2500000 (20 Mbit/s).
+    pub bytes_per_second: u64,
+    /// TURN over TCP on the same port. Default true.
+    pub tcp: bool,
+    /// TCP connections at most. Default 10000.
+    pub max_tcp_connections: usize,
+}
+
+impl Default for TurnSection {
+    fn default() -> TurnSection {
+        TurnSection {
+            enabled: true,
+            listen: None,
+            secret: None,
+            realm: "peer".into(),
+            public_ip: None,
+            relay_allow: Vec::new(),
+            credential_ttl: 86_400,
+            credential_to_browsers: false,
+            max_allocations_per_user: 10,
+            max_allocations: 10_000,
+            bytes_per_second: 2_500_000,
+            tcp: true,
+            max_tcp_connections: 10_000,
+        }
+    }
 }
 
 /// `[sfu]`: the media backend of SFU rooms.
@@ -281,11 +342,27 @@ impl Config {
             timeouts: Timeouts::default(),
             admin: Admin::default(),
             sfu: SfuSection::default(),
+            turn: TurnSection::default(),
         }
     }
 
     /// Checks keys, duplicates and limits.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.turn.enabled {
+            for r in &self.turn.relay_allow {
+                if let Err(e) = r.parse::<peer_turn::policy::IpRange>() {
+                    return Err(ConfigError(format!("[turn] relay_allow: {e}")));
+                }
+            }
+            if self.turn.secret.as_deref() == Some("") {
+                return Err(ConfigError("[turn] secret is empty".into()));
+            }
+            if self.turn.credential_ttl == 0 || self.turn.max_allocations == 0 {
+                return Err(ConfigError(
+                    "[turn] credential_ttl and max_allocations must be at least 1".into(),
+                ));
+            }
+        }
         if self.apps.is_empty() {
             return Err(ConfigError("at least one [[apps]] entry is needed".into()));
         }

@@ -115,11 +115,19 @@ impl Server {
         } else {
             None
         };
+        if shared.config.turn.enabled {
+            start_turn(&mut shared).await?;
+        }
         Ok(Server {
             shared: Arc::new(shared),
             listener,
             sfu_events,
         })
+    }
+
+    /// The TURN server's address (UDP and TCP), when it runs.
+    pub fn turn_addr(&self) -> Option<SocketAddr> {
+        self.shared.turn_addr()
     }
 
     /// The SFU's UDP address, when the SFU is enabled.
@@ -211,4 +219,76 @@ async fn hub_timers(shared: Arc<Shared>) {
             changed = next.changed() => if changed.is_err() { return },
         }
     }
+}
+
+/// Starts the embedded TURN server and lets the hub issue its credentials. With `[turn]
+/// listen` left to its default, a port in use only disables TURN (logged); a configured one
+/// that cannot be bound is an error.
+async fn start_turn(shared: &mut Shared) -> std::io::Result<()> {
+    let t = shared.config.turn.clone();
+    let default_listen = SocketAddr::new(shared.config.listen.ip(), 3478);
+    let listen = t.listen.unwrap_or(default_listen);
+    let secret = match &t.secret {
+        Some(s) => s.clone().into_bytes(),
+        None => {
+            let mut b = [0u8; 32];
+            getrandom::fill(&mut b).map_err(|e| {
+                std::io::Error::other(format!("no random TURN secret: {e}; set [turn] secret"))
+            })?;
+            b.to_vec()
+        }
+    };
+    let relay_allow = t
+        .relay_allow
+        .iter()
+        .map(|r| r.parse().map_err(std::io::Error::other))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let config = peer_turn::TurnConfig {
+        listen,
+        realm: t.realm.clone(),
+        secret: secret.clone(),
+        public_ip: t.public_ip,
+        relay_ip: None,
+        relay_allow,
+        max_allocations_per_user: t.max_allocations_per_user,
+        max_allocations: t.max_allocations,
+        bytes_per_second: t.bytes_per_second,
+        tcp: t.tcp,
+        max_tcp_connections: t.max_tcp_connections,
+    };
+    let server = match peer_turn::TurnServer::start(config).await {
+        Ok(s) => s,
+        Err(e) if t.listen.is_none() => {
+            tracing::error!(error = %e, "TURN is off: set [turn] listen, or enabled = false");
+            return Ok(());
+        }
+        Err(e) => return Err(std::io::Error::other(e.to_string())),
+    };
+    let addr = server.local_addr();
+    // The address clients reach: the public IP, else the bound one (unless unspecified).
+    let host = t
+        .public_ip
+        .or_else(|| (!addr.ip().is_unspecified()).then_some(addr.ip()));
+    let urls = match host {
+        Some(ip) => {
+            let at = SocketAddr::new(ip, addr.port());
+            let mut urls = vec![format!("turn:{at}?transport=udp")];
+            if t.tcp {
+                urls.push(format!("turn:{at}?transport=tcp"));
+            }
+            urls
+        }
+        None => Vec::new(),
+    };
+    tracing::info!(%addr, tcp = t.tcp, urls = ?urls, "TURN server");
+    shared.attach_turn(
+        server,
+        hub::TurnIssuer {
+            secret,
+            ttl_secs: t.credential_ttl,
+            urls,
+            to_every_peer: t.credential_to_browsers,
+        },
+    );
+    Ok(())
 }

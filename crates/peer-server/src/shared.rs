@@ -42,6 +42,8 @@ pub struct Shared {
     deadline: watch::Sender<Option<u64>>,
     /// Where SFU requests go, when a media backend is attached.
     sfu: Option<peer_sfu::SfuHandle>,
+    /// The embedded TURN server, when it runs.
+    turn: Option<peer_turn::TurnServer>,
     /// Gives freed heap memory back to the system (see [`MemoryRelease`]).
     memory_release: Mutex<Option<(MemoryRelease, Load)>>,
 }
@@ -154,6 +156,7 @@ impl Shared {
             next_id: AtomicU64::new(1),
             deadline: watch::channel(None).0,
             sfu: None,
+            turn: None,
             memory_release: Mutex::new(None),
             config,
         }
@@ -163,6 +166,17 @@ impl Shared {
     pub fn attach_sfu(&mut self, handle: peer_sfu::SfuHandle) {
         self.core().hub.attach_sfu();
         self.sfu = Some(handle);
+    }
+
+    /// Runs `server` and has the hub issue its credentials in `OPEN`.
+    pub fn attach_turn(&mut self, server: peer_turn::TurnServer, issuer: crate::hub::TurnIssuer) {
+        self.core().hub.attach_turn(issuer);
+        self.turn = Some(server);
+    }
+
+    /// The TURN server's address, when one runs.
+    pub fn turn_addr(&self) -> Option<std::net::SocketAddr> {
+        self.turn.as_ref().map(|t| t.local_addr())
     }
 
     /// The SFU's UDP address, when one is attached.
@@ -280,6 +294,7 @@ impl Shared {
             peer_id: query.peer_id.clone(),
             credential: query.credential.clone(),
             random_id: random_bytes(),
+            wants_turn: query.turn,
         };
         self.with_hub(|core| {
             core.sinks.insert(session.id, session.clone());

@@ -104,6 +104,8 @@ pub struct SignalingOptions {
     pub max_queued: usize,
     /// Extra DER-encoded root certificates trusted for `wss`/`https` besides the Web PKI roots.
     pub extra_root_certificates: Vec<Vec<u8>>,
+    /// Ask the server for a TURN credential in `OPEN` (`turn=1` in the handshake query).
+    pub request_turn: bool,
 }
 
 impl SignalingOptions {
@@ -123,6 +125,7 @@ impl SignalingOptions {
             rest_timeout: Duration::from_secs(10),
             max_queued: 4096,
             extra_root_certificates: Vec::new(),
+            request_turn: false,
         }
     }
 }

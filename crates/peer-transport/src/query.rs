@@ -23,12 +23,13 @@ pub fn encode_component(s: &str) -> String {
 pub const PLATFORM: &str = "rust";
 
 /// The query of the WebSocket handshake:
-/// `apiKey=..&token=..&platform=rust&sdk_version=..[&peerId=..][&credential=..]&EIO=3&transport=websocket`.
+/// `apiKey=..&token=..&platform=rust&sdk_version=..[&peerId=..][&credential=..][&turn=1]&EIO=3&transport=websocket`.
 pub fn handshake_query(
     key: &str,
     token: &str,
     peer_id: Option<&str>,
     credential_json: Option<&str>,
+    request_turn: bool,
 ) -> String {
     let mut q = format!(
         "apiKey={}&token={}&platform={PLATFORM}&sdk_version={}",
@@ -43,6 +44,9 @@ pub fn handshake_query(
     if let Some(c) = credential_json {
         q.push_str("&credential=");
         q.push_str(&encode_component(c));
+    }
+    if request_turn {
+        q.push_str("&turn=1");
     }
     q.push_str("&EIO=3&transport=websocket");
     q
@@ -61,7 +65,7 @@ mod tests {
     #[test]
     fn server_parses_what_we_send() {
         let cred = r#"{"timestamp":1,"ttl":600,"authToken":"a+b/="}"#;
-        let q = handshake_query("k", "tok", Some("a b"), Some(cred));
+        let q = handshake_query("k", "tok", Some("a b"), Some(cred), false);
         let parsed = HandshakeQuery::parse(&q);
         assert_eq!(parsed.api_key.as_deref(), Some("k"));
         assert_eq!(parsed.token.as_deref(), Some("tok"));

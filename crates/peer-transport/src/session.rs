@@ -24,6 +24,8 @@ pub enum SessionEvent {
         peer_id: String,
         /// TURN credentials, if the server sent any.
         turn_credential: Option<TurnCredential>,
+        /// The server's TURN URLs (`turnUrls`, an extension), if it sent any.
+        turn_urls: Vec<String>,
     },
     /// Any other server message.
     Message(ServerMessage),
@@ -279,7 +281,7 @@ impl ClientSession {
                 };
                 match ServerMessage::parse(event) {
                     Ok(ServerMessage::Open(open)) => {
-                        self.on_open(now, open.peer_id, open.turn_credential);
+                        self.on_open(now, open.peer_id, open.turn_credential, open.turn_urls);
                         Ok(())
                     }
                     Ok(msg) => {
@@ -296,7 +298,13 @@ impl ClientSession {
         }
     }
 
-    fn on_open(&mut self, now: Instant, peer_id: String, turn: Option<TurnCredential>) {
+    fn on_open(
+        &mut self,
+        now: Instant,
+        peer_id: String,
+        turn: Option<TurnCredential>,
+        turn_urls: Vec<String>,
+    ) {
         self.phase = Phase::Open;
         self.handshake_deadline = None;
         self.peer_id = Some(peer_id.clone());
@@ -307,6 +315,7 @@ impl ClientSession {
         self.events.push_back(SessionEvent::Open {
             peer_id,
             turn_credential: turn,
+            turn_urls,
         });
     }
 
@@ -403,7 +412,8 @@ mod tests {
             s.poll_event(),
             Some(SessionEvent::Open {
                 peer_id: "a".into(),
-                turn_credential: None
+                turn_credential: None,
+                turn_urls: Vec::new(),
             })
         );
         let out = drain(&mut s);

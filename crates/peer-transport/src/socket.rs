@@ -66,6 +66,8 @@ pub struct Opened {
     pub peer_id: String,
     /// TURN credentials from the `OPEN`, if any.
     pub turn_credential: Option<TurnCredential>,
+    /// The server's TURN URLs from the `OPEN` (`turnUrls`, an extension), if any.
+    pub turn_urls: Vec<String>,
     /// The session token (the same across reconnects).
     pub token: String,
 }
@@ -154,6 +156,7 @@ impl Signaling {
             Opened {
                 peer_id: opened.0,
                 turn_credential: opened.1,
+                turn_urls: opened.2,
                 token,
             },
             ev_rx,
@@ -196,7 +199,7 @@ impl Signaling {
     }
 }
 
-type OpenResult = Result<(String, Option<TurnCredential>), TransportError>;
+type OpenResult = Result<(String, Option<TurnCredential>, Vec<String>), TransportError>;
 
 struct SocketTask {
     /// Set when `run` ends.
@@ -403,6 +406,7 @@ impl SocketTask {
             &self.token,
             peer_id.as_deref(),
             credential.as_deref(),
+            self.options.request_turn,
         );
         let url = self.options.server.websocket_url(&query);
         let config = WebSocketConfig::default()
@@ -510,12 +514,13 @@ impl SocketTask {
             SessionEvent::Open {
                 peer_id,
                 turn_credential,
+                turn_urls,
             } => {
                 self.set_open(true);
                 self.last_error = None;
                 match self.first_open.take() {
                     Some(tx) => {
-                        let _ = tx.send(Ok((peer_id, turn_credential)));
+                        let _ = tx.send(Ok((peer_id, turn_credential, turn_urls)));
                     }
                     None => self.emit(SignalingEvent::Reopened { peer_id }),
                 }

@@ -42,9 +42,12 @@ pub struct PeerOptions {
     pub debug: u8,
     /// ICE servers and local address policy (the SDK's `config`).
     pub config: RtcConfig,
-    /// Use the TURN credentials of `OPEN`, if the server sends any, with `turn_urls`.
+    /// Ask the server for a TURN credential (`turn=1` in the handshake; peer-server's
+    /// embedded TURN server issues one in `OPEN`) and use it with `turn_urls`, or with the
+    /// server's own TURN URLs (`OPEN.turnUrls`) when `turn_urls` is empty. Default true, as in
+    /// the SDK.
     pub turn: bool,
-    /// The TURN URLs used with `OPEN`'s credentials when `turn` is set.
+    /// The TURN URLs used with `OPEN`'s credential when `turn` is set (default: the server's).
     pub turn_urls: Vec<String>,
     /// The credential, for keys that require one.
     pub credential: Option<PeerCredential>,

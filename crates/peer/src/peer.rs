@@ -95,13 +95,20 @@ impl Peer {
         sig.connect_timeout = options.connect_timeout;
         sig.handshake_timeout = options.connect_timeout;
         sig.rest_timeout = options.rest_timeout;
+        sig.request_turn = options.turn;
         let (signaling, opened, sig_events) = Signaling::connect(sig).await?;
 
         let mut rtc_config = options.config.clone();
         if let (true, Some(turn)) = (options.turn, &opened.turn_credential) {
-            if !options.turn_urls.is_empty() {
+            // The app's TURN URLs, else the ones the server named.
+            let urls = if options.turn_urls.is_empty() {
+                opened.turn_urls.clone()
+            } else {
+                options.turn_urls.clone()
+            };
+            if !urls.is_empty() {
                 rtc_config.ice_servers.push(IceServer::turn(
-                    options.turn_urls.clone(),
+                    urls,
                     turn.username.clone(),
                     turn.credential.clone(),
                 ));

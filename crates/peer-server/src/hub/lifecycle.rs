@@ -4,6 +4,11 @@
 use super::*;
 
 impl Hub {
+    /// Issues TURN credentials in `OPEN` from now on, as `turn` says.
+    pub fn attach_turn(&mut self, turn: TurnIssuer) {
+        self.turn = Some(turn);
+    }
+
     /// A new session finished its Engine.IO handshake: authenticate it and open the peer.
     pub fn connect(&mut self, req: ConnectRequest, now_ms: u64) -> Vec<Output> {
         let session = req.session;
@@ -141,11 +146,36 @@ impl Hub {
             },
         );
         tracing::debug!(session, peer = %peer_id, reconnect = replaced.is_some(), "peer open");
+        let turn = self
+            .turn
+            .as_ref()
+            .filter(|t| t.to_every_peer || req.wants_turn)
+            .map(|t| {
+                let c = peer_auth::TurnCredential::issue(
+                    &t.secret,
+                    &key,
+                    &peer_id,
+                    unix_secs(now_ms),
+                    t.ttl_secs,
+                );
+                (
+                    peer_protocol::server::TurnCredential {
+                        username: c.username,
+                        credential: c.credential,
+                    },
+                    t.urls.clone(),
+                )
+            });
+        let (turn_credential, turn_urls) = match turn {
+            Some((c, urls)) => (Some(c), urls),
+            None => (None, Vec::new()),
+        };
         self.send(
             session,
             &ServerMessage::Open(Open {
                 peer_id: peer_id.clone(),
-                turn_credential: None,
+                turn_credential,
+                turn_urls,
             }),
         );
         self.check_expiry(&key, &peer_id, now_ms);

@@ -81,6 +81,21 @@ pub struct ConnectRequest {
     pub credential: Option<String>,
     /// Random bytes for a server-assigned id.
     pub random_id: [u8; 16],
+    /// `turn=1` in the query: the peer asks for a TURN credential.
+    pub wants_turn: bool,
+}
+
+/// How the hub issues TURN credentials in `OPEN` (see [`Hub::attach_turn`]).
+#[derive(Debug, Clone)]
+pub struct TurnIssuer {
+    /// The TURN server's shared secret.
+    pub secret: Vec<u8>,
+    /// Lifetime of a credential, seconds.
+    pub ttl_secs: u64,
+    /// The server's TURN URLs, sent along (`turnUrls`).
+    pub urls: Vec<String>,
+    /// Issue to every peer, not only those that ask.
+    pub to_every_peer: bool,
 }
 
 /// How a session ended.
@@ -157,6 +172,8 @@ pub struct Hub {
     timers: Timers,
     /// Whether an SFU media backend takes [`Output::Sfu`] requests.
     sfu_attached: bool,
+    /// How TURN credentials are issued, when a TURN server runs.
+    turn: Option<TurnIssuer>,
     out: Vec<Output>,
 }
 
@@ -188,6 +205,7 @@ impl Hub {
             timeouts,
             timers: Timers::default(),
             sfu_attached: false,
+            turn: None,
             out: Vec::new(),
         }
     }

@@ -641,3 +641,40 @@ fn log_requests_have_their_own_bucket_and_share_one_encoding() {
     let c = frames(&get(&mut h, 2, T0 + 1000));
     assert!(!Arc::ptr_eq(&a, &c), "re-encoded after the log changed");
 }
+
+#[test]
+fn turn_credentials_go_to_peers_that_ask_and_check_out() {
+    let mut h = hub();
+    h.attach_turn(TurnIssuer {
+        secret: b"turn-secret".to_vec(),
+        ttl_secs: 600,
+        urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+        to_every_peer: false,
+    });
+    // A browser (no `turn=1`): a plain OPEN, as before.
+    let ev = events(&open(&mut h, 1, "browser", "t1"));
+    assert_eq!(ev, vec![(1, "OPEN".into(), json!({"peerId": "browser"}))]);
+    // A Rust peer asking: a credential for it and the server's URLs.
+    let out = h.connect(
+        ConnectRequest {
+            session: 2,
+            api_key: Some(KEY.into()),
+            token: Some("t2".into()),
+            peer_id: Some("rusty".into()),
+            wants_turn: true,
+            ..Default::default()
+        },
+        T0,
+    );
+    let ev = events(&out);
+    let open = &ev[0].2;
+    assert_eq!(
+        open["turnUrls"],
+        json!(["turn:127.0.0.1:3478?transport=udp"])
+    );
+    let username = open["turnCredential"]["username"].as_str().unwrap();
+    assert_eq!(username, format!("{}:{KEY}$rusty", T0 / 1000 + 600));
+    let (_, password) =
+        peer_auth::check_turn_username(b"turn-secret", username, T0 / 1000).expect("valid");
+    assert_eq!(open["turnCredential"]["credential"], json!(password));
+}
