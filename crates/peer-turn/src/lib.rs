@@ -18,10 +18,12 @@
 #![warn(missing_docs)]
 
 pub mod framing;
+mod handler;
 pub mod peek;
 pub mod policy;
 pub mod quota;
 pub mod server;
 mod tcp;
 
-pub use server::{TurnConfig, TurnError, TurnServer, TurnStats};
+pub use handler::TurnStats;
+pub use server::{TurnConfig, TurnError, TurnServer};

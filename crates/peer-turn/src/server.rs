@@ -2,7 +2,8 @@
 //! and a TCP listener on the same port (`tcp.rs`).
 //!
 //! The crate's own `Server` cannot refuse peers or count allocations, so this runs its own
-//! read loop and checks each client message before `turn::server::request::Request` handles it:
+//! read loops and checks each client message (`handler.rs`) before
+//! `turn::server::request::Request` handles it:
 //! - an authenticated Allocate past the user's or the server's quota gets 486;
 //! - CreatePermission or ChannelBind naming a refused peer address gets 403 (every
 //!   XOR-PEER-ADDRESS is checked, not only the first the crate would install);
@@ -13,7 +14,7 @@
 //! Credentials are the TURN REST ones of `peer_auth::turn`. The nonce map the crate keeps per
 //! unauthenticated request is pruned on a timer.
 
-use crate::peek::{self, method, Class};
+use crate::handler::{released, Ctx, Shared, TurnStats};
 use crate::policy::{IpRange, RelayPolicy};
 use crate::quota::{Allocations, ByteBudget};
 use async_trait::async_trait;
@@ -25,11 +26,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use turn::allocation::allocation_manager::{Manager, ManagerConfig};
-use turn::allocation::five_tuple::FiveTuple;
-use turn::allocation::AllocationInfo;
 use turn::auth::{generate_auth_key, AuthHandler};
 use turn::relay::RelayAddressGenerator;
-use turn::server::request::Request;
 use webrtc_util::Conn;
 
 /// How the TURN server runs.
@@ -98,17 +96,6 @@ impl std::fmt::Display for TurnError {
 
 impl std::error::Error for TurnError {}
 
-/// Counters of what the server refused, for logs and tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct TurnStats {
-    /// Allocations held now.
-    pub allocations: usize,
-    /// Allocate requests refused with 486.
-    pub quota_refusals: u64,
-    /// Requests refused with 403, and Send indications dropped, for refused peers.
-    pub peer_refusals: u64,
-}
-
 /// A running TURN server; stops on drop.
 pub struct TurnServer {
     local_addr: SocketAddr,
@@ -123,14 +110,6 @@ impl Drop for TurnServer {
             t.abort();
         }
     }
-}
-
-/// What the listeners and the notifiers share.
-pub(crate) struct Shared {
-    quota: Mutex<Allocations>,
-    /// The user of each allocation, by its five-tuple.
-    owners: Mutex<HashMap<String, String>>,
-    stats: Mutex<TurnStats>,
 }
 
 impl TurnServer {
@@ -262,116 +241,6 @@ impl AuthHandler for RestAuth {
     }
 }
 
-/// An allocation's key in the owners map: the listener's transport and the five-tuple.
-fn key(transport: &str, ft: &FiveTuple) -> String {
-    format!("{transport} {}>{}", ft.src_addr, ft.dst_addr)
-}
-
-/// What every listener's messages are handled with.
-pub(crate) struct Ctx {
-    nonces: Arc<tokio::sync::Mutex<HashMap<String, tokio::time::Instant>>>,
-    auth: Arc<dyn AuthHandler + Send + Sync>,
-    realm: String,
-    policy: Arc<RelayPolicy>,
-    shared: Arc<Shared>,
-}
-
-impl Ctx {
-    /// Checks one client message and hands it to `turn`; replies go out on `conn`.
-    pub(crate) async fn handle(
-        &self,
-        transport: &'static str,
-        conn: &Arc<dyn Conn + Send + Sync>,
-        manager: &Arc<Manager>,
-        local_addr: SocketAddr,
-        src: SocketAddr,
-        data: &[u8],
-    ) {
-        let ft = FiveTuple {
-            src_addr: src,
-            dst_addr: local_addr,
-            ..Default::default()
-        };
-        // Checks before `turn` sees the message.
-        let mut allocating: Option<String> = None;
-        if let Some(p) = peek::peek(data) {
-            let refuse = |code: u16, reason: &str| peek::error_response(&p, code, reason);
-            match (p.method, p.class) {
-                (method::ALLOCATE, Class::Request) => {
-                    let user = p
-                        .username
-                        .as_deref()
-                        .and_then(|u| peer_auth::turn::parse_turn_username(u).ok())
-                        .map(|u| u.user.to_owned());
-                    if let Some(user) = user {
-                        let existing = manager.get_allocation(&ft).await.is_some();
-                        let full = self.shared.quota.lock().map_or(true, |mut q| {
-                            // Acquire and give back: only to ask.
-                            let ok = q.acquire(&user);
-                            if ok.is_ok() {
-                                q.release(&user);
-                            }
-                            ok.is_err()
-                        });
-                        if full && !existing {
-                            if let Ok(mut s) = self.shared.stats.lock() {
-                                s.quota_refusals += 1;
-                            }
-                            tracing::debug!(%src, %user, "TURN allocation refused: quota");
-                            let _ = conn
-                                .send_to(&refuse(486, "Allocation Quota Reached"), src)
-                                .await;
-                            return;
-                        }
-                        allocating = (!existing).then_some(user);
-                    }
-                }
-                (method::CREATE_PERMISSION | method::CHANNEL_BIND, Class::Request)
-                | (method::SEND, Class::Indication) => {
-                    if let Some(bad) = p.peers.iter().find_map(|a| self.policy.check(a.ip()).err())
-                    {
-                        if let Ok(mut s) = self.shared.stats.lock() {
-                            s.peer_refusals += 1;
-                        }
-                        tracing::debug!(%src, "{bad}");
-                        if p.class == Class::Request {
-                            let _ = conn.send_to(&refuse(403, "Forbidden"), src).await;
-                        }
-                        return;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut req = Request {
-            conn: conn.clone(),
-            src_addr: src,
-            buff: data.to_vec(),
-            allocation_manager: manager.clone(),
-            nonces: self.nonces.clone(),
-            auth_handler: self.auth.clone(),
-            realm: self.realm.clone(),
-            // Zero would expire bindings at once (the crate's `Server` defaults it to 600 s).
-            channel_bind_timeout: Duration::from_secs(600),
-        };
-        if let Err(e) = req.handle_request().await {
-            tracing::debug!(%src, error = %e, "TURN request");
-        }
-        if let Some(user) = allocating {
-            if manager.get_allocation(&ft).await.is_some() {
-                let counted = self
-                    .shared
-                    .quota
-                    .lock()
-                    .map(|mut q| q.acquire(&user).is_ok());
-                if let (Ok(true), Ok(mut owners)) = (counted, self.shared.owners.lock()) {
-                    owners.insert(key(transport, &ft), user);
-                }
-            }
-        }
-    }
-}
-
 /// Reads client datagrams and handles them one by one.
 async fn udp_loop(
     conn: Arc<dyn Conn + Send + Sync>,
@@ -390,24 +259,6 @@ async fn udp_loop(
         };
         ctx.handle("udp", &conn, &manager, local_addr, src, &buf[..n])
             .await;
-    }
-}
-
-/// Gives an ended allocation's quota back.
-async fn released(
-    mut rx: mpsc::Receiver<AllocationInfo>,
-    shared: Arc<Shared>,
-    transport: &'static str,
-) {
-    while let Some(info) = rx.recv().await {
-        let user = shared
-            .owners
-            .lock()
-            .ok()
-            .and_then(|mut o| o.remove(&key(transport, &info.five_tuple)));
-        if let (Some(user), Ok(mut q)) = (user, shared.quota.lock()) {
-            q.release(&user);
-        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! a write that makes no progress for [`WRITE`] closes it.
 
 use crate::framing::{pad_for_tcp, Frame, TcpFramer};
-use crate::server::Ctx;
+use crate::handler::Ctx;
 use async_trait::async_trait;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
