@@ -452,3 +452,56 @@ pub fn rtp_media(data: &[u8]) {
         }
     }
 }
+
+/// The TURN server's decoders of remote bytes: a STUN message peeked before `turn` sees it (and
+/// the server's error response to it), a TURN-over-TCP stream cut into messages, and a TURN
+/// REST username. Nothing panics; an error response peeks back as an error of the same method
+/// and transaction; every frame is a whole message no longer than [`MAX_FRAME`]; a parsed
+/// username's user part is what follows its first `:`.
+///
+/// [`MAX_FRAME`]: peer_turn::framing::MAX_FRAME
+pub fn turn(data: &[u8]) {
+    use peer_turn::framing::{TcpFramer, MAX_FRAME};
+    use peer_turn::peek::{error_response, peek, Class};
+    if let Some(p) = peek(data) {
+        if p.class == Class::Request {
+            let e = error_response(&p, 403, "Forbidden");
+            let back = peek(&e).expect("the server's error response is STUN");
+            assert_eq!((back.method, back.class), (p.method, Class::Error));
+            assert_eq!(back.transaction, p.transaction);
+        }
+    }
+    // The same bytes as a TCP stream, in pieces whose sizes the first byte picks.
+    let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    let mut framer = TcpFramer::new();
+    let mut consumed = 0usize;
+    let mut framed = 0usize;
+    for piece in data.chunks(step) {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let n = framer.push(rest);
+            consumed += n;
+            rest = &rest[n..];
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(f)) => {
+                        assert!(f.bytes().len() <= MAX_FRAME);
+                        framed += f.bytes().len();
+                    }
+                    Ok(None) => break,
+                    Err(_) => return,
+                }
+            }
+            if n == 0 {
+                return;
+            }
+        }
+    }
+    assert!(framed <= consumed, "frames {framed} > bytes {consumed}");
+    let text = String::from_utf8_lossy(data);
+    if let Ok(u) = peer_auth::turn::parse_turn_username(&text) {
+        let (_, user) = text.split_once(':').expect("a parsed username has ':'");
+        assert_eq!(u.user, user);
+        assert_eq!(format!("{}${}", u.key, u.peer_id), user);
+    }
+}
