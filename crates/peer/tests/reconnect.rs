@@ -12,7 +12,6 @@ use common::rooms::*;
 use common::*;
 use peer::{Codec, MediaKind, PeerEvent, RoomMode, RoomOptions, RoomPayload};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
