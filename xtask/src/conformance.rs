@@ -129,6 +129,10 @@ require_credential = true
 [sfu]
 test_loss_peer_prefix = "lossy"
 test_loss_percent = 5
+
+# No scenario relays through TURN yet; off, so the suite does not depend on port 3478.
+[turn]
+enabled = false
 "#
     )
 }

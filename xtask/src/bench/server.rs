@@ -87,7 +87,7 @@ impl Server {
         std::fs::write(
             &cfg,
             format!(
-                "listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{API_KEY}\"\nsecret = \"{SECRET}\"\nrequire_credential = {require_credential}\n[limits]\nmessages_per_second = 1000000\nmessage_burst = 1000000\n[sfu]\nmax_members_per_room = 256\n"
+                "listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{API_KEY}\"\nsecret = \"{SECRET}\"\nrequire_credential = {require_credential}\n[limits]\nmessages_per_second = 1000000\nmessage_burst = 1000000\n[sfu]\nmax_members_per_room = 256\n[turn]\nenabled = false\n"
             ),
         )
         .with_context(|| format!("writing {}", cfg.display()))?;

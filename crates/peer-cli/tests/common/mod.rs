@@ -42,7 +42,8 @@ impl TestServer {
         let config = format!(
             "listen = \"127.0.0.1:0\"\n\
              [timeouts]\nreconnect_grace_ms = 2000\n\
-             [[apps]]\nkey = \"{KEY}\"\nsecret = \"cli-test-secret\"\n"
+             [[apps]]\nkey = \"{KEY}\"\nsecret = \"cli-test-secret\"\n\
+             [turn]\nenabled = false\n"
         );
         let process = ServerProcess::start(&server_binary(), &config);
         TestServer {

@@ -40,7 +40,16 @@ impl TestServer {
     }
 
     /// Starts the server on `port` with `extra` TOML after the apps (`[timeouts]`, say).
+    /// TURN is off unless `extra` has a `[turn]` section: the default port is shared by every
+    /// server the tests start at once, so only the one that binds it first would issue
+    /// credentials, and the tests would not be alike.
     pub fn start_with(port: u16, extra: &str) -> TestServer {
+        let turn_off = if extra.contains("[turn]") {
+            ""
+        } else {
+            "[turn]\nenabled = false\n"
+        };
+        let extra = format!("{extra}\n{turn_off}");
         let config = format!(
             "listen = \"127.0.0.1:{port}\"\n\
              [[apps]]\nkey = \"{KEY}\"\nsecret = \"open-secret\"\n\
