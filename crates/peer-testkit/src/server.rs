@@ -19,7 +19,26 @@ pub fn server_binary() -> PathBuf {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
+        let mut cmd = Command::new(cargo);
+        // Without the variables cargo set for this test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
+        // ...): build scripts such as ring's depend on them, so with them this build and every
+        // other one of the workspace would keep rebuilding ring, webrtc and what uses them.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "OUT_DIR",
+                ]
+                .contains(&k.as_ref())
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        let status = cmd
             .current_dir(&root)
             .args([
                 "build",
