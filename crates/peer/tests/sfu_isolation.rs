@@ -31,24 +31,10 @@ async fn video_over(m: &Member, d: Duration) -> u64 {
 
 /// The last "SFU NACK budget" totals the server logged: (granted, refused).
 fn budget_totals(server: &TestServer) -> Option<(u64, u64)> {
-    let field = |line: &str, name: &str| -> Option<u64> {
-        let at = line.find(&format!("{name}="))? + name.len() + 1;
-        line[at..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    };
     server
-        .log_lines()
+        .log_lines_with(&["SFU NACK budget"])
         .iter()
-        .map(|l| {
-            l.replace("\u{1b}[3m", "")
-                .replace("\u{1b}[0m", "")
-                .replace("\u{1b}[2m", "")
-        })
-        .filter(|l| l.contains("SFU NACK budget"))
-        .filter_map(|l| Some((field(&l, "granted")?, field(&l, "refused")?)))
+        .filter_map(|l| Some((log_number(l, "granted")?, log_number(l, "refused")?)))
         .next_back()
 }
 

@@ -89,24 +89,15 @@ async fn sfu_room_media_data_leave_and_late_join() {
 
 /// The SFU offers of `peer` logged so far: (bytes, m-sections), oldest first.
 fn offers_of(server: &TestServer, peer: &str) -> Vec<(usize, usize)> {
-    let field = |line: &str, name: &str| -> Option<usize> {
-        let at = line.find(&format!("{name}="))? + name.len() + 1;
-        line[at..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    };
     server
-        .log_lines()
+        .log_lines_with(&["SFU offer", &format!("peer={peer} ")])
         .iter()
-        .map(|l| {
-            l.replace("\u{1b}[3m", "")
-                .replace("\u{1b}[0m", "")
-                .replace("\u{1b}[2m", "")
+        .filter_map(|l| {
+            Some((
+                log_number(l, "bytes")? as usize,
+                log_number(l, "sections")? as usize,
+            ))
         })
-        .filter(|l| l.contains("SFU offer") && l.contains(&format!("peer={peer} ")))
-        .filter_map(|l| Some((field(&l, "bytes")?, field(&l, "sections")?)))
         .collect()
 }
 

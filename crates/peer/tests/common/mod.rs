@@ -68,6 +68,31 @@ impl TestServer {
         self.process.log_lines()
     }
 
+    /// The logged lines that contain every one of `words`, without their ANSI styling.
+    pub fn log_lines_with(&self, words: &[&str]) -> Vec<String> {
+        self.log_lines()
+            .iter()
+            .map(|l| {
+                l.replace("\u{1b}[3m", "")
+                    .replace("\u{1b}[0m", "")
+                    .replace("\u{1b}[2m", "")
+            })
+            .filter(|l| words.iter().all(|w| l.contains(w)))
+            .collect()
+    }
+}
+
+/// The number logged as `name=N` in `line`.
+pub fn log_number(line: &str, name: &str) -> Option<u64> {
+    let at = line.find(&format!("{name}="))? + name.len() + 1;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+impl TestServer {
     /// Options for `key` on this server, loopback ICE.
     pub fn options(&self, key: &str) -> PeerOptions {
         let mut o = PeerOptions::new(key);
