@@ -118,22 +118,7 @@ impl TurnServer {
         if config.secret.is_empty() {
             return Err(TurnError::Config("the secret is empty".into()));
         }
-        let socket = UdpSocket::bind(config.listen)
-            .await
-            .map_err(|e| TurnError::Bind(config.listen, e))?;
-        let local_addr = socket
-            .local_addr()
-            .map_err(|e| TurnError::Bind(config.listen, e))?;
-        // TURN over TCP on the same port number.
-        let tcp = if config.tcp {
-            Some(
-                tokio::net::TcpListener::bind(local_addr)
-                    .await
-                    .map_err(|e| TurnError::Bind(local_addr, e))?,
-            )
-        } else {
-            None
-        };
+        let (socket, local_addr, tcp) = bind(config.listen, config.tcp).await?;
         let policy = Arc::new(RelayPolicy::new(config.relay_allow.clone()));
         let relay_ip = config.relay_ip.unwrap_or(local_addr.ip());
         let (notify_tx, notify_rx) = mpsc::channel(64);
@@ -216,6 +201,32 @@ impl TurnServer {
             tracing::debug!(error = %e, "closing TURN allocations");
         }
     }
+}
+
+/// Binds the UDP socket and, with `tcp`, a TCP listener on the same port. With port 0 the
+/// UDP socket's free port may be taken for TCP: then another port is tried (a few times).
+async fn bind(
+    listen: SocketAddr,
+    tcp: bool,
+) -> Result<(UdpSocket, SocketAddr, Option<tokio::net::TcpListener>), TurnError> {
+    let attempts = if listen.port() == 0 { 10 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let socket = UdpSocket::bind(listen)
+            .await
+            .map_err(|e| TurnError::Bind(listen, e))?;
+        let local_addr = socket
+            .local_addr()
+            .map_err(|e| TurnError::Bind(listen, e))?;
+        if !tcp {
+            return Ok((socket, local_addr, None));
+        }
+        match tokio::net::TcpListener::bind(local_addr).await {
+            Ok(l) => return Ok((socket, local_addr, Some(l))),
+            Err(e) => last = Some(TurnError::Bind(local_addr, e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| TurnError::Config("no port".into())))
 }
 
 /// TURN REST credentials: the key of `username` if it is well formed and not expired.
