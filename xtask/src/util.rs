@@ -24,30 +24,8 @@ pub fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// A `cargo` command without the variables `cargo run` set for xtask itself (`CARGO_PKG_*`,
-/// `CARGO_MANIFEST_*`, ...): build scripts such as `ring`'s depend on them, so with them a build
-/// started from xtask and one from the shell keep invalidating each other (webrtc, rustls and
-/// ring rebuilt every time).
-pub fn cargo_command() -> Command {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("CARGO_PKG_")
-            || k.starts_with("CARGO_MANIFEST_")
-            || [
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "OUT_DIR",
-            ]
-            .contains(&k.as_ref())
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd
-}
+/// A `cargo` command without the variables `cargo run` set for xtask itself.
+pub use peer_testkit::cargo_command;
 
 /// Makes sure `binary` exists, installing Debian's `package` when it is missing and we are
 /// root (Chromium, Janus, and the servers later tests need come from Debian).

@@ -12,4 +12,4 @@ pub mod server;
 
 pub use proc::ProcStats;
 pub use rng::Rng;
-pub use server::{server_binary, Launch, ServerProcess};
+pub use server::{cargo_command, server_binary, Launch, ServerProcess};

@@ -9,6 +9,31 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A `cargo` command (`$CARGO`, else `cargo`) without the variables cargo sets for the build
+/// or test that runs it (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...): build scripts such as
+/// ring's depend on them, so with them a build started from a test or from xtask and one from
+/// the shell keep invalidating each other (ring, webrtc and what uses them rebuilt every time).
+pub fn cargo_command() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "OUT_DIR",
+            ]
+            .contains(&k.as_ref())
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
 /// The debug `peer-server` binary of this workspace, built (once per test process) with
 /// `cargo build -p peer-server` for crates whose tests cannot use `CARGO_BIN_EXE_peer-server`.
 pub fn server_binary() -> PathBuf {
@@ -18,27 +43,7 @@ pub fn server_binary() -> PathBuf {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        // Without the variables cargo set for this test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
-        // ...): build scripts such as ring's depend on them, so with them this build and every
-        // other one of the workspace would keep rebuilding ring, webrtc and what uses them.
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if k.starts_with("CARGO_PKG_")
-                || k.starts_with("CARGO_MANIFEST_")
-                || [
-                    "CARGO_CRATE_NAME",
-                    "CARGO_BIN_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "OUT_DIR",
-                ]
-                .contains(&k.as_ref())
-            {
-                cmd.env_remove(&key);
-            }
-        }
-        let status = cmd
+        let status = cargo_command()
             .current_dir(&root)
             .args([
                 "build",

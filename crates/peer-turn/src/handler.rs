@@ -80,14 +80,11 @@ impl Ctx {
                         .map(|u| u.user.to_owned());
                     if let Some(user) = user {
                         let existing = manager.get_allocation(&ft).await.is_some();
-                        let full = self.shared.quota.lock().map_or(true, |mut q| {
-                            // Acquire and give back: only to ask.
-                            let ok = q.acquire(&user);
-                            if ok.is_ok() {
-                                q.release(&user);
-                            }
-                            ok.is_err()
-                        });
+                        let full = self
+                            .shared
+                            .quota
+                            .lock()
+                            .map_or(true, |q| q.check(&user).is_err());
                         if full && !existing {
                             if let Ok(mut s) = self.shared.stats.lock() {
                                 s.quota_refusals += 1;

@@ -46,16 +46,21 @@ impl Allocations {
         }
     }
 
-    /// Counts one more allocation of `user`, or refuses it.
-    pub fn acquire(&mut self, user: &str) -> Result<(), QuotaError> {
+    /// Whether one more allocation of `user` would be counted.
+    pub fn check(&self, user: &str) -> Result<(), QuotaError> {
         if self.held >= self.total {
             return Err(QuotaError::Server(self.total));
         }
-        let n = self.users.get(user).copied().unwrap_or(0);
-        if n >= self.per_user {
+        if self.of(user) >= self.per_user {
             return Err(QuotaError::User(self.per_user));
         }
-        self.users.insert(user.to_owned(), n + 1);
+        Ok(())
+    }
+
+    /// Counts one more allocation of `user`, or refuses it.
+    pub fn acquire(&mut self, user: &str) -> Result<(), QuotaError> {
+        self.check(user)?;
+        *self.users.entry(user.to_owned()).or_default() += 1;
         self.held += 1;
         Ok(())
     }

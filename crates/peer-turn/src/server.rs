@@ -100,7 +100,8 @@ impl std::error::Error for TurnError {}
 pub struct TurnServer {
     local_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
-    manager: Arc<Manager>,
+    /// The allocations of UDP clients, and of TCP clients when TCP is on.
+    managers: Vec<Arc<Manager>>,
     shared: Arc<Shared>,
 }
 
@@ -150,6 +151,7 @@ impl TurnServer {
             tokio::spawn(released(notify_rx, shared.clone(), "udp")),
             tokio::spawn(prune_nonces(nonces)),
         ];
+        let mut managers = vec![manager];
         if let Some(tcp) = tcp {
             // TCP clients have their own allocation manager: their five-tuples are built as
             // UDP ones by the crate and must not meet UDP clients'.
@@ -159,6 +161,7 @@ impl TurnServer {
                 alloc_close_notify: Some(tcp_notify_tx),
             }));
             tasks.push(tokio::spawn(released(tcp_notify_rx, shared.clone(), "tcp")));
+            managers.push(tcp_manager.clone());
             tasks.push(tokio::spawn(crate::tcp::accept_loop(
                 tcp,
                 tcp_manager,
@@ -170,7 +173,7 @@ impl TurnServer {
         Ok(TurnServer {
             local_addr,
             tasks,
-            manager,
+            managers,
             shared,
         })
     }
@@ -187,9 +190,14 @@ impl TurnServer {
         s
     }
 
-    /// Allocations `turn` holds now (the quota's count follows them as they end).
+    /// Allocations `turn` holds now, UDP and TCP clients' (the quota's count follows them as
+    /// they end).
     pub async fn live_allocations(&self) -> usize {
-        self.manager.get_allocations_info(None).await.len()
+        let mut n = 0;
+        for m in &self.managers {
+            n += m.get_allocations_info(None).await.len();
+        }
+        n
     }
 
     /// Stops serving and closes every allocation.
@@ -197,8 +205,10 @@ impl TurnServer {
         for t in &self.tasks {
             t.abort();
         }
-        if let Err(e) = self.manager.close().await {
-            tracing::debug!(error = %e, "closing TURN allocations");
+        for m in &self.managers {
+            if let Err(e) = m.close().await {
+                tracing::debug!(error = %e, "closing TURN allocations");
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 //! [`IDLE`] without one (longer than the default allocation lifetime, which Refreshes renew);
 //! a write that makes no progress for [`WRITE`] closes it.
 
-use crate::framing::{pad_for_tcp, Frame, TcpFramer};
+use crate::framing::{pad_for_tcp, TcpFramer};
 use crate::handler::Ctx;
 use async_trait::async_trait;
 use std::net::SocketAddr;
@@ -81,12 +81,13 @@ async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let (mut read, write) = stream.into_split();
-    let conn: Arc<dyn Conn + Send + Sync> = Arc::new(TcpClientConn {
+    let client = Arc::new(TcpClientConn {
         write: Mutex::new(write),
         local_addr,
         peer,
         closed: AtomicBool::new(false),
     });
+    let conn: Arc<dyn Conn + Send + Sync> = client.clone();
     let mut framer = TcpFramer::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut deadline = FIRST_MESSAGE;
@@ -96,10 +97,7 @@ async fn serve(
             match framer.next_frame() {
                 Ok(Some(frame)) => {
                     deadline = IDLE;
-                    let data = match &frame {
-                        Frame::Stun(b) | Frame::ChannelData(b) => b,
-                    };
-                    ctx.handle("tcp", &conn, manager, local_addr, peer, data)
+                    ctx.handle("tcp", &conn, manager, local_addr, peer, frame.bytes())
                         .await;
                 }
                 Ok(None) => break,
@@ -109,7 +107,7 @@ async fn serve(
                 }
             }
         }
-        if conn_closed(&conn) {
+        if client.closed.load(Ordering::Relaxed) {
             return;
         }
         let want = framer.room().min(buf.len());
@@ -123,12 +121,6 @@ async fn serve(
         };
         framer.push(&buf[..n]);
     }
-}
-
-fn conn_closed(conn: &Arc<dyn Conn + Send + Sync>) -> bool {
-    conn.as_any()
-        .downcast_ref::<TcpClientConn>()
-        .is_some_and(|c| c.closed.load(Ordering::Relaxed))
 }
 
 /// What `turn` writes to for one TCP client.

@@ -10,19 +10,19 @@ use peer::{ConnectOptions, Data, IceTransportPolicy, PeerEvent};
 
 const TURN: &str = "[turn]\nlisten = \"127.0.0.1:0\"\nrelay_allow = [\"127.0.0.0/8\"]\n";
 
+/// Opens peer `id` with relay candidates only, asking for TURN or not.
+async fn relay_only(server: &TestServer, id: &str, turn: bool) -> peer::Peer {
+    let mut o = server.options(KEY);
+    o.turn = turn;
+    o.config = o.config.ice_transport_policy(IceTransportPolicy::Relay);
+    server.peer_with(id, o).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_peers_exchange_data_through_the_servers_turn() {
     let server = TestServer::start_with(0, TURN);
-    let relay_only = |id: &str| {
-        let mut o = server.options(KEY);
-        o.turn = true;
-        o.config = o.config.ice_transport_policy(IceTransportPolicy::Relay);
-        (id.to_owned(), o)
-    };
-    let (id, o) = relay_only("turn-b");
-    let b = server.peer_with(&id, o).await;
-    let (id, o) = relay_only("turn-a");
-    let a = server.peer_with(&id, o).await;
+    let b = relay_only(&server, "turn-b", true).await;
+    let a = relay_only(&server, "turn-a", true).await;
     tokio::spawn(async move {
         while let Some(ev) = b.next_event().await {
             if let PeerEvent::Connection(conn) = ev {
@@ -56,16 +56,8 @@ async fn without_turn_a_relay_only_peer_cannot_connect() {
     // The same relay-only peers, but they do not ask for TURN: no relay candidate, no
     // connection (so the test above cannot pass without the relay).
     let server = TestServer::start_with(0, TURN);
-    let relay_only = |id: &str| {
-        let mut o = server.options(KEY);
-        o.turn = false;
-        o.config = o.config.ice_transport_policy(IceTransportPolicy::Relay);
-        (id.to_owned(), o)
-    };
-    let (id, o) = relay_only("noturn-b");
-    let _b = server.peer_with(&id, o).await;
-    let (id, o) = relay_only("noturn-a");
-    let a = server.peer_with(&id, o).await;
+    let _b = relay_only(&server, "noturn-b", false).await;
+    let a = relay_only(&server, "noturn-a", false).await;
     let conn = a
         .connect("noturn-b", ConnectOptions::default())
         .await

@@ -86,7 +86,8 @@ pub async fn start(out_dir: &Path, ns: &Netns) -> Result<Server> {
     std::fs::create_dir_all(&conf)?;
     let port = free_port()?;
     let lib = lib_dir();
-    let media_ip = "jb0";
+    // libnice gathers on this interface only: the namespace's veth end with MEDIA_IP.
+    let interface = "jb0";
     let files = [
         (
             "janus.jcfg",
@@ -96,7 +97,7 @@ pub async fn start(out_dir: &Path, ns: &Netns) -> Result<Server> {
                  loggers_folder = \"{lib}/loggers\"\n  log_to_stdout = true\n  debug_level = 4\n  \
                  debug_colors = false\n  session_timeout = 60\n}}\n\
                  media: {{\n  ipv6 = false\n  rtp_port_range = \"20000-40000\"\n}}\n\
-                 nat: {{\n  full_trickle = false\n  ice_enforce_list = \"{media_ip}\"\n  ignore_mdns = true\n}}\n\
+                 nat: {{\n  full_trickle = false\n  ice_enforce_list = \"{interface}\"\n  ignore_mdns = true\n}}\n\
                  plugins: {{\n  disable = \"libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,\
                  libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,\
                  libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so\"\n}}\n\
