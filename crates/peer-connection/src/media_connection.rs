@@ -87,6 +87,15 @@ pub struct MediaConnection {
     inner: Arc<Inner>,
 }
 
+/// Two handles are equal when they are the same connection (clones of one).
+impl PartialEq for MediaConnection {
+    fn eq(&self, other: &MediaConnection) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for MediaConnection {}
+
 impl std::fmt::Debug for MediaConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaConnection")

@@ -194,7 +194,7 @@ pub const MESSAGES: &[MessageSpec] = &[
         direction: Direction::ServerToClient,
         doc: "The session is open (after the handshake, and again after a reconnect).",
         bare: None,
-        fields: &[f("peerId", "string", true, "The requested or assigned peer id."), f("turnCredential", "object", false, "`{username, credential}` when the server hands out TURN credentials."), f("turnUrls", "string[]", false, "Extension (ignored by the SDK): this server's TURN URLs, sent with a credential.")],
+        fields: &[f("peerId", "string", true, "The requested or assigned peer id."), f("turnCredential", "object", false, "`{username, credential}` when the server hands out TURN credentials."), f("turnUrls", "string[]", false, "Extension (ignored by the SDK): this server's TURN URLs, sent with a credential."), f("resumed", "boolean", false, "Extension (ignored by the SDK): `true` when a reconnect resumed the session the server kept (rooms and contacts as they were); absent on a fresh session.")],
     },
     MessageSpec {
         event: server::event::ERROR,
@@ -352,6 +352,7 @@ mod tests {
                     credential: "c".into(),
                 }),
                 turn_urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+                resumed: true,
             }),
             ServerMessage::error(ErrorType::RoomError, "x"),
             ServerMessage::ForceClose(ForceClose {

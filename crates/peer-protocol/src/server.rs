@@ -53,6 +53,11 @@ pub struct Open {
     /// credential. An extension the SDK ignores; Rust peers use it.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub turn_urls: Vec<String>,
+    /// `true` when this `OPEN` resumes a session the server kept through a reconnect (the
+    /// peer's rooms and contacts are as they were); absent on a fresh session, after which a
+    /// reconnecting client joins its rooms again. An extension the SDK ignores.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub resumed: bool,
 }
 
 /// `{username, credential}` for the SDK's TURN entries.
@@ -284,6 +289,7 @@ mod tests {
             peer_id: "alice-mwwcdy5l0".into(),
             turn_credential: None,
             turn_urls: Vec::new(),
+            resumed: false,
         });
         assert_eq!(
             m.encode()[0].as_bytes(),

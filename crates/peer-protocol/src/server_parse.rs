@@ -135,6 +135,7 @@ mod tests {
                 peer_id: "a".into(),
                 turn_credential: None,
                 turn_urls: Vec::new(),
+                resumed: false,
             }),
             ServerMessage::error(ErrorType::PeerUnavailable, "gone"),
             ServerMessage::Offer(raw(json!({"src": "a", "offer": {"sdp": "v=0"}}))),

@@ -39,6 +39,9 @@ pub enum RoomInput {
     Signal(RoomSignal),
     /// `LEAVE`: the peer is gone from the server (its rooms included).
     PeerGone(String),
+    /// The Peer's signaling reconnected to a fresh session (the server restarted, or the
+    /// reconnect grace ran out), which knows none of its rooms: the room joins again.
+    Rejoin,
     /// `SFU_OFFER`: the SFU server's offer, with the complete map from stream id to member.
     SfuOffer {
         /// The offer's SDP.

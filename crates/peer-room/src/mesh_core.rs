@@ -7,13 +7,20 @@
 //! rule lets a second one exist); candidates for calls not made yet wait in at most
 //! [`MAX_PENDING_CALLS`] queues of [`MAX_PENDING_CANDIDATES`]; offers and candidates from peers
 //! that are not members are dropped.
+//!
+//! Rejoin: after the Peer's signaling reconnected to a fresh session (the server restarted),
+//! the room sends `ROOM_JOIN` again. The calls are peer to peer and go on. The confirmation
+//! lists who has rejoined so far: members it names that this side did not know join (and are
+//! called, as on a first join); members it does not name are kept while a call with them lives
+//! (they may be reconnecting too), and leave when their last call ends before they rejoin.
+//! The SDK itself does not rejoin (protocol §11.3).
 
 use crate::event::RoomEvent;
 use crate::input::RoomInput;
 use peer_connection::router::RoomSignal;
 use peer_connection::signal::{Offer, Routed};
-use peer_protocol::client::{ClientMessage, RoomGetUsers, RoomRef};
-use std::collections::{HashMap, VecDeque};
+use peer_protocol::client::{ClientMessage, RoomGetUsers, RoomJoin, RoomRef, RoomType};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Connection ids whose candidates may wait for their call.
 pub(crate) const MAX_PENDING_CALLS: usize = 32;
@@ -74,6 +81,10 @@ pub(crate) struct MeshCore {
     /// Prefix and counter of the connection ids this side picks.
     id_prefix: String,
     next_id: u64,
+    /// `ROOM_JOIN` went out again after a fresh session; its confirmation is awaited.
+    rejoining: bool,
+    /// Members kept through a rejoin that the fresh session has not named yet.
+    unconfirmed: HashSet<String>,
     out: VecDeque<Output>,
 }
 
@@ -91,6 +102,8 @@ impl MeshCore {
             pending: VecDeque::new(),
             id_prefix: id_prefix.to_owned(),
             next_id: 0,
+            rejoining: false,
+            unconfirmed: HashSet::new(),
             out: VecDeque::new(),
         }
     }
@@ -142,13 +155,19 @@ impl MeshCore {
             }
             RoomInput::Logs(log) => self.emit(RoomEvent::Log(log)),
             RoomInput::Signal(signal) => self.signal(signal),
+            RoomInput::Rejoin => self.rejoin(),
             RoomInput::SfuOffer { .. } => {}
         }
     }
 
-    /// Call `id` closed (either side, or it failed): forgotten.
+    /// Call `id` closed (either side, or it failed): forgotten. A member kept through a
+    /// rejoin but not named since leaves with its last call.
     pub(crate) fn call_closed(&mut self, id: &str) {
-        self.calls.remove(id);
+        if let Some(peer) = self.calls.remove(id) {
+            if self.calls_with(&peer) == 0 && self.unconfirmed.contains(&peer) {
+                self.member_gone(&peer);
+            }
+        }
     }
 
     /// `close()`: the calls close, `ROOM_LEAVE` goes out, `Close` is reported.
@@ -184,6 +203,10 @@ impl MeshCore {
 
     fn user_join(&mut self, src: String, members: Vec<String>) {
         if src == self.local_id {
+            if self.phase == Phase::Open && self.rejoining {
+                self.rejoined(members);
+                return;
+            }
             if self.phase != Phase::Joining {
                 return;
             }
@@ -197,10 +220,54 @@ impl MeshCore {
                     kind: "media".into(),
                 })));
             self.emit(RoomEvent::Open);
+        } else if self.unconfirmed.remove(&src) {
+            // A member kept through the rejoin is back: nothing changed for the application.
         } else {
             self.add_member(src.clone());
             self.emit(RoomEvent::PeerJoin(src));
         }
+    }
+
+    /// A fresh signaling session: join again (see the module documentation).
+    fn rejoin(&mut self) {
+        self.out
+            .push_back(Output::Send(ClientMessage::RoomJoin(RoomJoin {
+                room_name: self.room.clone(),
+                room_type: RoomType::Mesh,
+            })));
+        if self.phase == Phase::Open {
+            self.rejoining = true;
+        }
+    }
+
+    /// The rejoin is confirmed with the members named so far.
+    fn rejoined(&mut self, listed: Vec<String>) {
+        self.rejoining = false;
+        let unnamed: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| !listed.contains(m))
+            .cloned()
+            .collect();
+        for m in unnamed {
+            if self.calls_with(&m) == 0 {
+                self.member_gone(&m);
+            } else {
+                self.unconfirmed.insert(m);
+            }
+        }
+        for m in listed {
+            if m != self.local_id && !self.is_member(&m) {
+                self.add_member(m.clone());
+                self.emit(RoomEvent::PeerJoin(m));
+            }
+        }
+        // Members with no call yet are called, as after a first join.
+        self.out
+            .push_back(Output::Send(ClientMessage::RoomGetUsers(RoomGetUsers {
+                room_name: self.room.clone(),
+                kind: "media".into(),
+            })));
     }
 
     fn add_member(&mut self, id: String) {
@@ -251,6 +318,7 @@ impl MeshCore {
         if src == self.local_id || !self.is_member(src) {
             return;
         }
+        self.unconfirmed.remove(src);
         self.members.retain(|m| m != src);
         let ids: Vec<String> = self
             .calls

@@ -100,8 +100,16 @@ async fn pump(room: Weak<RoomInner>, conn: MediaConnection) {
                 tracing::debug!(room = %inner.name, error = %e, "SFU connection error");
             }
             MediaConnectionEvent::Close => {
-                if let Some(core) = inner.core.lock().ok().as_mut().and_then(|c| c.sfu()) {
-                    core.connection_closed();
+                // A connection replaced after a rejoin ends quietly.
+                let current = inner
+                    .sfu
+                    .lock()
+                    .ok()
+                    .is_some_and(|c| c.as_ref() == Some(&conn));
+                if current {
+                    if let Some(core) = inner.core.lock().ok().as_mut().and_then(|c| c.sfu()) {
+                        core.connection_closed();
+                    }
                 }
                 inner.run_outputs().await;
                 return;

@@ -5,12 +5,18 @@
 //! Remote streams are reported with the member that `msids` names; a stream the map does not
 //! name yet waits (at most [`MAX_PARKED`] tracks) until an offer names it, as the SDK parks
 //! `_unknownStreams`. Members' departures drop their streams from the map.
+//!
+//! Rejoin: after the Peer's signaling reconnected to a fresh session (the server restarted),
+//! the room sends `ROOM_JOIN` again and drops its connection with the old server; the
+//! confirmation reconciles the members (who is listed joins, who is not leaves) and asks for
+//! a new offer, whose connection reports the members' streams again. The SDK itself does not
+//! rejoin (protocol §11.3).
 
 use crate::event::RoomEvent;
 use crate::input::RoomInput;
 use crate::mesh_core::{Output, Phase};
 use peer_media::RemoteTrack;
-use peer_protocol::client::{ClientMessage, RoomRef};
+use peer_protocol::client::{ClientMessage, RoomJoin, RoomRef, RoomType};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 /// Remote tracks that may wait for their stream's member to be named.
@@ -45,6 +51,8 @@ pub(crate) struct SfuRoomCore {
     parked: VecDeque<Parked>,
     /// The first offer created the connection.
     connected: bool,
+    /// `ROOM_JOIN` went out again after a fresh session; its confirmation is awaited.
+    rejoining: bool,
     out: VecDeque<Output>,
 }
 
@@ -59,6 +67,7 @@ impl SfuRoomCore {
             reported: HashSet::new(),
             parked: VecDeque::new(),
             connected: false,
+            rejoining: false,
             out: VecDeque::new(),
         }
     }
@@ -83,7 +92,9 @@ impl SfuRoomCore {
         match input {
             RoomInput::UserJoin { src, members } => {
                 if src == self.local_id {
-                    if self.phase == Phase::Joining {
+                    if self.phase == Phase::Open && self.rejoining {
+                        self.rejoined(members);
+                    } else if self.phase == Phase::Joining {
                         self.phase = Phase::Open;
                         self.members = members
                             .into_iter()
@@ -121,6 +132,7 @@ impl SfuRoomCore {
                 self.out.push_back(Output::SfuOffer { sdp, first });
                 self.unpark();
             }
+            RoomInput::Rejoin => self.rejoin(),
             RoomInput::Users { .. } | RoomInput::Signal(_) => {}
         }
     }
@@ -183,6 +195,52 @@ impl SfuRoomCore {
                 .push_back(Output::Emit(RoomEvent::Error(crate::RoomError::Timeout)));
             self.close();
         }
+    }
+
+    /// A fresh signaling session: join again, and drop the connection with the old server
+    /// (its streams end with it).
+    fn rejoin(&mut self) {
+        self.out
+            .push_back(Output::Send(ClientMessage::RoomJoin(RoomJoin {
+                room_name: self.room.clone(),
+                room_type: RoomType::Sfu,
+            })));
+        if self.phase != Phase::Open {
+            return;
+        }
+        self.rejoining = true;
+        if self.connected {
+            self.connected = false;
+            self.msids.clear();
+            self.reported.clear();
+            self.parked.clear();
+            self.out.push_back(Output::SfuClose);
+        }
+    }
+
+    /// The rejoin is confirmed: members the server lists and this side did not know join,
+    /// members it does not list leave; then a new offer is asked for.
+    fn rejoined(&mut self, listed: Vec<String>) {
+        self.rejoining = false;
+        let gone: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| !listed.contains(m))
+            .cloned()
+            .collect();
+        for m in gone {
+            self.member_left(&m);
+        }
+        for m in listed {
+            if m != self.local_id && !self.members.contains(&m) {
+                self.members.push(m.clone());
+                self.out.push_back(Output::Emit(RoomEvent::PeerJoin(m)));
+            }
+        }
+        self.out
+            .push_back(Output::Send(ClientMessage::SfuGetOffer(RoomRef {
+                room_name: self.room.clone(),
+            })));
     }
 
     fn member_left(&mut self, src: &str) {

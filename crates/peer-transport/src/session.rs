@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use peer_protocol::client::ClientMessage;
 use peer_protocol::engineio::{Frame, Handshake, Packet};
-use peer_protocol::server::{ServerMessage, TurnCredential};
+use peer_protocol::server::{Open, ServerMessage, TurnCredential};
 use peer_protocol::socketio::{self, PacketKind};
 use std::collections::VecDeque;
 use std::fmt;
@@ -26,6 +26,9 @@ pub enum SessionEvent {
         turn_credential: Option<TurnCredential>,
         /// The server's TURN URLs (`turnUrls`, an extension), if it sent any.
         turn_urls: Vec<String>,
+        /// The server resumed the session it kept (`resumed`, an extension): after a
+        /// reconnect, `false` means a fresh session that knows none of this peer's rooms.
+        resumed: bool,
     },
     /// Any other server message.
     Message(ServerMessage),
@@ -281,7 +284,7 @@ impl ClientSession {
                 };
                 match ServerMessage::parse(event) {
                     Ok(ServerMessage::Open(open)) => {
-                        self.on_open(now, open.peer_id, open.turn_credential, open.turn_urls);
+                        self.on_open(now, open);
                         Ok(())
                     }
                     Ok(msg) => {
@@ -298,24 +301,19 @@ impl ClientSession {
         }
     }
 
-    fn on_open(
-        &mut self,
-        now: Instant,
-        peer_id: String,
-        turn: Option<TurnCredential>,
-        turn_urls: Vec<String>,
-    ) {
+    fn on_open(&mut self, now: Instant, open: Open) {
         self.phase = Phase::Open;
         self.handshake_deadline = None;
-        self.peer_id = Some(peer_id.clone());
+        self.peer_id = Some(open.peer_id.clone());
         self.next_app_ping = Some(now + self.app_ping_interval);
         while let Some(msg) = self.queued.pop_front() {
             self.transmit.extend(msg.encode());
         }
         self.events.push_back(SessionEvent::Open {
-            peer_id,
-            turn_credential: turn,
-            turn_urls,
+            peer_id: open.peer_id,
+            turn_credential: open.turn_credential,
+            turn_urls: open.turn_urls,
+            resumed: open.resumed,
         });
     }
 
@@ -414,6 +412,7 @@ mod tests {
                 peer_id: "a".into(),
                 turn_credential: None,
                 turn_urls: Vec::new(),
+                resumed: false,
             })
         );
         let out = drain(&mut s);

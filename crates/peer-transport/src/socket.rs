@@ -41,6 +41,10 @@ pub enum SignalingEvent {
     Reopened {
         /// The peer id (the same as before).
         peer_id: String,
+        /// The server kept the session through the drop (the peer's rooms and contacts are as
+        /// they were). `false`: a fresh session (the server restarted, or the grace ran out),
+        /// which knows none of this peer's rooms.
+        resumed: bool,
     },
     /// A server message.
     Message(ServerMessage),
@@ -515,6 +519,7 @@ impl SocketTask {
                 peer_id,
                 turn_credential,
                 turn_urls,
+                resumed,
             } => {
                 self.set_open(true);
                 self.last_error = None;
@@ -522,7 +527,7 @@ impl SocketTask {
                     Some(tx) => {
                         let _ = tx.send(Ok((peer_id, turn_credential, turn_urls)));
                     }
-                    None => self.emit(SignalingEvent::Reopened { peer_id }),
+                    None => self.emit(SignalingEvent::Reopened { peer_id, resumed }),
                 }
             }
             SessionEvent::Message(msg) => {

@@ -46,9 +46,16 @@ pub(crate) async fn run(peer: Weak<Inner>, mut events: mpsc::Receiver<SignalingE
         };
         match ev {
             SignalingEvent::Message(msg) => route(&inner, msg).await,
-            SignalingEvent::Reopened { peer_id } => {
+            SignalingEvent::Reopened { peer_id, resumed } => {
                 if inner.logs(2) {
-                    tracing::warn!(peer = %peer_id, "signaling reconnected");
+                    tracing::warn!(peer = %peer_id, resumed, "signaling reconnected");
+                }
+                // A fresh session (the server restarted) knows none of the rooms: they join
+                // again. The P2P connections need nothing from it.
+                if !resumed {
+                    for room in inner.all_rooms() {
+                        room_router::deliver(&room, RoomInput::Rejoin).await;
+                    }
                 }
                 inner.emit(PeerEvent::Reconnected).await;
             }

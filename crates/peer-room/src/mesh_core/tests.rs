@@ -261,3 +261,96 @@ fn strangers_data_offers_and_too_many_members() {
     small.handle_input(RoomInput::Signal(RoomSignal::Offer(offer("c", "mc_c"))));
     assert!(drain(&mut small).is_empty());
 }
+
+#[test]
+fn a_rejoin_keeps_live_calls_and_reconciles_the_members() {
+    // z is in a room with a (called), b (called) and c (no call: its call already ended).
+    let mut c = joined("z", &["a", "b", "c"]);
+    let call_of = |c: &MeshCore, peer: &str| {
+        c.calls()
+            .find(|(_, p)| *p == peer)
+            .map(|(id, _)| id.clone())
+    };
+    let c_call = call_of(&c, "c").unwrap();
+    c.call_closed(&c_call);
+    let b_call = call_of(&c, "b").unwrap();
+    c.handle_input(RoomInput::Rejoin);
+    assert!(matches!(
+        &drain(&mut c)[..],
+        [Output::Send(ClientMessage::RoomJoin(RoomJoin { room_name, room_type: RoomType::Mesh }))] if room_name == "r"
+    ));
+    // The fresh session names a (rejoined already) and d (new); b and c are not named yet.
+    c.handle_input(RoomInput::UserJoin {
+        src: "z".into(),
+        members: ids(&["a", "d", "z"]),
+    });
+    let out = drain(&mut c);
+    let evs: Vec<String> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Emit(e) => Some(format!("{e:?}")),
+            _ => None,
+        })
+        .collect();
+    // c (no call) leaves, d joins; a and b (live calls) stay without events.
+    assert_eq!(evs, ["PeerLeave(\"c\")", "PeerJoin(\"d\")"]);
+    assert!(matches!(
+        out.last(),
+        Some(Output::Send(ClientMessage::RoomGetUsers(_)))
+    ));
+    assert_eq!(c.members(), ids(&["a", "b", "d"]).as_slice());
+    // The member list calls only d: a's call lives on.
+    c.handle_input(RoomInput::Users {
+        kind: "media".into(),
+        list: ids(&["a", "d", "z"]),
+    });
+    assert!(matches!(&drain(&mut c)[..], [Output::Call { peer, .. }] if peer == "d"));
+    // b comes back: no event, it never left.
+    c.handle_input(RoomInput::UserJoin {
+        src: "b".into(),
+        members: ids(&["a", "b", "d", "z"]),
+    });
+    assert!(drain(&mut c).is_empty());
+    // Later its call ending is an ordinary call end, not a departure.
+    c.call_closed(&b_call);
+    assert!(drain(&mut c).is_empty());
+    assert!(c.members().contains(&"b".to_string()));
+}
+
+#[test]
+fn an_unconfirmed_member_leaves_with_its_last_call() {
+    let mut c = joined("z", &["a"]);
+    let a_call = c.calls().next().map(|(id, _)| id.clone()).unwrap();
+    c.handle_input(RoomInput::Rejoin);
+    c.handle_input(RoomInput::UserJoin {
+        src: "z".into(),
+        members: ids(&["z"]),
+    });
+    drain(&mut c);
+    assert_eq!(c.members(), ids(&["a"]).as_slice());
+    // a died while the server was down: its call fails, and it leaves.
+    c.call_closed(&a_call);
+    assert!(matches!(&drain(&mut c)[..], [Output::Emit(RoomEvent::PeerLeave(p))] if p == "a"));
+    assert!(c.members().is_empty());
+}
+
+#[test]
+fn a_rejoin_while_joining_sends_the_join_again() {
+    let mut c = core("z");
+    c.handle_input(RoomInput::Rejoin);
+    assert!(matches!(
+        &drain(&mut c)[..],
+        [Output::Send(ClientMessage::RoomJoin(_))]
+    ));
+    c.handle_input(RoomInput::UserJoin {
+        src: "z".into(),
+        members: ids(&["z"]),
+    });
+    assert!(matches!(
+        &drain(&mut c)[..],
+        [
+            Output::Send(ClientMessage::RoomGetUsers(_)),
+            Output::Emit(RoomEvent::Open)
+        ]
+    ));
+}

@@ -143,3 +143,52 @@ fn parked_streams_are_bounded() {
     }
     assert_eq!(c.parked.len(), MAX_PARKED);
 }
+
+#[test]
+fn a_rejoin_drops_the_old_connection_and_asks_for_a_new_offer() {
+    let mut c = core();
+    open(&mut c);
+    offer(&mut c, &[("sa", "a")]);
+    c.remote_stream("sa".into());
+    assert_eq!(
+        events(&drain(&mut c)),
+        ["Stream { peer_id: \"a\", stream: \"sa\" }"]
+    );
+    c.handle_input(RoomInput::Rejoin);
+    let out = drain(&mut c);
+    assert!(matches!(
+        &out[..],
+        [
+            Output::Send(ClientMessage::RoomJoin(RoomJoin {
+                room_type: RoomType::Sfu,
+                ..
+            })),
+            Output::SfuClose
+        ]
+    ));
+    // The fresh session names b, not a (yet).
+    c.handle_input(RoomInput::UserJoin {
+        src: "me".into(),
+        members: vec!["b".into(), "me".into()],
+    });
+    let out = drain(&mut c);
+    assert_eq!(events(&out), ["PeerLeave(\"a\")", "PeerJoin(\"b\")"]);
+    assert!(matches!(
+        out.last(),
+        Some(Output::Send(ClientMessage::SfuGetOffer(_)))
+    ));
+    assert_eq!(c.members(), ["b"]);
+    // The next offer creates a new connection, and a's stream is reported again once a is back.
+    c.handle_input(RoomInput::UserJoin {
+        src: "a".into(),
+        members: vec![],
+    });
+    drain(&mut c);
+    let out = offer(&mut c, &[("sa", "a"), ("sb", "b")]);
+    assert!(matches!(&out[..], [Output::SfuOffer { first: true, .. }]));
+    c.remote_stream("sa".into());
+    assert_eq!(
+        events(&drain(&mut c)),
+        ["Stream { peer_id: \"a\", stream: \"sa\" }"]
+    );
+}

@@ -78,6 +78,7 @@ impl Hub {
             return self.take();
         };
         let mut replaced = None;
+        let mut resumed = false;
         match app.peers.get_mut(&peer_id) {
             Some(existing)
                 if existing.token.is_empty()
@@ -93,6 +94,7 @@ impl Hub {
                 );
             }
             Some(existing) => {
+                resumed = true;
                 replaced = existing.session.replace(session);
                 existing.grace_until_ms = None;
                 if let Some(t) = existing.grace_timer.take() {
@@ -145,7 +147,7 @@ impl Hub {
                 last_limited_ms: None,
             },
         );
-        tracing::debug!(session, peer = %peer_id, reconnect = replaced.is_some(), "peer open");
+        tracing::debug!(session, peer = %peer_id, resumed, "peer open");
         let turn = self
             .turn
             .as_ref()
@@ -176,6 +178,7 @@ impl Hub {
                 peer_id: peer_id.clone(),
                 turn_credential,
                 turn_urls,
+                resumed,
             }),
         );
         self.check_expiry(&key, &peer_id, now_ms);

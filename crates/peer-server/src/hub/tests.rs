@@ -116,12 +116,16 @@ fn unavailable_id_and_token_reclaim() {
     let out = open(&mut h, 2, "alice", "other");
     assert_eq!(events(&out)[0].2["type"], "unavailable-id");
     assert_eq!(closes(&out), vec![2]);
-    // Same token while the old session is alive: the new one takes over.
+    // Same token while the old session is alive: the new one takes over (and resumes it).
     let out = open(&mut h, 3, "alice", "t1");
     assert_eq!(closes(&out), vec![1]);
     assert_eq!(
         events(&out)[0],
-        (3, "OPEN".into(), json!({"peerId": "alice"}))
+        (
+            3,
+            "OPEN".into(),
+            json!({"peerId": "alice", "resumed": true})
+        )
     );
     // A dropped session keeps the id for the grace period.
     h.disconnect(3, Disconnect::Dropped, T0);
@@ -677,4 +681,21 @@ fn turn_credentials_go_to_peers_that_ask_and_check_out() {
     let (_, password) =
         peer_auth::check_turn_username(b"turn-secret", username, T0 / 1000).expect("valid");
     assert_eq!(open["turnCredential"]["credential"], json!(password));
+}
+
+#[test]
+fn open_says_resumed_only_when_the_session_was_kept() {
+    let mut h = hub();
+    let first = events(&open(&mut h, 1, "alice", "t1"));
+    assert_eq!(first[0].1, "OPEN");
+    assert_eq!(first[0].2, json!({"peerId": "alice"}));
+    // Dropped, then back within the grace with the same token: the kept session resumes.
+    h.disconnect(1, Disconnect::Dropped, T0);
+    let again = events(&open(&mut h, 2, "alice", "t1"));
+    assert_eq!(again[0].2, json!({"peerId": "alice", "resumed": true}));
+    // After the grace the peer is gone: a fresh session, no `resumed`.
+    h.disconnect(2, Disconnect::Dropped, T0);
+    h.handle_timeout(T0 + 60_000);
+    let fresh = events(&open(&mut h, 3, "alice", "t1"));
+    assert_eq!(fresh[0].2, json!({"peerId": "alice"}));
 }
