@@ -6,12 +6,20 @@ import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 
 export class RustAgent {
-  /** Starts the agent binary `bin` as peer `id` on the server at 127.0.0.1:`port`. */
-  constructor(bin, { port, key, id }) {
+  /**
+   * Starts the agent binary `bin` as peer `id` on the server at `host` (default 127.0.0.1):`port`;
+   * inside network namespace `netns` when given (`ip netns exec`), with `args` appended.
+   */
+  constructor(bin, { port, key, id, host, netns, args = [] }) {
     this.events = [];
     this.waiters = [];
     this.stderr = '';
-    this.child = spawn(bin, ['--port', String(port), '--key', key, '--id', id], {
+    const argv = ['--port', String(port), '--key', key, '--id', id, ...args];
+    if (host) argv.push('--host', host);
+    const [program, programArgs] = netns
+      ? ['ip', ['netns', 'exec', netns, bin, ...argv]]
+      : [bin, argv];
+    this.child = spawn(program, programArgs, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
     });

@@ -8,7 +8,9 @@
 //! 2. `npm ci` in `conformance/` when its `node_modules` is incomplete;
 //! 3. `cargo build -p peer-server`, then start it on `127.0.0.1:0` with a generated config and
 //!    wait for its `peer-server listening on http://127.0.0.1:PORT` line;
-//! 4. `node --test` the suite with `PEER_SERVER_PORT` and the app keys in the environment;
+//! 4. `node --test` the suite with `PEER_SERVER_PORT` and the app keys in the environment, and
+//!    the relay scenarios (`conformance/netns.test.mjs`: network namespaces with a server of
+//!    their own, so they need root) with `PEER_SERVER_BIN`;
 //! 5. stop the server (also when anything fails) and report the result.
 //!
 //! The optional `FILTER` argument is passed to node as `--test-name-pattern`.
@@ -175,6 +177,7 @@ fn run_node(port: u16, filter: Option<&str>) -> Result<()> {
         cmd.arg(format!("--test-name-pattern={filter}"));
     }
     cmd.arg("conformance/skyway.test.mjs")
+        .arg("conformance/netns.test.mjs")
         .current_dir(root())
         .env("PEER_SERVER_PORT", port.to_string())
         .env("CONFORMANCE_OPEN_KEY", OPEN_KEY)
@@ -183,12 +186,20 @@ fn run_node(port: u16, filter: Option<&str>) -> Result<()> {
         .env("CONFORMANCE_CREDENTIAL_SECRET", CREDENTIAL_SECRET)
         .env("CHROMIUM_PATH", CHROMIUM)
         .env(
+            "PEER_SERVER_BIN",
+            target_dir()
+                .join("debug")
+                .join(format!("peer-server{}", std::env::consts::EXE_SUFFIX)),
+        )
+        .env(
             "PEER_AGENT_BIN",
             target_dir()
                 .join("debug")
                 .join(format!("interop-agent{}", std::env::consts::EXE_SUFFIX)),
         );
-    eprintln!("$ node --test --test-reporter=spec conformance/skyway.test.mjs");
+    eprintln!(
+        "$ node --test --test-reporter=spec conformance/skyway.test.mjs conformance/netns.test.mjs"
+    );
     let status = cmd
         .status()
         .context("running node (is Node.js >= 20 installed?)")?;

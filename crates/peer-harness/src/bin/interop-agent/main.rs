@@ -6,6 +6,9 @@
 //! cargo run -p peer-harness --bin interop-agent -- --port 9000 --key KEY --id rusty
 //! ```
 //!
+//! `--host H` names the server's host (default 127.0.0.1); `--no-turn` does not ask the server
+//! for TURN credentials (asked for by default, and used with the server's TURN URLs).
+//!
 //! It prints one JSON object per line for every event:
 //!
 //! - Peer: `open` (`id`), `error` (`type`, `message`), `peer-close`.
@@ -424,6 +427,11 @@ async fn main() {
         arg("--key").unwrap_or_else(|| "peerdev0-0000-0000-0000-000000000000".into()),
     );
     options.port = arg("--port").and_then(|p| p.parse().ok()).unwrap_or(9000);
+    if let Some(host) = arg("--host") {
+        options.host = host;
+    }
+    // TURN credentials are asked for by default (the server's embedded TURN, when it has one).
+    options.turn = !args.iter().any(|a| a == "--no-turn");
     options.config.local_addresses = LocalAddresses::WithLoopback;
     let peer = match Peer::new(arg("--id").as_deref(), options).await {
         Ok(p) => p,
