@@ -13,6 +13,10 @@ use peer_protocol::{ids, ClientMessage};
 use serde_json::Value;
 
 mod hub_driver;
+mod room_data_driver;
+mod room_send_data_driver;
+mod sfu_answer_driver;
+mod sfu_core_driver;
 mod wsframe_driver;
 
 pub use hub_driver::hub;
@@ -503,5 +507,73 @@ pub fn turn(data: &[u8]) {
         let (_, user) = text.split_once(':').expect("a parsed username has ':'");
         assert_eq!(u.user, user);
         assert_eq!(format!("{}${}", u.key, u.peer_id), user);
+    }
+}
+
+/// webrtc's parse of a remote answer, the step of `peer-sfu`'s shell after
+/// `answer_problem` (`RTCSessionDescription::answer`; setting it on a peer connection is not
+/// fuzzed: that needs a running connection).
+fn webrtc_answer(sdp: &str) -> Result<(), String> {
+    use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+    RTCSessionDescription::answer(sdp.to_owned())
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// `sfu_answer`: every decoder of a client's SFU answer. The input as the WebSocket text frame
+/// of an `SFU_ANSWER` and, whole, as the SDP of one, through `peer-server` (engine packet,
+/// Socket.IO packet, [`ClientMessage`], the hub handing it to the SFU backend:
+/// `src/sfu_answer_driver.rs`), then each answer that reached the backend through `peer-sfu`
+/// (its sans-IO core, `answer_problem` and webrtc's SDP parse, as the shell runs them:
+/// `src/sfu_core_driver.rs`). No panic; a decoded answer re-encodes to itself and reaches the
+/// SFU unchanged exactly when its sender is a member of that SFU room; the core's state stays
+/// consistent whether the answer is applied or refused.
+pub fn sfu_answer(data: &[u8]) {
+    for answer in sfu_answer_driver::sfu_answer(data) {
+        sfu_core_driver::sfu_core(&answer.room_name, &answer.answer.sdp, webrtc_answer);
+    }
+}
+
+/// The input split as [`split_messages`] splits it, as the engine frames that carry the
+/// messages (`4` before a text, `0x04` before an attachment).
+pub fn frames(data: &[u8]) -> Vec<Frame> {
+    split_messages(data)
+        .into_iter()
+        .map(|m| match m {
+            Message::Text(text) => Frame::text(format!("4{text}")),
+            Message::Binary(data) => Frame::binary_message(&data),
+        })
+        .collect()
+}
+
+/// `room_data`: room data with attachments as both sides decode it. The input as engine frames
+/// ([`frames`]) from a client to `peer-server` (`ROOM_SEND_DATA`, relayed by the hub:
+/// `src/room_send_data_driver.rs`) and from a server to a Rust peer (`ROOM_DATA`, then the
+/// room's [`peer_room::RoomPayload`]: `src/room_data_driver.rs`); then every relay as the
+/// receiving peer decodes it. No panic; decoded data re-encodes to itself on both sides; the
+/// receiver's payload is the sender's JSON text and attachments, from the sender.
+pub fn room_data(data: &[u8]) {
+    let frames = frames(data);
+    room_data_driver::room_data(&frames);
+    for (sent, relayed) in room_send_data_driver::room_send_data(&frames) {
+        let got = room_data_driver::room_data(&relayed);
+        let [(room, src, payload)] = got.as_slice() else {
+            panic!("one relay decoded as {got:?}");
+        };
+        assert_eq!(
+            (
+                room,
+                src.as_str(),
+                payload.raw_json(),
+                payload.attachments()
+            ),
+            (
+                &sent.room_name,
+                room_send_data_driver::PEERS[0],
+                sent.data.get(),
+                sent.attachments.as_slice()
+            ),
+            "the receiver got other data than was sent"
+        );
     }
 }
