@@ -128,6 +128,63 @@ async function stop(child) {
   }
 }
 
+/** The local ports of every UDP socket in namespace `ns` (only the agent's run there). */
+function udpPorts(ns) {
+  const out = execFileSync('ip', ['netns', 'exec', ns, 'ss', '-Huan']).toString();
+  const ports = new Set();
+  for (const line of out.split('\n')) {
+    const local = line.trim().split(/\s+/)[3];
+    const port = Number(local?.slice(local.lastIndexOf(':') + 1));
+    if (port > 0) ports.add(port);
+  }
+  return [...ports];
+}
+
+/** Rule priority of the blackholes below. */
+const BLACKHOLE_PREF = '100';
+
+/**
+ * Breaks the paths in use, both ways: every UDP socket open in `ns` now can neither send nor
+ * receive (policy routing blackholes by source and destination port, ahead of the local table,
+ * which moves behind them), while TCP (signaling) and sockets opened later (an ICE restart
+ * gathers on new ones) go through. Without a restart the connections could not recover.
+ */
+function blackholeCurrentUdp(ns) {
+  const ports = udpPorts(ns);
+  assert.ok(ports.length > 0, 'the agent has UDP sockets');
+  ip('-n', ns, 'rule', 'add', 'pref', '1000', 'lookup', 'local');
+  ip('-n', ns, 'rule', 'del', 'pref', '0', 'lookup', 'local');
+  for (const port of ports) {
+    for (const dir of ['sport', 'dport']) {
+      ip('-n', ns, 'rule', 'add', 'pref', BLACKHOLE_PREF, 'ipproto', 'udp', dir, String(port), 'blackhole');
+    }
+  }
+  return ports.length;
+}
+
+function clearBlackholes(ns) {
+  for (;;) {
+    try {
+      execFileSync('ip', ['-n', ns, 'rule', 'del', 'pref', BLACKHOLE_PREF], { stdio: 'ignore' });
+    } catch {
+      break;
+    }
+  }
+  try {
+    ip('-n', ns, 'rule', 'add', 'pref', '0', 'lookup', 'local');
+    ip('-n', ns, 'rule', 'del', 'pref', '1000', 'lookup', 'local');
+  } catch {
+    // never moved
+  }
+}
+
+/** The agent's `ice` report for `conn`. */
+async function iceReport(a, conn) {
+  const from = a.events.length;
+  a.command({ cmd: 'ice', conn });
+  return a.waitFor((e) => e.event === 'ice' && e.conn === conn, `ice report of ${conn}`, 5000, from);
+}
+
 let server;
 let pageServer;
 let pageUrl;
@@ -352,6 +409,107 @@ relay_allow = ["${NET.a.server}/32"]
     });
     assert.ok(inbound.video >= 60 && inbound.audio >= 60, `Rust media at the browser: ${short(inbound)}`);
     await page.close();
+  });
+
+  it('ICE restart repairs a broken path between Rust peers (data and media)', T90, async () => {
+    const a = await agent('a', uid('restart-a'));
+    const bId = uid('restart-b');
+    const b = await agent('b', bId);
+    a.command({ cmd: 'connect', peer: bId, conn: 'dc_restart', serialization: 'binary' });
+    await a.waitFor((e) => e.event === 'conn-open' && e.conn === 'dc_restart', 'data connection open', 30000);
+    a.command({ cmd: 'call', peer: bId, conn: 'mc_restart', video: VP8 });
+    await b.waitFor((e) => e.event === 'call' && e.conn === 'mc_restart', 'the call');
+    b.command({ cmd: 'answer', conn: 'mc_restart', video: VP8 });
+    await mediaStats(b, 'mc_restart', 'video', 30, 'video before the break');
+    try {
+      blackholeCurrentUdp(NS.a);
+      // ICE notices (5 s), the Peer finds b online and restarts ICE on new sockets.
+      const before = b.events.filter((e) => e.event === 'media-stats').at(-1).packets;
+      await mediaStats(b, 'mc_restart', 'video', before + 60, 'video after the ICE restart');
+      const from = a.events.length;
+      a.command({ cmd: 'send', conn: 'dc_restart', data: { kind: 'text', value: 'after the restart' } });
+      await a.waitFor(
+        (e) => e.event === 'data' && e.data.value === 'after the restart',
+        'echo after the ICE restart',
+        30000,
+        from,
+      );
+      for (const conn of ['dc_restart', 'mc_restart']) {
+        const r = await iceReport(a, conn);
+        assert.ok(r.restarts >= 1, `${conn} was repaired by an ICE restart: ${short(r)}`);
+        assert.equal(r.troubled, false, `${conn} is fine again`);
+      }
+      assert.ok(!a.events.some((e) => e.event === 'close'), 'nothing closed');
+    } finally {
+      clearBlackholes(NS.a);
+    }
+  });
+
+  it('ICE restart from Rust repairs a connection with a browser (the SDK accepts the offer)', T90, async () => {
+    const rustId = uid('restart-rust');
+    const rust = await agent('a', rustId);
+    const page = await newPage();
+    const bid = uid('restart-browser');
+    await page.evaluate(
+      async ({ bid, key, host, port, iceServer }) => {
+        window.peer = new Peer(bid, { key, host, port, secure: false, turn: false, config: { iceServers: [iceServer] }, debug: 1 });
+        window.got = [];
+        window.closedIds = [];
+        window.peer.on('connection', (c) => {
+          window.conn = c;
+          c.on('data', (d) => window.got.push(d));
+          c.on('close', () => window.closedIds.push(c.id));
+        });
+        window.peer.on('call', async (call) => {
+          window.call = call;
+          call.on('close', () => window.closedIds.push(call.id));
+          call.answer(await navigator.mediaDevices.getUserMedia({ video: true }));
+        });
+        await new Promise((resolve, reject) => {
+          window.peer.once('open', resolve);
+          window.peer.once('error', (e) => reject(new Error(e.message)));
+        });
+      },
+      { bid, key: KEY, host: NET.b.server, port: PORT, iceServer: iceServer(turnCredential(bid)) },
+    );
+    rust.command({ cmd: 'connect', peer: bid, conn: 'dc_rb', serialization: 'binary' });
+    await rust.waitFor((e) => e.event === 'conn-open' && e.conn === 'dc_rb', 'data connection open', 30000);
+    rust.command({ cmd: 'call', peer: bid, conn: 'mc_rb', video: VP8 });
+    await mediaStats(rust, 'mc_rb', 'video', 30, 'browser video before the break');
+    const packets = () =>
+      page.evaluate(async () => {
+        const pc = window.call?.getPeerConnection();
+        let n = 0;
+        if (pc) (await pc.getStats()).forEach((r) => r.type === 'inbound-rtp' && (n = Math.max(n, r.packetsReceived ?? 0)));
+        return n;
+      });
+    try {
+      blackholeCurrentUdp(NS.a);
+      const base = await packets();
+      const before = rust.events.filter((e) => e.event === 'media-stats').at(-1).packets;
+      await mediaStats(rust, 'mc_rb', 'video', before + 60, 'browser video after the ICE restart');
+      rust.command({ cmd: 'send', conn: 'dc_rb', data: { kind: 'text', value: 'after the restart' } });
+      const r = await page.evaluate(async () => {
+        const end = Date.now() + 30000;
+        while (!window.got.includes('after the restart') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        return { got: window.got, closed: window.closedIds };
+      });
+      assert.ok(r.got.includes('after the restart'), `the browser got data after the restart: ${short(r)}`);
+      assert.deepEqual(r.closed, [], `the browser closed nothing: ${short(r)}`);
+      let after = await packets();
+      for (let i = 0; i < 60 && after < base + 60; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        after = await packets();
+      }
+      assert.ok(after >= base + 60, `Rust video reaches the browser again: ${base} -> ${after}`);
+      for (const conn of ['dc_rb', 'mc_rb']) {
+        const rep = await iceReport(rust, conn);
+        assert.ok(rep.restarts >= 1, `${conn} was repaired by an ICE restart: ${short(rep)}`);
+      }
+    } finally {
+      clearBlackholes(NS.a);
+      await page.close();
+    }
   });
 
   it('TURN gives relay candidates for a valid credential only; a refused range gets no relay', T90, async () => {

@@ -3,6 +3,7 @@
 // collects the events it prints.
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import readline from 'node:readline';
 
 export class RustAgent {
@@ -23,8 +24,11 @@ export class RustAgent {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
     });
+    // AGENT_LOG_DIR: keep each agent's whole log there as ID.log (RUST_LOG sets what it logs).
+    const logFile = process.env.AGENT_LOG_DIR ? `${process.env.AGENT_LOG_DIR}/${id}.log` : null;
     this.child.stderr.on('data', (d) => {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
+      if (logFile) fs.appendFileSync(logFile, d);
     });
     this.exited = new Promise((resolve) => this.child.on('exit', resolve));
     readline.createInterface({ input: this.child.stdout }).on('line', (line) => {

@@ -39,6 +39,12 @@ impl CandidateQueues {
         }
     }
 
+    /// Holds local candidates again (a renegotiation that restarts ICE gathers anew: its
+    /// candidates must not reach the remote before the description that they belong to).
+    pub(crate) async fn hold_local(&self) {
+        self.local.lock().await.get_or_insert_with(Vec::new);
+    }
+
     /// Stops holding local candidates; returns those held, to be sent.
     pub(crate) async fn release_local(&self) -> Vec<RTCIceCandidateInit> {
         self.local.lock().await.take().unwrap_or_default()

@@ -90,6 +90,31 @@ impl Connection {
     pub async fn closed(&self) {
         self.core().closed().await
     }
+
+    /// Whether this side made the connection (`connect` or `call`); only it renegotiates, and
+    /// so only it restarts ICE.
+    pub fn is_originator(&self) -> bool {
+        self.core().ids.originator
+    }
+
+    /// Since when ICE has been disconnected (no traffic from the remote for a few seconds),
+    /// while it is; `None` while it is fine.
+    pub fn ice_trouble_since(&self) -> Option<std::time::Instant> {
+        self.core().ice_trouble_since()
+    }
+
+    /// Restarts ICE (see [`DataConnection::restart_ice`], [`MediaConnection::restart_ice`]).
+    pub async fn restart_ice(&self) -> Result<(), crate::ConnectionError> {
+        match self {
+            Connection::Data(c) => c.restart_ice().await,
+            Connection::Media(c) => c.restart_ice().await,
+        }
+    }
+
+    /// ICE restarts this side offered so far.
+    pub fn ice_restarts(&self) -> u32 {
+        self.core().ice_restarts()
+    }
 }
 
 impl From<DataConnection> for Connection {

@@ -6,6 +6,12 @@
 //! third user of it. The ICE handlers are installed here, once: local candidates wait until the
 //! offer or answer went out, then go to the remote as `SEND_CANDIDATE` (with the room name for a
 //! room's connection), and an ICE failure closes the connection.
+//!
+//! ICE trouble: while the peer connection is `disconnected` (no traffic from the remote for
+//! webrtc-rs's 5 s), [`Core::ice_trouble_since`] says since when; the Peer's repair task decides
+//! what to do about it (ask whether the remote is still there, restart ICE). An ICE restart is
+//! an offer created with `ice_restart` ([`Core::restart_offer`]), sent by the originator only,
+//! as only it renegotiates in the SDK.
 
 use crate::candidates::{self, CandidateQueues};
 use crate::error::ConnectionError;
@@ -15,15 +21,18 @@ use crate::sink::Signal;
 use crate::state::{self, ConnectionState};
 use peer_protocol::client::ClientMessage;
 use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Longest wait for ICE gathering before an answer goes out (host candidates take well under a
 /// millisecond; STUN and TURN ones may come later and are trickled).
 const ANSWER_GATHER_WAIT: Duration = Duration::from_millis(50);
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::peer_connection::offer_answer_options::RTCOfferOptions;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::peer_connection::RTCPeerConnection;
 
 /// `data` or `media`, as the SDK's `connectionType`.
@@ -69,6 +78,10 @@ pub(crate) struct Core {
     pub(crate) state: watch::Sender<ConnectionState>,
     /// Whether ICE and DTLS are up (data or media can flow).
     pub(crate) connected: watch::Sender<bool>,
+    /// Since when the peer connection has been `disconnected`, while it is.
+    trouble: watch::Sender<Option<Instant>>,
+    /// ICE restarts offered so far.
+    restarts: AtomicU32,
     candidates: CandidateQueues,
     /// The UDP socket guard of a media connection (closed with the connection).
     guard: Option<MediaGuard>,
@@ -88,6 +101,8 @@ impl Core {
             signal,
             state: watch::channel(ConnectionState::Connecting).0,
             connected: watch::channel(false).0,
+            trouble: watch::channel(None).0,
+            restarts: AtomicU32::new(0),
             candidates: CandidateQueues::new(),
             guard,
         });
@@ -115,6 +130,15 @@ impl Core {
                 match s {
                     RTCPeerConnectionState::Connected => {
                         core.connected.send_replace(true);
+                        core.trouble.send_replace(None);
+                    }
+                    RTCPeerConnectionState::Disconnected => {
+                        tracing::info!(id = %core.ids.id, "peer connection disconnected");
+                        core.trouble.send_if_modified(|t| {
+                            let was = t.is_none();
+                            t.get_or_insert_with(Instant::now);
+                            was
+                        });
                     }
                     RTCPeerConnectionState::Failed => {
                         tracing::info!(id = %core.ids.id, "peer connection failed");
@@ -225,6 +249,53 @@ impl Core {
                 }
             }
         });
+    }
+
+    /// Since when ICE has been disconnected (no traffic from the remote), while it is.
+    pub(crate) fn ice_trouble_since(&self) -> Option<Instant> {
+        *self.trouble.borrow()
+    }
+
+    /// ICE restarts offered so far.
+    pub(crate) fn ice_restarts(&self) -> u32 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Creates and sets a local offer; with `ice_restart`, one with fresh ICE credentials
+    /// that gathers again (an ICE restart).
+    pub(crate) async fn set_local_offer(&self, ice_restart: bool) -> Result<(), ConnectionError> {
+        let options = ice_restart.then(|| RTCOfferOptions {
+            ice_restart: true,
+            ..Default::default()
+        });
+        if ice_restart {
+            if !self.ids.originator {
+                return Err(ConnectionError::Unsupported(
+                    "only the side that made the connection restarts ICE (it alone renegotiates)"
+                        .into(),
+                ));
+            }
+            self.restarts.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(id = %self.ids.id, "restarting ICE");
+            // The new candidates go out after the offer (the caller flushes them).
+            self.candidates.hold_local().await;
+        }
+        let result = async {
+            let offer: RTCSessionDescription = self.pc.create_offer(options).await?;
+            self.pc.set_local_description(offer).await?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() && ice_restart {
+            self.flush_local_candidates().await;
+        }
+        result
+    }
+
+    /// Holds local candidates until the answer to a renegotiation went out (it may restart
+    /// ICE, which gathers anew); the caller flushes them.
+    pub(crate) async fn hold_local_candidates(&self) {
+        self.candidates.hold_local().await;
     }
 
     /// The remote description is set: adds the remote candidates held until now.

@@ -123,6 +123,8 @@ struct Inner {
     events_tx: mpsc::Sender<DataConnectionEvent>,
     events_rx: Mutex<(mpsc::Receiver<DataConnectionEvent>, bool)>,
     send_lock: Mutex<()>,
+    /// One offer or answer at a time (the first, and renegotiations such as ICE restarts).
+    negotiation: Mutex<()>,
     buffer_low: Notify,
     limits: ConnectionLimits,
 }
@@ -199,17 +201,17 @@ impl DataConnection {
     /// Sends `SEND_OFFER` for a connection made by [`DataConnection::outgoing`]. On failure the
     /// connection is closed.
     pub(crate) async fn offer(&self) -> Result<(), ConnectionError> {
-        let result = self.send_offer().await;
+        let result = self.send_offer(false).await;
         if result.is_err() {
             self.shutdown(false).await;
         }
         result
     }
 
-    async fn send_offer(&self) -> Result<(), ConnectionError> {
+    async fn send_offer(&self, ice_restart: bool) -> Result<(), ConnectionError> {
+        let _step = self.inner.negotiation.lock().await;
         let core = &self.inner.core;
-        let offer = core.pc.create_offer(None).await?;
-        core.pc.set_local_description(offer).await?;
+        core.set_local_offer(ice_restart).await?;
         let sdp = core.local_sdp().await?;
         let dc_init =
             serde_json::to_value(&self.inner.dc_init).unwrap_or(Value::Object(Default::default()));
@@ -292,6 +294,7 @@ impl DataConnection {
     }
 
     async fn accept_inner(&self, sdp: &str) -> Result<(), ConnectionError> {
+        let _step = self.inner.negotiation.lock().await;
         let core = &self.inner.core;
         let offer = RTCSessionDescription::offer(sdp.to_owned())
             .map_err(|e| ConnectionError::InvalidSignal(e.to_string()))?;
@@ -334,6 +337,7 @@ impl DataConnection {
                 events_tx,
                 events_rx: Mutex::new((events_rx, false)),
                 send_lock: Mutex::new(()),
+                negotiation: Mutex::new(()),
                 buffer_low: Notify::new(),
                 limits,
             }),
@@ -449,6 +453,47 @@ impl DataConnection {
         core.flush_remote_candidates().await;
         core.watch_connect(self.inner.limits.connect_timeout);
         Ok(())
+    }
+
+    /// A relayed `OFFER` for this open connection (answerer side): the originator renegotiates,
+    /// as it does to restart ICE; applied and answered. A failure is reported as an error
+    /// event and the connection goes on with what it had.
+    pub(crate) async fn handle_offer(&self, sdp: &str) -> Result<(), ConnectionError> {
+        if self.is_originator() {
+            return Err(ConnectionError::InvalidSignal(
+                "an offer for a connection this peer made".into(),
+            ));
+        }
+        if self.state() == ConnectionState::Closed {
+            return Ok(());
+        }
+        self.inner.core.hold_local_candidates().await;
+        let result = self.accept_inner(sdp).await;
+        if let Err(e) = &result {
+            self.inner.core.flush_local_candidates().await;
+            let _ = self
+                .inner
+                .events_tx
+                .try_send(DataConnectionEvent::Error(e.clone()));
+        }
+        result
+    }
+
+    /// Restarts ICE: a new offer with fresh ICE credentials (same connection id), after which
+    /// both sides gather and check again; the data channel goes on over the new path. Only the
+    /// side that connected may (the SDK renegotiates from the originator only, and accepts such
+    /// an offer as an update); on the other side this is [`ConnectionError::Unsupported`]. A
+    /// Peer does it by itself when ICE stays disconnected while the remote is still online.
+    pub async fn restart_ice(&self) -> Result<(), ConnectionError> {
+        if self.state() == ConnectionState::Closed {
+            return Err(ConnectionError::Closed);
+        }
+        self.send_offer(true).await
+    }
+
+    /// ICE restarts this side offered so far.
+    pub fn ice_restarts(&self) -> u32 {
+        self.inner.core.ice_restarts()
     }
 
     /// The remote side closed (`FORCE_CLOSE`, or `LEAVE` of the remote peer).

@@ -207,18 +207,17 @@ impl MediaConnection {
     /// Sends `SEND_OFFER` for a connection made by [`MediaConnection::outgoing`]. On failure
     /// the connection is closed.
     pub(crate) async fn offer(&self) -> Result<(), ConnectionError> {
-        let result = self.send_offer().await;
+        let result = self.send_offer(false).await;
         if result.is_err() {
             self.shutdown();
         }
         result
     }
 
-    async fn send_offer(&self) -> Result<(), ConnectionError> {
+    async fn send_offer(&self, ice_restart: bool) -> Result<(), ConnectionError> {
         let _step = self.inner.negotiation.lock().await;
         let core = &self.inner.core;
-        let offer = core.pc.create_offer(None).await?;
-        core.pc.set_local_description(offer).await?;
+        core.set_local_offer(ice_restart).await?;
         let sdp = self.local_sdp().await?;
         let msg = signal::media_offer(
             &core.ids.remote_id,
@@ -620,15 +619,39 @@ impl MediaConnection {
             return Ok(());
         }
         let _step = self.inner.negotiation.lock().await;
+        let core = &self.inner.core;
+        core.hold_local_candidates().await;
         let result = match self.apply_remote_offer(sdp).await {
-            Ok(()) => self.send_answer().await.map(|_| ()),
+            Ok(()) => self.send_answer().await,
             Err(e) => Err(e),
         };
+        match &result {
+            Ok(answer) => core.flush_local_candidates_not_in(answer).await,
+            Err(_) => core.flush_local_candidates().await,
+        }
+        let result = result.map(|_| ());
         if let Err(e) = &result {
             // The call goes on with what was negotiated before; the application hears of it.
             self.error_event(e.clone());
         }
         result
+    }
+
+    /// Restarts ICE: a new offer with fresh ICE credentials (same connection id), after which
+    /// both sides gather and check again; media resumes on the new path. Only the caller may
+    /// (the SDK renegotiates from the originator only, and accepts such an offer as an update);
+    /// on the answering side this is [`ConnectionError::Unsupported`]. A Peer does it by
+    /// itself when ICE stays disconnected while the remote is still online.
+    pub async fn restart_ice(&self) -> Result<(), ConnectionError> {
+        if self.state() == ConnectionState::Closed {
+            return Err(ConnectionError::Closed);
+        }
+        self.send_offer(true).await
+    }
+
+    /// ICE restarts this side offered so far.
+    pub fn ice_restarts(&self) -> u32 {
+        self.inner.core.ice_restarts()
     }
 
     /// Replaces the stream sent (the SDK's `replaceStream`), kind by kind: the track of a kind
@@ -689,7 +712,7 @@ impl MediaConnection {
             }
         }
         if renegotiate {
-            self.send_offer().await?;
+            self.send_offer(false).await?;
         }
         Ok(())
     }

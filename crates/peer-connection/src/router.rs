@@ -89,9 +89,7 @@ pub async fn accept(conn: &DataConnection, offer: &Offer) -> Result<(), Connecti
 pub async fn deliver_offer(conn: &Connection, sdp: &str) -> Result<(), ConnectionError> {
     match conn {
         Connection::Media(c) => c.handle_offer(sdp).await,
-        Connection::Data(_) => Err(ConnectionError::InvalidSignal(
-            "an offer for a data connection that exists".into(),
-        )),
+        Connection::Data(c) => c.handle_offer(sdp).await,
     }
 }
 

@@ -124,6 +124,28 @@ impl Inner {
             .unwrap_or_default()
     }
 
+    /// Every connection, without taking them.
+    pub(crate) fn all_connections(&self) -> Vec<Connection> {
+        self.connections
+            .lock()
+            .map(|m| m.values().flatten().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the server lists `remote` (`exists`); `None` when it could not be asked.
+    pub(crate) async fn remote_exists(&self, remote: &str) -> Option<bool> {
+        let o = &self.options;
+        peer_transport::rest::peer_exists(
+            &self.server,
+            &o.key,
+            remote,
+            &o.tls_root_certificates,
+            o.rest_timeout,
+        )
+        .await
+        .ok()
+    }
+
     pub(crate) fn drain_connections(&self) -> Vec<Connection> {
         self.connections
             .lock()

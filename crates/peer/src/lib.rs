@@ -67,6 +67,7 @@ pub mod event;
 mod inner;
 pub mod options;
 pub mod peer;
+mod repair;
 mod router;
 #[cfg(test)]
 mod tests;

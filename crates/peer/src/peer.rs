@@ -140,6 +140,10 @@ impl Peer {
         }
         inner.emit(PeerEvent::Open(opened.peer_id)).await;
         tokio::spawn(router::run(Arc::downgrade(&inner), sig_events));
+        tokio::spawn(crate::repair::run(
+            Arc::downgrade(&inner),
+            crate::repair::Policy::default(),
+        ));
         Ok(Peer {
             _handle: Arc::new(Handle {
                 inner: inner.clone(),

@@ -128,8 +128,12 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
         ServerMessage::Error(e) => {
             if e.kind == ErrorType::PeerUnavailable {
                 if let Some(remote) = unavailable_peer(&e.message) {
+                    // Connections still opening, and ones whose ICE restart offer just
+                    // found the remote gone.
                     for conn in inner.of(&remote) {
-                        if conn.state() == ConnectionState::Connecting {
+                        if conn.state() == ConnectionState::Connecting
+                            || conn.ice_trouble_since().is_some()
+                        {
                             conn_router::remote_closed(&conn).await;
                         }
                     }

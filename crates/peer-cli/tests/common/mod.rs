@@ -39,9 +39,14 @@ impl TestServer {
     /// Starts the server with one app, [`KEY`], on a free port.
     pub fn start() -> TestServer {
         // A short reconnect grace: a killed peer's LEAVE reaches its contacts after 2 s.
+        TestServer::start_with_grace_ms(2000)
+    }
+
+    /// [`TestServer::start`] with the given reconnect grace (the server's default is 30,000).
+    pub fn start_with_grace_ms(grace: u64) -> TestServer {
         let config = format!(
             "listen = \"127.0.0.1:0\"\n\
-             [timeouts]\nreconnect_grace_ms = 2000\n\
+             [timeouts]\nreconnect_grace_ms = {grace}\n\
              [[apps]]\nkey = \"{KEY}\"\nsecret = \"cli-test-secret\"\n\
              [turn]\nenabled = false\n"
         );

@@ -39,6 +39,8 @@
 //! - `{"cmd":"replace","conn":CID,"video":MEDIA|null,"audio":MEDIA|null}`: `replace_stream`
 //!   with new file sources (the old ones stop); answered by `replaced` (`conn`).
 //! - `{"cmd":"close","conn":CID,"force":B}` (data or media connections)
+//! - `{"cmd":"ice","conn":CID}`: answered by `ice` (`conn`, `restarts`: ICE restarts this
+//!   side offered, `troubled`: ICE is disconnected now, `state`)
 //! - `{"cmd":"destroy"}`
 //!
 //! `MEDIA` is `{"codec":"VP8"|"VP9"|"H264"|"opus"|"PCMU","file":PATH,"fps":N?}`: a local track
@@ -401,6 +403,13 @@ async fn command(peer: &Peer, state: &Shared, cmd: Value) -> Result<(), String> 
             let c = state.get(s("conn"))?;
             c.close(cmd.get("force").and_then(Value::as_bool).unwrap_or(false))
                 .await;
+        }
+        Some("ice") => {
+            let c = state.get(s("conn"))?;
+            emit(
+                json!({"event": "ice", "conn": c.id(), "restarts": c.ice_restarts(),
+                "troubled": c.ice_trouble_since().is_some(), "state": format!("{:?}", c.state())}),
+            );
         }
         Some("destroy") => peer.destroy().await,
         _ => return Err("unknown cmd".into()),
