@@ -35,6 +35,18 @@ pub struct Config {
     /// The embedded TURN server.
     #[serde(default)]
     pub turn: TurnSection,
+    /// Prometheus metrics and health endpoints, on a listener of their own.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: `/metrics` (Prometheus text format), `/healthz` and `/readyz` on their own
+/// listener, off the public port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// `IP:PORT` to serve them on, e.g. `127.0.0.1:9100`. Default none: not served.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[turn]`: the embedded TURN server (UDP, and TCP on the same port).
@@ -343,6 +355,7 @@ impl Config {
             admin: Admin::default(),
             sfu: SfuSection::default(),
             turn: TurnSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 

@@ -28,6 +28,8 @@ pub mod engine;
 pub mod http;
 pub mod hub;
 pub mod listener;
+pub mod metrics;
+pub mod ops;
 pub mod response;
 pub mod rest;
 pub mod session;
@@ -48,6 +50,8 @@ const LISTEN_BACKLOG: u32 = 4096;
 pub struct Server {
     shared: Arc<Shared>,
     listener: TcpListener,
+    /// The operations listener (`[metrics] listen`), when configured.
+    ops: Option<TcpListener>,
     /// The SFU's offers and refusals, for the hub (when the SFU is enabled).
     sfu_events: Option<tokio::sync::mpsc::Receiver<peer_sfu::SfuEvent>>,
 }
@@ -89,6 +93,12 @@ impl Server {
                 );
             }
         }
+        let ops = match config.metrics.listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("[metrics] listen {addr}: {e}"))
+            })?),
+            None => None,
+        };
         let mut shared = Shared::new(config, max_connections);
         let sfu_events = if shared.config.sfu.enabled {
             let (tx, rx) = tokio::sync::mpsc::channel(SFU_EVENT_CAPACITY);
@@ -121,6 +131,7 @@ impl Server {
         Ok(Server {
             shared: Arc::new(shared),
             listener,
+            ops,
             sfu_events,
         })
     }
@@ -128,6 +139,11 @@ impl Server {
     /// The TURN server's address (UDP and TCP), when it runs.
     pub fn turn_addr(&self) -> Option<SocketAddr> {
         self.shared.turn_addr()
+    }
+
+    /// The operations listener's address (`/metrics`, `/healthz`, `/readyz`), when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The SFU's UDP address, when the SFU is enabled.
@@ -160,8 +176,10 @@ impl Server {
         let Server {
             shared,
             listener,
+            ops,
             sfu_events,
         } = self;
+        let ops = ops.map(|l| tokio::spawn(ops::serve(shared.clone(), l)));
         let timers = tokio::spawn(hub_timers(shared.clone()));
         let sfu = sfu_events.map(|mut events| {
             let shared = shared.clone();
@@ -182,15 +200,20 @@ impl Server {
                 }
             })
         };
+        shared.set_ready(true);
         tokio::select! {
             _ = shutdown => {}
             _ = listener::accept_loop(shared.clone(), listener) => {}
         }
+        shared.set_ready(false);
         tracing::info!("shutting down");
         timers.abort();
         sweeper.abort();
         if let Some(sfu) = sfu {
             sfu.abort();
+        }
+        if let Some(ops) = ops {
+            ops.abort();
         }
         shared.close_all();
         // Give connection tasks a moment to flush close frames.

@@ -115,6 +115,12 @@ fn main() -> Result<()> {
         let addr = server.local_addr();
         let mut out = std::io::stdout();
         writeln!(out, "peer-server listening on http://{addr}")?;
+        if let Some(metrics) = server.metrics_addr() {
+            writeln!(
+                out,
+                "peer-server metrics on http://{metrics}/metrics (and /healthz, /readyz)"
+            )?;
+        }
         if development {
             writeln!(out, "development app key: {DEV_API_KEY} (no credential required, REST API on)")?;
             writeln!(

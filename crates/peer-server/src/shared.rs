@@ -16,7 +16,7 @@ use peer_protocol::{ClientMessage, ErrorType};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -46,6 +46,8 @@ pub struct Shared {
     turn: Option<peer_turn::TurnServer>,
     /// Gives freed heap memory back to the system (see [`MemoryRelease`]).
     memory_release: Mutex<Option<(MemoryRelease, Load)>>,
+    /// Whether the public listener accepts (`/readyz`).
+    ready: AtomicBool,
 }
 
 /// A function that returns the allocator's free memory to the system (the binary passes glibc's
@@ -114,6 +116,8 @@ fn new_sid() -> String {
 pub struct Stats {
     /// Engine.IO sessions registered.
     pub sessions: usize,
+    /// Of those, sessions on WebSocket (the rest long-poll).
+    pub websocket_sessions: usize,
     /// Bytes queued for clients over all sessions.
     pub queued_bytes: usize,
     /// Open TCP connections.
@@ -158,6 +162,7 @@ impl Shared {
             sfu: None,
             turn: None,
             memory_release: Mutex::new(None),
+            ready: AtomicBool::new(false),
             config,
         }
     }
@@ -177,6 +182,32 @@ impl Shared {
     /// The TURN server's address, when one runs.
     pub fn turn_addr(&self) -> Option<std::net::SocketAddr> {
         self.turn.as_ref().map(|t| t.local_addr())
+    }
+
+    /// Whether the public listener accepts (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Set by the server when it starts and stops accepting.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// The hub's counts now and its totals since it started (for `/metrics`).
+    pub fn hub_numbers(&self) -> (crate::hub::HubCounts, crate::hub::Counters) {
+        let core = self.core();
+        (core.hub.counts(), core.hub.counters().clone())
+    }
+
+    /// What the SFU has forwarded, when one is attached.
+    pub fn sfu_stats(&self) -> Option<peer_sfu::SfuStats> {
+        self.sfu.as_ref().map(|s| s.stats())
+    }
+
+    /// What the TURN server holds and has relayed, when it runs.
+    pub fn turn_stats(&self) -> Option<peer_turn::TurnStats> {
+        self.turn.as_ref().map(|t| t.stats())
     }
 
     /// The SFU's UDP address, when one is attached.
@@ -585,10 +616,14 @@ impl Shared {
 
     /// Current numbers.
     pub fn stats(&self) -> Stats {
-        let (sessions, queued_bytes) = {
+        let (sessions, websocket_sessions, queued_bytes) = {
             let registry = self.registry();
             let queued = registry.values().map(|s| s.queued_bytes()).sum();
-            (registry.len(), queued)
+            let ws = registry
+                .values()
+                .filter(|s| s.transport() == crate::session::Transport::WebSocket)
+                .count();
+            (registry.len(), ws, queued)
         };
         let hub = self.core().hub.counts();
         let a = self.admission.counts();
@@ -597,6 +632,7 @@ impl Shared {
             .unwrap_or(0);
         Stats {
             sessions,
+            websocket_sessions,
             queued_bytes,
             open_connections: a.open_connections,
             unbound_connections: a.unbound_connections,

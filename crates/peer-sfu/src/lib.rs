@@ -23,4 +23,4 @@ pub mod shell;
 
 pub use crate::core::{Input, MemberKey, Output, RoomKey, SfuCore, SfuLimits};
 pub use plan::{DownTrack, Kind, OfferPlan, TrackId};
-pub use shell::{Sfu, SfuConfig, SfuEvent, SfuHandle};
+pub use shell::{Sfu, SfuConfig, SfuEvent, SfuHandle, SfuStats};

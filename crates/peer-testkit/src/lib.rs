@@ -2,10 +2,12 @@
 //!
 //! - [`server`]: the real `peer-server` process with a temporary configuration.
 //! - [`rng`]: a small deterministic PRNG for property and fuzz-smoke tests.
+//! - [`metrics`]: scraping a server's `/metrics` and reading its samples.
 //! - [`proc`]: what a process holds (RSS, peak RSS, file descriptors, threads), from `/proc`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod metrics;
 pub mod proc;
 pub mod rng;
 pub mod server;

@@ -71,6 +71,7 @@ pub struct ServerProcess {
     pub port: u16,
     config_path: PathBuf,
     log: Arc<Mutex<Vec<String>>>,
+    stdout_lines: Arc<Mutex<Vec<String>>>,
 }
 
 /// How to start the process.
@@ -121,8 +122,18 @@ impl ServerProcess {
             .next()
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        // Keep draining so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining (so the server never blocks on a full pipe), and keep the lines.
+        let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+        {
+            let kept = stdout_lines.clone();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    if let Ok(mut k) = kept.lock() {
+                        k.push(line);
+                    }
+                }
+            });
+        }
         let log = Arc::new(Mutex::new(Vec::new()));
         if let Some(stderr) = child.stderr.take() {
             let keep = std::env::var_os("PEER_TEST_LOG");
@@ -148,12 +159,37 @@ impl ServerProcess {
             port,
             config_path,
             log,
+            stdout_lines,
         }
     }
 
     /// The lines the server wrote to stderr so far (its log).
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The lines the server wrote to stdout after its first (the listening line).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout_lines
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    /// The port of the server's operations listener (`[metrics] listen`), from the line it
+    /// prints about it; waits up to 10 s for it.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = self.stdout_lines().iter().find_map(|l| {
+                let rest = l.strip_prefix("peer-server metrics on http://")?;
+                rest.split('/').next()?.rsplit(':').next()?.parse().ok()
+            });
+            if found.is_some() || std::time::Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Whether the process is still running.

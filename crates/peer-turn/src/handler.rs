@@ -27,6 +27,9 @@ pub struct TurnStats {
     pub quota_refusals: u64,
     /// Requests refused with 403, and Send indications dropped, for refused peers.
     pub peer_refusals: u64,
+    /// Bytes relayed between clients and peers, both ways (what the budgets dropped not
+    /// counted).
+    pub relayed_bytes: u64,
 }
 
 /// What the listeners and the notifiers share.
@@ -35,6 +38,8 @@ pub(crate) struct Shared {
     /// The user of each allocation, by its five-tuple.
     pub(crate) owners: Mutex<HashMap<String, String>>,
     pub(crate) stats: Mutex<TurnStats>,
+    /// Bytes the relay sockets passed, both ways.
+    pub(crate) relayed_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// An allocation's key in the owners map: the listener's transport and the five-tuple.

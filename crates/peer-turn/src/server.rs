@@ -20,6 +20,7 @@ use crate::quota::{Allocations, ByteBudget};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
@@ -123,8 +124,9 @@ impl TurnServer {
         let policy = Arc::new(RelayPolicy::new(config.relay_allow.clone()));
         let relay_ip = config.relay_ip.unwrap_or(local_addr.ip());
         let (notify_tx, notify_rx) = mpsc::channel(64);
+        let relayed = Arc::new(AtomicU64::new(0));
         let manager = Arc::new(Manager::new(ManagerConfig {
-            relay_addr_generator: Box::new(relays(&config, relay_ip, policy.clone())),
+            relay_addr_generator: Box::new(relays(&config, relay_ip, policy.clone(), &relayed)),
             alloc_close_notify: Some(notify_tx),
         }));
         let shared = Arc::new(Shared {
@@ -134,6 +136,7 @@ impl TurnServer {
             )),
             owners: Mutex::new(HashMap::new()),
             stats: Mutex::new(TurnStats::default()),
+            relayed_bytes: relayed.clone(),
         });
         let nonces = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
         let ctx = Arc::new(Ctx {
@@ -157,7 +160,12 @@ impl TurnServer {
             // UDP ones by the crate and must not meet UDP clients'.
             let (tcp_notify_tx, tcp_notify_rx) = mpsc::channel(64);
             let tcp_manager = Arc::new(Manager::new(ManagerConfig {
-                relay_addr_generator: Box::new(relays(&config, relay_ip, ctx.policy.clone())),
+                relay_addr_generator: Box::new(relays(
+                    &config,
+                    relay_ip,
+                    ctx.policy.clone(),
+                    &shared.relayed_bytes,
+                )),
                 alloc_close_notify: Some(tcp_notify_tx),
             }));
             tasks.push(tokio::spawn(released(tcp_notify_rx, shared.clone(), "tcp")));
@@ -187,6 +195,7 @@ impl TurnServer {
     pub fn stats(&self) -> TurnStats {
         let mut s = self.shared.stats.lock().map(|s| *s).unwrap_or_default();
         s.allocations = self.shared.quota.lock().map(|q| q.held()).unwrap_or(0);
+        s.relayed_bytes = self.shared.relayed_bytes.load(Ordering::Relaxed);
         s
     }
 
@@ -299,12 +308,18 @@ async fn prune_nonces(nonces: Arc<tokio::sync::Mutex<HashMap<String, tokio::time
     }
 }
 
-fn relays(config: &TurnConfig, relay_ip: IpAddr, policy: Arc<RelayPolicy>) -> Relays {
+fn relays(
+    config: &TurnConfig,
+    relay_ip: IpAddr,
+    policy: Arc<RelayPolicy>,
+    relayed: &Arc<AtomicU64>,
+) -> Relays {
     Relays {
         bind_ip: relay_ip,
         announce: config.public_ip.unwrap_or(relay_ip),
         policy,
         bytes_per_second: config.bytes_per_second,
+        relayed: relayed.clone(),
     }
 }
 
@@ -314,6 +329,7 @@ struct Relays {
     announce: IpAddr,
     policy: Arc<RelayPolicy>,
     bytes_per_second: u64,
+    relayed: Arc<AtomicU64>,
 }
 
 #[async_trait]
@@ -341,6 +357,7 @@ impl RelayAddressGenerator for Relays {
             policy: self.policy.clone(),
             to_peer: Mutex::new(ByteBudget::new(self.bytes_per_second)),
             from_peer: Mutex::new(ByteBudget::new(self.bytes_per_second)),
+            relayed: self.relayed.clone(),
         };
         Ok((Arc::new(conn), SocketAddr::new(self.announce, local.port())))
     }
@@ -352,6 +369,7 @@ pub struct GuardedRelay {
     policy: Arc<RelayPolicy>,
     to_peer: Mutex<ByteBudget>,
     from_peer: Mutex<ByteBudget>,
+    relayed: Arc<AtomicU64>,
 }
 
 fn admit(budget: &Mutex<ByteBudget>, n: usize) -> bool {
@@ -373,6 +391,7 @@ impl Conn for GuardedRelay {
             let (n, from) = self.socket.recv_from(buf).await?;
             // From refused peers, or over the budget: dropped, as the network would.
             if self.policy.check(from.ip()).is_ok() && admit(&self.from_peer, n) {
+                self.relayed.fetch_add(n as u64, Ordering::Relaxed);
                 return Ok((n, from));
             }
         }
@@ -387,7 +406,9 @@ impl Conn for GuardedRelay {
             // Dropped; the sender sees it sent, as with network loss.
             return Ok(buf.len());
         }
-        Ok(self.socket.send_to(buf, target).await?)
+        let n = self.socket.send_to(buf, target).await?;
+        self.relayed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 
     fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {

@@ -28,7 +28,7 @@ async fn receives(m: &Member, from: &[&str], n: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sfu_room_media_data_leave_and_late_join() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(0, "[metrics]\nlisten = \"127.0.0.1:0\"\n");
     let (s1, _p1) = stream(&[Codec::Vp8, Codec::Opus]);
     let (s2, _p2) = stream(&[Codec::Vp8, Codec::Opus]);
     let (s3, _p3) = stream(&[Codec::Vp8, Codec::Opus]);
@@ -38,6 +38,29 @@ async fn sfu_room_media_data_leave_and_late_join() {
     receives(&a, &["sfu-b", "sfu-c"], 20).await;
     receives(&b, &["sfu-a", "sfu-c"], 20).await;
     receives(&c, &["sfu-a", "sfu-b"], 20).await;
+    // The server's metrics tell the same story: three members, twelve tracks forwarded (each
+    // member's audio and video to two others), packets in and more out, and keyframes asked
+    // of the publishers as members joined.
+    let body = tokio::task::spawn_blocking({
+        let port = server.metrics_port();
+        move || peer_testkit::metrics::get(port, "/metrics")
+    })
+    .await
+    .expect("scrape")
+    .expect("metrics answered")
+    .1;
+    let value = |name: &str| peer_testkit::metrics::sample(&body, name).unwrap_or(-1.0);
+    assert_eq!(value("peer_sfu_members"), 3.0, "{body}");
+    assert_eq!(value("peer_sfu_forwarded_tracks"), 12.0, "{body}");
+    assert_eq!(value("peer_rooms{kind=\"sfu\"}"), 1.0, "{body}");
+    assert_eq!(value("peer_room_members{kind=\"sfu\"}"), 3.0, "{body}");
+    assert!(value("peer_sfu_received_packets_total") > 0.0, "{body}");
+    assert!(
+        value("peer_sfu_forwarded_packets_total") > value("peer_sfu_received_packets_total"),
+        "each packet goes to two subscribers: {body}"
+    );
+    assert!(value("peer_sfu_forwarded_bytes_total") > 0.0, "{body}");
+    assert!(value("peer_sfu_plis_total") >= 1.0, "{body}");
     for m in [&a, &b, &c] {
         let me = m.peer.id().to_owned();
         assert_eq!(m.packets(&me, MediaKind::Video), 0, "nothing of its own");

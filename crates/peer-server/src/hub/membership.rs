@@ -232,6 +232,7 @@ impl Hub {
             return;
         };
         let lens: Vec<usize> = req.attachments.iter().map(|a| a.len()).collect();
+        let bytes = req.data.get().len() + lens.iter().sum::<usize>();
         let logged = serde_json::json!({"roomName": req.room_name, "src": peer, "data": loggable_data(req.data.get(), &lens)});
         room.log_event(server::event::ROOM_DATA, logged, now_ms);
         let members = room.members.clone();
@@ -242,6 +243,8 @@ impl Hub {
             attachments: req.attachments,
         };
         let to = self.member_sessions(app, &members, Some(peer));
+        self.counters.relayed(server::event::ROOM_DATA);
+        self.counters.room_data_bytes += bytes as u64;
         self.send_all(to, &ServerMessage::RoomData(msg));
     }
 }

@@ -13,6 +13,7 @@
 //! `membership.rs`, the SFU exchange in `sfu.rs`; `room.rs` holds a room's state, `rate.rs` the
 //! per-socket token buckets and `timers.rs` the deadlines.
 
+mod counters;
 mod lifecycle;
 mod membership;
 mod rate;
@@ -24,6 +25,7 @@ mod timers;
 pub use sfu::{SfuRequest, SfuRequestKind};
 
 use crate::config::{AppConfig, Limits, Timeouts};
+pub use counters::Counters;
 use peer_auth::Credential;
 use peer_protocol::client::{
     ClientMessage, ForceCloseRequest, Relay, RoomGetUsers, RoomJoin, RoomRef, RoomSendData,
@@ -120,6 +122,14 @@ pub struct HubCounts {
     pub sessions: usize,
     /// Rooms with at least one member.
     pub rooms: usize,
+    /// Mesh rooms.
+    pub mesh_rooms: usize,
+    /// SFU rooms.
+    pub sfu_rooms: usize,
+    /// Members of mesh rooms (a peer in two rooms counts twice).
+    pub mesh_members: usize,
+    /// Members of SFU rooms.
+    pub sfu_members: usize,
     /// Scheduled deadlines.
     pub timers: usize,
 }
@@ -174,6 +184,7 @@ pub struct Hub {
     sfu_attached: bool,
     /// How TURN credentials are issued, when a TURN server runs.
     turn: Option<TurnIssuer>,
+    counters: Counters,
     out: Vec<Output>,
 }
 
@@ -206,6 +217,7 @@ impl Hub {
             timers: Timers::default(),
             sfu_attached: false,
             turn: None,
+            counters: Counters::default(),
             out: Vec::new(),
         }
     }
@@ -214,6 +226,11 @@ impl Hub {
     /// [`Hub::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.timers.next()
+    }
+
+    /// What the hub has done since it started (see [`Counters`]).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Numbers for monitoring: apps' open and dropped peers, rooms, sessions and deadlines.
@@ -226,6 +243,14 @@ impl Hub {
         for app in self.apps.values() {
             c.peers += app.peers.len();
             c.rooms += app.rooms.len();
+            for room in app.rooms.values() {
+                let (rooms, members) = match room.kind {
+                    RoomType::Mesh => (&mut c.mesh_rooms, &mut c.mesh_members),
+                    RoomType::Sfu => (&mut c.sfu_rooms, &mut c.sfu_members),
+                };
+                *rooms += 1;
+                *members += room.members.len();
+            }
         }
         c
     }
@@ -255,6 +280,7 @@ impl Hub {
     }
 
     fn error(&mut self, to: SessionId, kind: ErrorType, message: impl Into<String>) {
+        self.counters.error_sent(kind.as_str());
         self.send(to, &ServerMessage::error(kind, message));
     }
 
@@ -352,6 +378,7 @@ impl Hub {
         if state.bucket.take(now_ms) {
             return true;
         }
+        self.counters.rate_limited += 1;
         let notify = state
             .last_limited_ms
             .is_none_or(|t| now_ms.saturating_sub(t) >= 1000);
@@ -375,6 +402,7 @@ impl Hub {
         if state.log_bucket.take(now_ms) {
             return true;
         }
+        self.counters.rate_limited += 1;
         self.error(
             session,
             ErrorType::SignalingLimited,

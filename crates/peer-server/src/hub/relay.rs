@@ -66,6 +66,7 @@ impl Hub {
             server::event::ANSWER => ServerMessage::Answer(body),
             _ => ServerMessage::Candidate(body),
         };
+        self.counters.relayed(event);
         self.send(to, &msg);
     }
 
@@ -84,6 +85,7 @@ impl Hub {
             dst: req.dst,
             connection_id: req.connection_id,
         });
+        self.counters.relayed(server::event::FORCE_CLOSE);
         self.send(to, &msg);
     }
 }

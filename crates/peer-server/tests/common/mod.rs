@@ -60,6 +60,13 @@ impl TestServer {
         }
     }
 
+    /// The port of the operations listener (`[metrics] listen`).
+    pub fn metrics_port(&self) -> u16 {
+        self.process
+            .metrics_port()
+            .expect("the server prints its metrics address")
+    }
+
     /// What the process holds now (`/proc`).
     pub fn proc(&self) -> ProcStats {
         ProcStats::read(self.process.pid()).expect("the server process is alive")

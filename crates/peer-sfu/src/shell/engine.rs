@@ -8,6 +8,7 @@
 
 use crate::shell::loss::{LossTargets, LossyConn};
 use crate::shell::nack_cap::{NackCapBuilder, NackTotals};
+use crate::shell::stats::Counters;
 use crate::shell::SfuConfig;
 use peer_connection::guard::GuardConn;
 use std::net::{IpAddr, SocketAddr};
@@ -44,7 +45,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub async fn new(config: &SfuConfig) -> Result<Engine, String> {
+    pub async fn new(config: &SfuConfig, counters: Arc<Counters>) -> Result<Engine, String> {
         let socket = UdpSocket::bind(config.udp)
             .await
             .map_err(|e| format!("cannot bind the SFU's UDP socket {}: {e}", config.udp))?;
@@ -119,7 +120,7 @@ impl Engine {
         registry.add(Box::new(NackCapBuilder {
             per_second,
             burst: per_second,
-            totals: Arc::new(NackTotals::default()),
+            totals: Arc::new(NackTotals::new(counters)),
         }));
         registry.add(Box::new(
             Responder::builder().with_log2_size(NACK_RING_LOG2),

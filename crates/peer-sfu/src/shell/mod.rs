@@ -7,6 +7,10 @@ mod engine;
 mod loss;
 mod nack_cap;
 mod session;
+mod stats;
+
+use stats::Counters;
+pub use stats::SfuStats;
 
 use crate::core::{Input, MemberKey, Output, SfuCore, SfuLimits};
 use crate::plan::TrackId;
@@ -14,7 +18,7 @@ use engine::Engine;
 use session::{Cmd, Internal};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -76,6 +80,7 @@ pub enum SfuEvent {
 pub struct SfuHandle {
     tx: mpsc::Sender<Input>,
     local_addr: SocketAddr,
+    counters: Arc<Counters>,
 }
 
 impl SfuHandle {
@@ -89,6 +94,11 @@ impl SfuHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
+
+    /// What the SFU has forwarded so far, and forwards now.
+    pub fn stats(&self) -> SfuStats {
+        self.counters.snapshot()
+    }
 }
 
 /// The SFU backend.
@@ -101,7 +111,8 @@ impl Sfu {
         config: SfuConfig,
         events: mpsc::Sender<SfuEvent>,
     ) -> Result<SfuHandle, String> {
-        let engine = Engine::new(&config).await?;
+        let counters = Arc::new(Counters::default());
+        let engine = Engine::new(&config, counters.clone()).await?;
         let local_addr = engine.local_addr;
         let (tx, rx) = mpsc::channel(REQUEST_CAPACITY);
         let backend = Backend {
@@ -110,11 +121,16 @@ impl Sfu {
             sessions: HashMap::new(),
             forwarders: HashMap::new(),
             track_ids: Arc::new(AtomicU64::new(1)),
+            counters: counters.clone(),
             events,
             max_tracks: config.limits.max_tracks_per_member,
         };
         tokio::spawn(backend.run(rx));
-        Ok(SfuHandle { tx, local_addr })
+        Ok(SfuHandle {
+            tx,
+            local_addr,
+            counters,
+        })
     }
 }
 
@@ -125,6 +141,7 @@ struct Backend {
     /// Every upstream track's forwarding track, with its publisher.
     forwarders: HashMap<TrackId, (MemberKey, Arc<TrackLocalStaticRTP>)>,
     track_ids: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     events: mpsc::Sender<SfuEvent>,
     /// Upstream tracks a member's connection may create.
     max_tracks: usize,
@@ -163,6 +180,11 @@ impl Backend {
             for output in outputs {
                 self.execute(output, &internal_tx).await;
             }
+            let c = &self.counters;
+            c.forwarded_tracks
+                .store(self.core.forwarded_tracks() as u64, Ordering::Relaxed);
+            c.members
+                .store(self.core.members() as u64, Ordering::Relaxed);
         }
         for (_, s) in self.sessions.drain() {
             let _ = s.try_send(Cmd::Close);
@@ -188,7 +210,10 @@ impl Backend {
                     &self.engine.api,
                     member.clone(),
                     stream_id,
-                    self.track_ids.clone(),
+                    session::Shared {
+                        track_ids: self.track_ids.clone(),
+                        counters: self.counters.clone(),
+                    },
                     internal.clone(),
                     lossy,
                     self.max_tracks,

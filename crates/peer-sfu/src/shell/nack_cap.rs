@@ -6,9 +6,10 @@
 //! keying budgets by them would let a client grow the map.
 
 use crate::nack_budget::{NackBudget, NackRange};
+use crate::shell::stats::Counters;
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use webrtc::interceptor::stream_info::StreamInfo;
@@ -19,22 +20,31 @@ type Result<T> = std::result::Result<T, webrtc::interceptor::Error>;
 use webrtc::rtcp::packet::Packet as RtcpPacket;
 use webrtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
 
-/// Totals over the whole SFU, logged at most once a second while NACKs are refused.
+/// Totals over the whole SFU (in its [`Counters`]), logged at most once a second while NACKs
+/// are refused.
 #[derive(Debug, Default)]
 pub(crate) struct NackTotals {
-    granted: AtomicU64,
-    refused: AtomicU64,
+    counters: Arc<Counters>,
     last_log: Mutex<Option<Instant>>,
 }
 
 impl NackTotals {
+    /// Totals kept in `counters`.
+    pub(crate) fn new(counters: Arc<Counters>) -> NackTotals {
+        NackTotals {
+            counters,
+            last_log: Mutex::new(None),
+        }
+    }
+
     fn add(&self, granted: u32, refused: u32) {
-        let granted = self
-            .granted
+        let c = &self.counters;
+        let granted = c
+            .nacked_resent
             .fetch_add(u64::from(granted), Ordering::Relaxed)
             + u64::from(granted);
-        let refused = self
-            .refused
+        let refused = c
+            .nacked_refused
             .fetch_add(u64::from(refused), Ordering::Relaxed)
             + u64::from(refused);
         if refused == 0 {

@@ -14,6 +14,7 @@ use crate::core::{Input, MemberKey};
 use crate::plan::{Kind, OfferPlan, TrackId};
 use crate::sdp::answer_problem;
 use crate::shell::loss::LossTargets;
+use crate::shell::stats::Counters;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirecti
 use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use webrtc::track::track_local::{TrackLocal, TrackLocalWriter};
+use webrtc::util::MarshalSize;
 
 /// How long an offer may wait for its candidates (host candidates on one socket: at once).
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,12 +67,18 @@ pub(crate) enum Internal {
     Forwarder(TrackId, MemberKey, Arc<TrackLocalStaticRTP>),
 }
 
+/// What every member's session shares: the track id counter and the SFU's counters.
+pub(crate) struct Shared {
+    pub(crate) track_ids: Arc<AtomicU64>,
+    pub(crate) counters: Arc<Counters>,
+}
+
 /// Starts the session task of `member`; returns its command queue.
 pub(crate) async fn start(
     api: &API,
     member: MemberKey,
     stream_id: String,
-    track_ids: Arc<AtomicU64>,
+    shared: Shared,
     internal: mpsc::UnboundedSender<Internal>,
     lossy: Option<Arc<LossTargets>>,
     max_tracks: usize,
@@ -93,6 +101,7 @@ pub(crate) async fn start(
     }
     let closed = Arc::new(AtomicBool::new(false));
     let upstream: Arc<Mutex<HashMap<TrackId, u32>>> = Arc::default();
+    let counters = shared.counters.clone();
     {
         let member = member.clone();
         let internal = internal.clone();
@@ -105,7 +114,7 @@ pub(crate) async fn start(
                 tracing::debug!(peer = %member.peer, "an upstream track past the member's limit is ignored");
                 return Box::pin(async {});
             }
-            let id = TrackId(track_ids.fetch_add(1, Ordering::Relaxed));
+            let id = TrackId(shared.track_ids.fetch_add(1, Ordering::Relaxed));
             let kind = match track.kind() {
                 RTPCodecType::Audio => Kind::Audio,
                 _ => Kind::Video,
@@ -128,15 +137,24 @@ pub(crate) async fn start(
             // their timing.
             tokio::spawn(async move { while receiver.read_rtcp().await.is_ok() {} });
             let (member, internal, closed) = (member.clone(), internal.clone(), closed.clone());
+            let counters = shared.counters.clone();
             tokio::spawn(async move {
                 let mut errors = 0u32;
                 loop {
                     match track.read_rtp().await {
                         Ok((packet, _)) => {
                             errors = 0;
+                            let size = packet.marshal_size() as u64;
+                            Counters::add(&counters.received_packets, 1);
+                            Counters::add(&counters.received_bytes, size);
                             // A subscriber's failure (not bound yet, closed) is not the
-                            // publisher's: the other bindings are written regardless.
-                            let _ = local.write_rtp(&packet).await;
+                            // publisher's: the other bindings are written regardless. The
+                            // bytes written are summed over the subscribers.
+                            if let Ok(sent) = local.write_rtp(&packet).await {
+                                let sent = sent as u64;
+                                Counters::add(&counters.forwarded_bytes, sent);
+                                Counters::add(&counters.forwarded_packets, sent / size.max(1));
+                            }
                         }
                         Err(e) => {
                             errors += 1;
@@ -195,7 +213,7 @@ pub(crate) async fn start(
         }));
     }
     let (tx, rx) = mpsc::channel(CMD_CAPACITY);
-    tokio::spawn(run(pc, member, rx, internal, closed, upstream));
+    tokio::spawn(run(pc, member, rx, internal, closed, upstream, counters));
     Ok(tx)
 }
 
@@ -207,6 +225,7 @@ async fn run(
     internal: mpsc::UnboundedSender<Internal>,
     closed: Arc<AtomicBool>,
     upstream: Arc<Mutex<HashMap<TrackId, u32>>>,
+    counters: Arc<Counters>,
 ) {
     let mut senders: HashMap<TrackId, Arc<RTCRtpSender>> = HashMap::new();
     let fail = |why: String| {
@@ -256,7 +275,9 @@ async fn run(
                         sender_ssrc: 0,
                         media_ssrc: ssrc,
                     };
-                    let _ = pc.write_rtcp(&[Box::new(pli)]).await;
+                    if pc.write_rtcp(&[Box::new(pli)]).await.is_ok() {
+                        Counters::add(&counters.plis, 1);
+                    }
                 }
             }
             Cmd::Close => break,

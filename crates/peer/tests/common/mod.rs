@@ -63,6 +63,13 @@ impl TestServer {
         }
     }
 
+    /// The port of the operations listener, when `extra` configured `[metrics] listen`.
+    pub fn metrics_port(&self) -> u16 {
+        self.process
+            .metrics_port()
+            .expect("the server prints its metrics address")
+    }
+
     /// The lines the server logged so far.
     pub fn log_lines(&self) -> Vec<String> {
         self.process.log_lines()
