@@ -3,8 +3,9 @@
 //
 //   peer-relay-a (10.210.1.2) ── veth ── peer-relay-s (10.210.1.1, 10.210.2.1) ── veth ── peer-relay-b (10.210.2.2)
 //
-// The server namespace runs peer-server (signaling on 9000; TURN on 10.210.1.1:3478, which b
-// reaches through the server's other link) and forwards nothing, so a and b each reach the server and nothing else. Rust
+// The server namespace runs peer-server (signaling on 9000; TURN on port 3478 of both its
+// addresses, announcing 10.210.1.1, which b reaches through the server's other link) and
+// forwards nothing, so a and b each reach the server and nothing else. Rust
 // peers are the interop agent (`ip netns exec`), the browser is Debian's Chromium run inside b.
 // `[turn] relay_allow` lets relays reach 10.210.1.1 (the other side's relay) and nothing else
 // private, so a relay towards a peer's own address (10.210.2.2) is refused.
@@ -233,7 +234,7 @@ key = "${KEY}"
 secret = "netns-relay-app-secret"
 
 [turn]
-listen = "${NET.a.server}:${TURN_PORT}"
+listen = "0.0.0.0:${TURN_PORT}"
 secret = "${TURN_SECRET}"
 public_ip = "${NET.a.server}"
 relay_allow = ["${NET.a.server}/32"]

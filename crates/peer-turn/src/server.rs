@@ -1,5 +1,12 @@
-//! [`TurnServer`]: the tokio shell around `turn` 0.17.2's request handling, on one UDP socket
-//! and a TCP listener on the same port (`tcp.rs`).
+//! [`TurnServer`]: the tokio shell around `turn` 0.17.2's request handling, on UDP and on a
+//! TCP listener on the same port (`tcp.rs`).
+//!
+//! UDP: with a specific `listen` IP, one socket. With an unspecified one (`0.0.0.0`), one
+//! socket per local IPv4 address, all on one port, each with its own allocation manager whose
+//! relays are bound to, and announced at, that address (unless `public_ip`): a socket bound to
+//! the wildcard answers from the address of the route back, which on a host with several
+//! addresses is not always the one the client sent to, and browsers drop such answers.
+//! Addresses that appear after the start are not served.
 //!
 //! The crate's own `Server` cannot refuse peers or count allocations, so this runs its own
 //! read loops and checks each client message (`handler.rs`) before
@@ -43,7 +50,9 @@ pub struct TurnConfig {
     /// The address relay candidates announce (a public IP behind 1:1 NAT). Default: the
     /// address relay sockets are bound to.
     pub public_ip: Option<IpAddr>,
-    /// Where relay sockets are bound: the `listen` IP, or every address when it is unspecified.
+    /// Where relay sockets are bound. Default: the address the client reached (the `listen`
+    /// IP, or with an unspecified one the local address of that UDP socket; for TCP clients
+    /// the first non-loopback local address).
     pub relay_ip: Option<IpAddr>,
     /// Peer ranges let through although refused by default.
     pub relay_allow: Vec<IpRange>,
@@ -120,15 +129,10 @@ impl TurnServer {
         if config.secret.is_empty() {
             return Err(TurnError::Config("the secret is empty".into()));
         }
-        let (socket, local_addr, tcp) = bind(config.listen, config.tcp).await?;
+        let bound = bind(config.listen, config.tcp).await?;
+        let local_addr = bound.local_addr;
         let policy = Arc::new(RelayPolicy::new(config.relay_allow.clone()));
-        let relay_ip = config.relay_ip.unwrap_or(local_addr.ip());
-        let (notify_tx, notify_rx) = mpsc::channel(64);
         let relayed = Arc::new(AtomicU64::new(0));
-        let manager = Arc::new(Manager::new(ManagerConfig {
-            relay_addr_generator: Box::new(relays(&config, relay_ip, policy.clone(), &relayed)),
-            alloc_close_notify: Some(notify_tx),
-        }));
         let shared = Arc::new(Shared {
             quota: Mutex::new(Allocations::new(
                 config.max_allocations_per_user,
@@ -145,16 +149,39 @@ impl TurnServer {
                 secret: config.secret.clone(),
             }),
             realm: config.realm.clone(),
-            policy,
+            policy: policy.clone(),
             shared: shared.clone(),
         });
-        let socket: Arc<dyn Conn + Send + Sync> = Arc::new(socket);
-        let mut tasks = vec![
-            tokio::spawn(udp_loop(socket, local_addr, manager.clone(), ctx.clone())),
-            tokio::spawn(released(notify_rx, shared.clone(), "udp")),
-            tokio::spawn(prune_nonces(nonces)),
-        ];
-        let mut managers = vec![manager];
+        let mut tasks = vec![tokio::spawn(prune_nonces(nonces))];
+        let mut managers = Vec::new();
+        // The address relays of TCP clients use: the first non-loopback one bound.
+        let primary = bound
+            .udp
+            .iter()
+            .map(|(_, a)| a.ip())
+            .find(|ip| !ip.is_loopback())
+            .or_else(|| bound.udp.first().map(|(_, a)| a.ip()))
+            .unwrap_or(local_addr.ip());
+        for (socket, addr) in bound.udp {
+            // Relays of this socket's clients sit at the address they reached.
+            let relay_ip = config.relay_ip.unwrap_or(addr.ip());
+            let (notify_tx, notify_rx) = mpsc::channel(64);
+            let manager = Arc::new(Manager::new(ManagerConfig {
+                relay_addr_generator: Box::new(relays(&config, relay_ip, policy.clone(), &relayed)),
+                alloc_close_notify: Some(notify_tx),
+            }));
+            let socket: Arc<dyn Conn + Send + Sync> = Arc::new(socket);
+            tasks.push(tokio::spawn(udp_loop(
+                socket,
+                addr,
+                manager.clone(),
+                ctx.clone(),
+            )));
+            tasks.push(tokio::spawn(released(notify_rx, shared.clone(), "udp")));
+            managers.push(manager);
+        }
+        let relay_ip = config.relay_ip.unwrap_or(primary);
+        let tcp = bound.tcp;
         if let Some(tcp) = tcp {
             // TCP clients have their own allocation manager: their five-tuples are built as
             // UDP ones by the crate and must not meet UDP clients'.
@@ -222,27 +249,82 @@ impl TurnServer {
     }
 }
 
-/// Binds the UDP socket and, with `tcp`, a TCP listener on the same port. With port 0 the
-/// UDP socket's free port may be taken for TCP: then another port is tried (a few times).
-async fn bind(
-    listen: SocketAddr,
-    tcp: bool,
-) -> Result<(UdpSocket, SocketAddr, Option<tokio::net::TcpListener>), TurnError> {
+/// What [`bind`] bound.
+struct Bound {
+    /// The UDP sockets with their addresses.
+    udp: Vec<(UdpSocket, SocketAddr)>,
+    /// `listen` with the port chosen.
+    local_addr: SocketAddr,
+    tcp: Option<tokio::net::TcpListener>,
+}
+
+/// The local IPv4 addresses, loopback included, in interface order, without repeats.
+fn local_ipv4() -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for iface in webrtc_util::ifaces::ifaces().unwrap_or_default() {
+        if let Some(SocketAddr::V4(a)) = iface.addr {
+            let ip = IpAddr::V4(*a.ip());
+            if !ip.is_unspecified() && !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+/// Binds the UDP sockets (one per local IPv4 address when `listen`'s IP is unspecified, see
+/// the module docs) and, with `tcp`, a TCP listener on the same port and `listen`'s IP. With
+/// port 0 the first socket's free port may be taken elsewhere: then another port is tried (a
+/// few times).
+async fn bind(listen: SocketAddr, tcp: bool) -> Result<Bound, TurnError> {
+    let ips = match listen.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => {
+            let found = local_ipv4();
+            if found.is_empty() {
+                vec![listen.ip()]
+            } else {
+                found
+            }
+        }
+        ip => vec![ip],
+    };
     let attempts = if listen.port() == 0 { 10 } else { 1 };
     let mut last = None;
-    for _ in 0..attempts {
-        let socket = UdpSocket::bind(listen)
-            .await
-            .map_err(|e| TurnError::Bind(listen, e))?;
-        let local_addr = socket
-            .local_addr()
-            .map_err(|e| TurnError::Bind(listen, e))?;
+    'attempt: for _ in 0..attempts {
+        let mut port = listen.port();
+        let mut udp = Vec::new();
+        for ip in &ips {
+            let at = SocketAddr::new(*ip, port);
+            let socket = match UdpSocket::bind(at).await {
+                Ok(s) => s,
+                Err(e) if listen.port() == 0 && port != 0 => {
+                    last = Some(TurnError::Bind(at, e));
+                    continue 'attempt;
+                }
+                Err(e) => return Err(TurnError::Bind(at, e)),
+            };
+            let addr = socket.local_addr().map_err(|e| TurnError::Bind(at, e))?;
+            port = addr.port();
+            udp.push((socket, addr));
+        }
+        let local_addr = SocketAddr::new(listen.ip(), port);
         if !tcp {
-            return Ok((socket, local_addr, None));
+            return Ok(Bound {
+                udp,
+                local_addr,
+                tcp: None,
+            });
         }
         match tokio::net::TcpListener::bind(local_addr).await {
-            Ok(l) => return Ok((socket, local_addr, Some(l))),
-            Err(e) => last = Some(TurnError::Bind(local_addr, e)),
+            Ok(l) => {
+                return Ok(Bound {
+                    udp,
+                    local_addr,
+                    tcp: Some(l),
+                })
+            }
+            Err(e) if listen.port() == 0 => last = Some(TurnError::Bind(local_addr, e)),
+            Err(e) => return Err(TurnError::Bind(local_addr, e)),
         }
     }
     Err(last.unwrap_or_else(|| TurnError::Config("no port".into())))
