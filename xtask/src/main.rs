@@ -57,6 +57,8 @@ fn run_all_tests(_args: &[String]) -> Result<()> {
     codegen::run(&["--check".to_string()])?;
     // The TURN server's tests run coturn's real TURN client against it.
     util::ensure_debian_package("/usr/bin/turnutils_uclient", "coturn")?;
+    // Cluster mode's tests run a real redis-server.
+    util::ensure_debian_package("/usr/bin/redis-server", "redis-server")?;
     util::cargo(&["test", "--workspace"])?;
     conformance::run(&[])?;
     Ok(())

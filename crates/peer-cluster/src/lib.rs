@@ -6,7 +6,8 @@
 //!   channels messages travel on);
 //! - [`message`]: [`NodeMessage`], what one node tells another (a relayed signaling message for
 //!   one of its peers, room membership, room data, a peer gone), and its binary codec, bounded
-//!   and checked so that a node can never be made to panic or hold more than a frame's worth.
+//!   and checked so that a node can never be made to panic or hold more than a frame's worth;
+//! - [`node`]: [`Node`], the thin tokio shell over Redis (liveness, peer id claims, messages).
 //!
 //! How the pieces fit (see `docs/decisions.md`, "Cluster mode"): a node claims a peer id with
 //! `SET NX` under its own node id and a short expiry that it renews while the peer lives, so a
@@ -19,6 +20,8 @@
 
 pub mod keys;
 pub mod message;
+pub mod node;
 
 pub use keys::NodeId;
 pub use message::{DecodeError, NodeMessage, MAX_FRAME};
+pub use node::{Claim, ClusterConfig, ClusterError, Node};

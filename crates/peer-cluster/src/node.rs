@@ -1,0 +1,370 @@
+//! [`Node`]: one `peer-server` node's connection to the cluster's Redis, the thin shell around
+//! [`crate::keys`] and [`crate::message`]:
+//!
+//! - liveness: `<prefix>:node:<id>` renewed every third of its expiry, and the node listed in
+//!   `<prefix>:nodes`;
+//! - peer ids: [`Node::claim`] (`SET NX PX`, so one node holds an id), [`Node::renew`],
+//!   [`Node::release`] (compare-and-delete), [`Node::owner`];
+//! - messages: [`Node::send`] to one node's channel, [`Node::broadcast`] to all; one lock
+//!   assigns the sequence number and publishes, so a node's messages arrive in the order it
+//!   sent them; what arrives for this node comes out of the receiver [`Node::connect`] returns,
+//!   decoded (a frame that does not decode is dropped and logged).
+//!
+//! The connection is `redis`'s `ConnectionManager` over RESP3: it reconnects by itself and
+//! subscribes again. Redis keeps no messages for a node that was away; the hub resynchronizes
+//! (later work). Every Redis call has a deadline ([`ClusterConfig::timeout`]).
+
+use crate::keys::{Keys, NodeId};
+use crate::message::{Frame, NodeMessage};
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, PushKind, Value};
+use std::fmt;
+use std::time::Duration;
+use tokio::sync::{mpsc, Mutex};
+use tokio::task::JoinHandle;
+
+/// How a node uses Redis.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://host:port/db` (RESP3 is asked for).
+    pub redis: String,
+    /// Prefix of every key and channel.
+    pub prefix: String,
+    /// How long a node is believed alive without renewing.
+    pub node_ttl: Duration,
+    /// How long a peer id stays claimed without renewing.
+    pub id_ttl: Duration,
+    /// Deadline of every Redis call, and of connecting.
+    pub timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// Defaults for `redis`: prefix `peer`, nodes 10 s, ids 15 s, calls 5 s.
+    pub fn new(redis: impl Into<String>) -> ClusterConfig {
+        ClusterConfig {
+            redis: redis.into(),
+            prefix: "peer".into(),
+            node_ttl: Duration::from_secs(10),
+            id_ttl: Duration::from_secs(15),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What went wrong with Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterError {
+    /// The URL is not one `redis` understands.
+    BadUrl(String),
+    /// Redis did not answer in time.
+    Timeout,
+    /// Redis answered with an error, or the connection failed.
+    Redis(String),
+    /// The message could not be encoded.
+    Encode(String),
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterError::BadUrl(e) => write!(f, "invalid [cluster] redis URL: {e}"),
+            ClusterError::Timeout => write!(f, "Redis did not answer in time"),
+            ClusterError::Redis(e) => write!(f, "Redis: {e}"),
+            ClusterError::Encode(e) => write!(f, "cluster message: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {}
+
+impl From<redis::RedisError> for ClusterError {
+    fn from(e: redis::RedisError) -> ClusterError {
+        ClusterError::Redis(e.to_string())
+    }
+}
+
+/// The result of [`Node::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This node holds the id now.
+    Claimed,
+    /// Another node holds it.
+    HeldBy(NodeId),
+}
+
+/// Deletes a key only if it still holds this node's id.
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+/// Renews a key's expiry only if it still holds this node's id.
+const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+/// Frames for this node, waiting to be read; past this the oldest are dropped (logged).
+const INBOX: usize = 4096;
+
+/// One node's connection to the cluster. See the module documentation.
+pub struct Node {
+    id: NodeId,
+    keys: Keys,
+    config: ClusterConfig,
+    con: ConnectionManager,
+    /// The next sequence number, under the lock that also orders publishing.
+    seq: Mutex<u64>,
+    liveness: JoinHandle<()>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.liveness.abort();
+        self.reader.abort();
+    }
+}
+
+impl Node {
+    /// Connects as node `id`, registers it, subscribes to its channel and the broadcast one,
+    /// and starts renewing its liveness. A Redis that cannot be reached within the timeout is
+    /// an error (a clear one at startup).
+    pub async fn connect(
+        config: ClusterConfig,
+        id: NodeId,
+    ) -> Result<(Node, mpsc::Receiver<Frame>), ClusterError> {
+        let url = if config.redis.contains("protocol=") {
+            config.redis.clone()
+        } else if config.redis.contains('?') {
+            format!("{}&protocol=resp3", config.redis)
+        } else {
+            format!("{}?protocol=resp3", config.redis)
+        };
+        let client = redis::Client::open(url).map_err(|e| ClusterError::BadUrl(e.to_string()))?;
+        let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_push_sender(push_tx)
+            .set_automatic_resubscription();
+        let mut con = tokio::time::timeout(
+            config.timeout,
+            client.get_connection_manager_with_config(manager_config),
+        )
+        .await
+        .map_err(|_| ClusterError::Timeout)??;
+        let keys = Keys::new(config.prefix.clone());
+        within(config.timeout, con.subscribe(keys.node_channel(&id))).await?;
+        within(config.timeout, con.subscribe(keys.broadcast_channel())).await?;
+        let (frames_tx, frames_rx) = mpsc::channel(INBOX);
+        let reader = tokio::spawn(async move {
+            while let Some(push) = push_rx.recv().await {
+                if push.kind != PushKind::Message {
+                    continue;
+                }
+                let Some(Value::BulkString(payload)) = push.data.get(1) else {
+                    continue;
+                };
+                match Frame::decode(&Bytes::copy_from_slice(payload)) {
+                    Ok(frame) => {
+                        if frames_tx.try_send(frame).is_err() {
+                            tracing::warn!("cluster inbox full: a message dropped");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cluster frame dropped"),
+                }
+            }
+        });
+        let liveness = tokio::spawn(renew_liveness(
+            con.clone(),
+            keys.clone(),
+            id.clone(),
+            config.node_ttl,
+            config.timeout,
+        ));
+        let node = Node {
+            id,
+            keys,
+            config,
+            con,
+            seq: Mutex::new(0),
+            liveness,
+            reader,
+        };
+        node.beat().await?;
+        Ok((node, frames_rx))
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    /// Renews the liveness now (done on a timer anyway).
+    pub async fn beat(&self) -> Result<(), ClusterError> {
+        beat(
+            &mut self.con.clone(),
+            &self.keys,
+            &self.id,
+            self.config.node_ttl,
+            self.config.timeout,
+        )
+        .await
+    }
+
+    /// Claims `peer` of `app` for this node (unless another node holds it).
+    pub async fn claim(&self, app: &str, peer: &str) -> Result<Claim, ClusterError> {
+        let key = self.keys.peer_id(app, peer);
+        let mut con = self.con.clone();
+        let set: Option<String> = within(
+            self.config.timeout,
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(self.id.as_str())
+                .arg("NX")
+                .arg("PX")
+                .arg(self.config.id_ttl.as_millis() as u64)
+                .query_async(&mut con),
+        )
+        .await?;
+        if set.is_some() {
+            return Ok(Claim::Claimed);
+        }
+        match self.owner(app, peer).await? {
+            Some(node) if node == self.id => Ok(Claim::Claimed),
+            Some(node) => Ok(Claim::HeldBy(node)),
+            // It expired in between: try once more.
+            None => Box::pin(self.claim(app, peer)).await,
+        }
+    }
+
+    /// Renews this node's claim of `peer`; `false` if it no longer holds it.
+    pub async fn renew(&self, app: &str, peer: &str) -> Result<bool, ClusterError> {
+        let mut con = self.con.clone();
+        let n: i64 = within(
+            self.config.timeout,
+            redis::Script::new(RENEW)
+                .key(self.keys.peer_id(app, peer))
+                .arg(self.id.as_str())
+                .arg(self.config.id_ttl.as_millis() as u64)
+                .invoke_async(&mut con),
+        )
+        .await?;
+        Ok(n == 1)
+    }
+
+    /// Gives `peer` up, if this node holds it.
+    pub async fn release(&self, app: &str, peer: &str) -> Result<(), ClusterError> {
+        let mut con = self.con.clone();
+        let _: i64 = within(
+            self.config.timeout,
+            redis::Script::new(RELEASE)
+                .key(self.keys.peer_id(app, peer))
+                .arg(self.id.as_str())
+                .invoke_async(&mut con),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The node holding `peer` of `app`, if any.
+    pub async fn owner(&self, app: &str, peer: &str) -> Result<Option<NodeId>, ClusterError> {
+        let mut con = self.con.clone();
+        let v: Option<String> =
+            within(self.config.timeout, con.get(self.keys.peer_id(app, peer))).await?;
+        Ok(v.as_deref().and_then(NodeId::parse))
+    }
+
+    /// The nodes alive now (registered, with their liveness key present).
+    pub async fn live_nodes(&self) -> Result<Vec<NodeId>, ClusterError> {
+        let mut con = self.con.clone();
+        let listed: Vec<String> =
+            within(self.config.timeout, con.smembers(self.keys.nodes())).await?;
+        let mut alive = Vec::new();
+        for n in listed.iter().filter_map(|n| NodeId::parse(n)) {
+            let here: bool =
+                within(self.config.timeout, con.exists(self.keys.node_alive(&n))).await?;
+            if here {
+                alive.push(n);
+            }
+        }
+        alive.sort();
+        Ok(alive)
+    }
+
+    /// Sends `msg` to node `to`.
+    pub async fn send(&self, to: &NodeId, msg: NodeMessage) -> Result<(), ClusterError> {
+        self.publish(self.keys.node_channel(to), msg).await
+    }
+
+    /// Sends `msg` to every node, this one included.
+    pub async fn broadcast(&self, msg: NodeMessage) -> Result<(), ClusterError> {
+        self.publish(self.keys.broadcast_channel(), msg).await
+    }
+
+    async fn publish(&self, channel: String, msg: NodeMessage) -> Result<(), ClusterError> {
+        let mut seq = self.seq.lock().await;
+        let frame = Frame {
+            from: self.id.clone(),
+            seq: *seq,
+            msg,
+        };
+        let bytes = frame
+            .encode()
+            .map_err(|e| ClusterError::Encode(e.to_string()))?;
+        let mut con = self.con.clone();
+        let _: i64 = within(self.config.timeout, con.publish(channel, bytes.as_ref())).await?;
+        *seq += 1;
+        Ok(())
+    }
+}
+
+/// `f` within `limit`, its Redis error converted.
+async fn within<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, ClusterError> {
+    tokio::time::timeout(limit, f)
+        .await
+        .map_err(|_| ClusterError::Timeout)?
+        .map_err(ClusterError::from)
+}
+
+async fn beat(
+    con: &mut ConnectionManager,
+    keys: &Keys,
+    id: &NodeId,
+    ttl: Duration,
+    timeout: Duration,
+) -> Result<(), ClusterError> {
+    let _: () = within(
+        timeout,
+        redis::pipe()
+            .cmd("SET")
+            .arg(keys.node_alive(id))
+            .arg("1")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .ignore()
+            .cmd("SADD")
+            .arg(keys.nodes())
+            .arg(id.as_str())
+            .ignore()
+            .query_async(con),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Renews the liveness every third of its expiry until aborted; failures are logged (Redis
+/// being away for longer than the expiry makes the others believe this node gone).
+async fn renew_liveness(
+    mut con: ConnectionManager,
+    keys: Keys,
+    id: NodeId,
+    ttl: Duration,
+    timeout: Duration,
+) {
+    let every = ttl / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = beat(&mut con, &keys, &id, ttl, timeout).await {
+            tracing::warn!(error = %e, "cluster liveness not renewed");
+        }
+    }
+}
