@@ -110,6 +110,7 @@ fn hub() -> Hub {
                 credential: None,
                 random_id: [0; 16],
                 wants_turn: false,
+                held_elsewhere: false,
             },
             T0,
         );

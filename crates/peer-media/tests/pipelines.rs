@@ -24,7 +24,10 @@ fn free_port_pair() -> u16 {
     loop {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         let p = s.local_addr().expect("addr").port();
-        if p % 2 == 0 && p < u16::MAX && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+        if p.is_multiple_of(2)
+            && p < u16::MAX
+            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+        {
             return p;
         }
     }

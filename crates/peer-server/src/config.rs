@@ -38,6 +38,29 @@ pub struct Config {
     /// Prometheus metrics and health endpoints, on a listener of their own.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Cluster mode: several nodes sharing peers through Redis.
+    #[serde(default)]
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]`: several nodes sharing peers through Redis (in progress: peer ids and relayed
+/// signaling; see `docs/decisions.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// `redis://host:port/db`. Default none: a single node, no Redis.
+    pub redis: Option<String>,
+    /// Prefix of the keys and channels, so deployments can share a Redis. Default `peer`.
+    pub prefix: String,
+}
+
+impl Default for ClusterSection {
+    fn default() -> ClusterSection {
+        ClusterSection {
+            redis: None,
+            prefix: "peer".into(),
+        }
+    }
 }
 
 /// `[metrics]`: `/metrics` (Prometheus text format), `/healthz` and `/readyz` on their own
@@ -356,6 +379,7 @@ impl Config {
             sfu: SfuSection::default(),
             turn: TurnSection::default(),
             metrics: MetricsSection::default(),
+            cluster: ClusterSection::default(),
         }
     }
 

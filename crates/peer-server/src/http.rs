@@ -123,7 +123,7 @@ async fn engine(
             websocket_upgrade(shared, conn, &mut req, query, cors)
         }
         (Some(TransportKind::Polling), Method::GET) => match (query.sid.is_some(), session) {
-            (false, _) => polling::handshake(&shared, &query, cors),
+            (false, _) => polling::handshake(&shared, &query, cors).await,
             (true, Some(session)) => polling::poll(&shared, session, cors).await,
             (true, None) => unknown_sid(),
         },

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod cluster;
 pub mod config;
 pub mod deadline_io;
 pub mod engine;
@@ -52,8 +53,17 @@ pub struct Server {
     listener: TcpListener,
     /// The operations listener (`[metrics] listen`), when configured.
     ops: Option<TcpListener>,
+    /// Cluster mode: the queue of messages for other nodes and this node's inbox.
+    cluster: Option<ClusterQueues>,
     /// The SFU's offers and refusals, for the hub (when the SFU is enabled).
     sfu_events: Option<tokio::sync::mpsc::Receiver<peer_sfu::SfuEvent>>,
+}
+
+/// What the cluster task reads (see [`cluster::run`]).
+struct ClusterQueues {
+    remote: tokio::sync::mpsc::UnboundedReceiver<hub::RemoteMessage>,
+    frames: tokio::sync::mpsc::Receiver<peer_cluster::message::Frame>,
+    id_ttl: Duration,
 }
 
 /// SFU events queued for the hub.
@@ -128,10 +138,33 @@ impl Server {
         if shared.config.turn.enabled {
             start_turn(&mut shared).await?;
         }
+        let cluster = match shared.config.cluster.redis.clone() {
+            Some(url) => {
+                let mut config = peer_cluster::ClusterConfig::new(url.clone());
+                config.prefix = shared.config.cluster.prefix.clone();
+                let id_ttl = config.id_ttl;
+                let mut random = [0u8; 16];
+                getrandom::fill(&mut random)
+                    .map_err(|e| std::io::Error::other(format!("no random node id: {e}")))?;
+                let id = peer_cluster::NodeId::from_random(random);
+                let (node, frames) = peer_cluster::Node::connect(config, id.clone())
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("[cluster] redis {url}: {e}")))?;
+                tracing::info!(node = %id, "cluster node");
+                let remote = shared.attach_cluster(Arc::new(node));
+                Some(ClusterQueues {
+                    remote,
+                    frames,
+                    id_ttl,
+                })
+            }
+            None => None,
+        };
         Ok(Server {
             shared: Arc::new(shared),
             listener,
             ops,
+            cluster,
             sfu_events,
         })
     }
@@ -177,8 +210,11 @@ impl Server {
             shared,
             listener,
             ops,
+            cluster,
             sfu_events,
         } = self;
+        let cluster = cluster
+            .map(|q| tokio::spawn(cluster::run(shared.clone(), q.remote, q.frames, q.id_ttl)));
         let ops = ops.map(|l| tokio::spawn(ops::serve(shared.clone(), l)));
         let timers = tokio::spawn(hub_timers(shared.clone()));
         let sfu = sfu_events.map(|mut events| {
@@ -214,6 +250,9 @@ impl Server {
         }
         if let Some(ops) = ops {
             ops.abort();
+        }
+        if let Some(cluster) = cluster {
+            cluster.abort();
         }
         shared.close_all();
         // Give connection tasks a moment to flush close frames.

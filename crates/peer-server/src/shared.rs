@@ -48,6 +48,8 @@ pub struct Shared {
     memory_release: Mutex<Option<(MemoryRelease, Load)>>,
     /// Whether the public listener accepts (`/readyz`).
     ready: AtomicBool,
+    /// Cluster mode: the node and the queue of messages for other nodes.
+    cluster: Option<ClusterLink>,
 }
 
 /// A function that returns the allocator's free memory to the system (the binary passes glibc's
@@ -111,6 +113,12 @@ fn new_sid() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<15>())
 }
 
+/// What cluster mode adds to the shared state.
+struct ClusterLink {
+    node: Arc<peer_cluster::Node>,
+    remote: tokio::sync::mpsc::UnboundedSender<crate::hub::RemoteMessage>,
+}
+
 /// Numbers for monitoring (`GET /stats` when enabled) and for tests that check nothing is left.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
@@ -163,6 +171,7 @@ impl Shared {
             turn: None,
             memory_release: Mutex::new(None),
             ready: AtomicBool::new(false),
+            cluster: None,
             config,
         }
     }
@@ -171,6 +180,38 @@ impl Shared {
     pub fn attach_sfu(&mut self, handle: peer_sfu::SfuHandle) {
         self.core().hub.attach_sfu();
         self.sfu = Some(handle);
+    }
+
+    /// Joins the cluster through `node`; returns what the cluster task needs (see
+    /// [`crate::cluster`]).
+    pub fn attach_cluster(
+        &mut self,
+        node: Arc<peer_cluster::Node>,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<crate::hub::RemoteMessage> {
+        let (remote, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.core().hub.attach_cluster();
+        self.cluster = Some(ClusterLink { node, remote });
+        rx
+    }
+
+    /// The cluster node, in cluster mode.
+    pub fn cluster_node(&self) -> Option<&Arc<peer_cluster::Node>> {
+        self.cluster.as_ref().map(|c| &c.node)
+    }
+
+    /// Cluster mode: a message another node sent for one of this node's peers.
+    pub fn deliver_remote(&self, app: &str, dst: &str, event: &str, body: &str) {
+        self.with_hub(|core| core.hub.deliver_remote(app, dst, event, body));
+    }
+
+    /// Cluster mode: no node holds `dst`; the sending session is told.
+    pub fn remote_unavailable(&self, session: SessionId, dst: &str) {
+        self.with_hub(|core| core.hub.remote_unavailable(session, dst));
+    }
+
+    /// Every open peer here, as `(app, peer)`.
+    pub fn open_peers(&self) -> Vec<(String, String)> {
+        self.core().hub.open_peers()
     }
 
     /// Runs `server` and has the hub issue its credentials in `OPEN`.
@@ -316,8 +357,25 @@ impl Shared {
     }
 
     /// Connects the Socket.IO layer: queues `40`, then lets the hub open (or reject) the peer.
-    pub fn open_session(&self, session: &Arc<Session>, query: &HandshakeQuery) {
+    /// In cluster mode a requested id is claimed first; one another node holds is refused.
+    pub async fn open_session(&self, session: &Arc<Session>, query: &HandshakeQuery) {
         session.push(&[connect_frame()]);
+        let mut held_elsewhere = false;
+        if let (Some(cluster), Some(app), Some(id)) =
+            (&self.cluster, &query.api_key, &query.peer_id)
+        {
+            match cluster.node.claim(app, id).await {
+                Ok(peer_cluster::Claim::Claimed) => {}
+                Ok(peer_cluster::Claim::HeldBy(node)) => {
+                    tracing::debug!(peer = %id, %node, "peer id held by another node");
+                    held_elsewhere = true;
+                }
+                Err(e) => {
+                    // Redis away: serve the peer here rather than refuse it.
+                    tracing::warn!(error = %e, peer = %id, "peer id not claimed in the cluster");
+                }
+            }
+        }
         let request = ConnectRequest {
             session: session.id,
             api_key: query.api_key.clone(),
@@ -326,6 +384,7 @@ impl Shared {
             credential: query.credential.clone(),
             random_id: random_bytes(),
             wants_turn: query.turn,
+            held_elsewhere,
         };
         self.with_hub(|core| {
             core.sinks.insert(session.id, session.clone());
@@ -507,6 +566,19 @@ impl Shared {
                         }
                     }
                     None => tracing::debug!(?request, "no SFU backend attached"),
+                },
+                Output::Remote(msg) => match &self.cluster {
+                    Some(cluster) => {
+                        // One queue, handled in order by the cluster task: a sender's
+                        // messages reach the other node in the order they came.
+                        if cluster.remote.send(msg).is_err() {
+                            tracing::debug!("the cluster task is gone");
+                        }
+                    }
+                    None => {
+                        let out = core.hub.remote_unavailable(msg.from, &msg.dst);
+                        overflowed.extend(self.dispatch(core, out));
+                    }
                 },
             }
         }

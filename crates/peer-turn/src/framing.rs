@@ -120,7 +120,7 @@ impl TcpFramer {
                     return Ok(None);
                 }
                 let len = u16::from_be_bytes([self.buf[2], self.buf[3]]);
-                if len % 4 != 0 {
+                if !len.is_multiple_of(4) {
                     return Err(FramingError::UnalignedStun(len));
                 }
                 let cookie =
@@ -163,7 +163,7 @@ impl TcpFramer {
 /// (STUN messages are aligned already).
 pub fn pad_for_tcp(message: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let is_channel_data = message.first().is_some_and(|b| b >> 6 == 0b01);
-    if is_channel_data && message.len() % 4 != 0 {
+    if is_channel_data && !message.len().is_multiple_of(4) {
         let mut v = message.to_vec();
         v.resize(message.len().next_multiple_of(4), 0);
         std::borrow::Cow::Owned(v)

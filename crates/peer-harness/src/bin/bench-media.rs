@@ -844,7 +844,7 @@ impl GenStream {
         let end = ((self.frame_local + 1) as f64 * per_frame).floor() as u64;
         let first = self.sent_local == start;
         let last = self.sent_local + 1 >= end;
-        let key = self.frame_count % KEYFRAME_EVERY == 0;
+        let key = self.frame_count.is_multiple_of(KEYFRAME_EVERY);
         buf[0] = 0x80;
         buf[1] = (u8::from(last) << 7) | GEN_PAYLOAD_TYPE;
         buf[2..4].copy_from_slice(&self.seq.to_be_bytes());

@@ -21,14 +21,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `GET /socket.io/?EIO=3&transport=polling` without `sid`: opens a session.
-pub fn handshake(shared: &Arc<Shared>, query: &HandshakeQuery, cors: Cors<'_>) -> HttpResponse {
+pub async fn handshake(
+    shared: &Arc<Shared>,
+    query: &HandshakeQuery,
+    cors: Cors<'_>,
+) -> HttpResponse {
     let api_key = query.api_key.as_deref().unwrap_or("");
     let session = match shared.new_session(Transport::Polling, api_key) {
         Ok(s) => s,
         Err(_) => return unavailable("server is at its session limit", cors),
     };
     let open = shared.handshake_packet(&session, true).encode();
-    shared.open_session(&session, query);
+    shared.open_session(&session, query).await;
     let mut frames = vec![open];
     frames.extend(session.drain());
     let frames = shared.poll_frames(&session, frames);

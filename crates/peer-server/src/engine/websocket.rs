@@ -237,7 +237,7 @@ async fn fresh(
         shared.finish(&session, Disconnect::Dropped);
         return None;
     }
-    shared.open_session(&session, &query);
+    shared.open_session(&session, &query).await;
     Some(session)
 }
 

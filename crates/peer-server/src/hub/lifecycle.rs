@@ -73,6 +73,13 @@ impl Hub {
                 Err(e) => return self.reject(session, ErrorType::Authentication, e.to_string()),
             }
         }
+        if req.held_elsewhere {
+            return self.reject(
+                session,
+                ErrorType::UnavailableId,
+                format!("peer id {peer_id:?} is already in use"),
+            );
+        }
         let token = req.token.unwrap_or_default();
         let Some(app) = self.apps.get_mut(&key) else {
             return self.take();

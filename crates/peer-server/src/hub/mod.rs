@@ -66,6 +66,25 @@ pub enum Output {
     /// A request for the SFU media backend (only when one is attached, see
     /// [`Hub::attach_sfu`]).
     Sfu(SfuRequest),
+    /// Cluster mode ([`Hub::attach_cluster`]): a message for a peer that is not on this node;
+    /// the shell finds its node and sends it there, or tells `from` the peer is unavailable
+    /// ([`Hub::remote_unavailable`]).
+    Remote(RemoteMessage),
+}
+
+/// A relayed message for a peer on another node (cluster mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMessage {
+    /// The sending session (told if the peer is nowhere).
+    pub from: SessionId,
+    /// The app key.
+    pub app: String,
+    /// The receiving peer.
+    pub dst: String,
+    /// The server event it receives (`OFFER`, `ANSWER`, `CANDIDATE`, `FORCE_CLOSE`).
+    pub event: &'static str,
+    /// The event's JSON payload.
+    pub body: String,
 }
 
 /// The handshake of a new session.
@@ -85,6 +104,8 @@ pub struct ConnectRequest {
     pub random_id: [u8; 16],
     /// `turn=1` in the query: the peer asks for a TURN credential.
     pub wants_turn: bool,
+    /// Cluster mode: another node holds the requested id (refused as `unavailable-id`).
+    pub held_elsewhere: bool,
 }
 
 /// How the hub issues TURN credentials in `OPEN` (see [`Hub::attach_turn`]).
@@ -184,6 +205,8 @@ pub struct Hub {
     sfu_attached: bool,
     /// How TURN credentials are issued, when a TURN server runs.
     turn: Option<TurnIssuer>,
+    /// Cluster mode: peers not found here may be on another node.
+    cluster: bool,
     counters: Counters,
     out: Vec<Output>,
 }
@@ -217,6 +240,7 @@ impl Hub {
             timers: Timers::default(),
             sfu_attached: false,
             turn: None,
+            cluster: false,
             counters: Counters::default(),
             out: Vec::new(),
         }
@@ -226,6 +250,59 @@ impl Hub {
     /// [`Hub::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.timers.next()
+    }
+
+    /// Cluster mode: relayed messages for peers that are not here become
+    /// [`Output::Remote`] instead of `peer-unavailable`.
+    pub fn attach_cluster(&mut self) {
+        self.cluster = true;
+    }
+
+    /// Cluster mode: a message from another node for `dst` of `app` (dropped if `dst` is not
+    /// here, or the event is not one peers relay).
+    pub fn deliver_remote(&mut self, app: &str, dst: &str, event: &str, body: &str) -> Vec<Output> {
+        let Some(to) = self.session_of(app, dst) else {
+            return self.take();
+        };
+        let Ok(raw) = RawJson::from_text(body.to_owned()) else {
+            return self.take();
+        };
+        let msg = match event {
+            server::event::OFFER => ServerMessage::Offer(raw),
+            server::event::ANSWER => ServerMessage::Answer(raw),
+            server::event::CANDIDATE => ServerMessage::Candidate(raw),
+            server::event::FORCE_CLOSE => match serde_json::from_str(raw.get()) {
+                Ok(fc) => ServerMessage::ForceClose(fc),
+                Err(_) => return self.take(),
+            },
+            _ => return self.take(),
+        };
+        self.counters.relayed(msg.event_name());
+        self.send(to, &msg);
+        self.take()
+    }
+
+    /// Cluster mode: no node holds `dst`; `session` is told, as for a peer unknown here.
+    pub fn remote_unavailable(&mut self, session: SessionId, dst: &str) -> Vec<Output> {
+        self.error(
+            session,
+            ErrorType::PeerUnavailable,
+            format!("peer {dst:?} is not available"),
+        );
+        self.take()
+    }
+
+    /// Every open peer here, as `(app, peer)` (cluster mode renews their ids).
+    pub fn open_peers(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (key, app) in &self.apps {
+            for (id, p) in &app.peers {
+                if p.session.is_some() || p.grace_until_ms.is_some() {
+                    out.push((key.clone(), id.clone()));
+                }
+            }
+        }
+        out
     }
 
     /// What the hub has done since it started (see [`Counters`]).

@@ -24,6 +24,21 @@ impl Hub {
         relay: Relay,
         event: &'static str,
     ) {
+        if self.cluster
+            && relay.room_name.is_none()
+            && self.session_of(app_key, &relay.dst).is_none()
+        {
+            let dst = relay.dst.clone();
+            let body = relay.with_src(src);
+            self.out.push(Output::Remote(RemoteMessage {
+                from,
+                app: app_key.to_owned(),
+                dst,
+                event,
+                body: body.get().to_owned(),
+            }));
+            return;
+        }
         let Some(to) = self.route(from, app_key, &relay.dst) else {
             return;
         };
@@ -77,6 +92,21 @@ impl Hub {
         src: &str,
         req: ForceCloseRequest,
     ) {
+        if self.cluster && self.session_of(app, &req.dst).is_none() {
+            let fc = ForceClose {
+                src: src.to_owned(),
+                dst: req.dst.clone(),
+                connection_id: req.connection_id,
+            };
+            self.out.push(Output::Remote(RemoteMessage {
+                from,
+                app: app.to_owned(),
+                dst: req.dst,
+                event: server::event::FORCE_CLOSE,
+                body: serde_json::to_string(&fc).unwrap_or_default(),
+            }));
+            return;
+        }
         let Some(to) = self.route(from, app, &req.dst) else {
             return;
         };

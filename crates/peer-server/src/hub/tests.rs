@@ -699,3 +699,60 @@ fn open_says_resumed_only_when_the_session_was_kept() {
     let fresh = events(&open(&mut h, 3, "alice", "t1"));
     assert_eq!(fresh[0].2, json!({"peerId": "alice"}));
 }
+
+#[test]
+fn cluster_mode_sends_what_is_not_here_to_the_shell() {
+    let mut h = hub();
+    h.attach_cluster();
+    open(&mut h, 1, "alice", "t1");
+    // An id another node holds is refused.
+    let out = h.connect(
+        ConnectRequest {
+            session: 2,
+            api_key: Some(KEY.into()),
+            peer_id: Some("bob".into()),
+            held_elsewhere: true,
+            ..Default::default()
+        },
+        T0,
+    );
+    assert_eq!(events(&out)[0].2["type"], "unavailable-id");
+    // A relay to a peer that is not here goes out as Remote, src filled in, no error.
+    let out = h.handle(
+        1,
+        msg(
+            "SEND_OFFER",
+            json!({"offer": {"sdp": "v=0"}, "dst": "carol", "connectionId": "dc_1"}),
+        ),
+        T0,
+    );
+    let remote: Vec<&RemoteMessage> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Remote(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(remote.len(), 1, "{out:?}");
+    assert_eq!(
+        (remote[0].from, remote[0].dst.as_str(), remote[0].event),
+        (1, "carol", "OFFER")
+    );
+    let body: Value = serde_json::from_str(&remote[0].body).unwrap();
+    assert_eq!(body["src"], "alice");
+    assert!(events(&out).is_empty());
+    // What another node sends for a peer here reaches it; for one not here, nothing happens.
+    let ev = events(&h.deliver_remote(KEY, "alice", "ANSWER", r#"{"src":"carol","answer":{}}"#));
+    assert_eq!(
+        ev,
+        vec![(1, "ANSWER".into(), json!({"src": "carol", "answer": {}}))]
+    );
+    assert!(h.deliver_remote(KEY, "nobody", "ANSWER", "{}").is_empty());
+    assert!(h.deliver_remote(KEY, "alice", "OPEN", "{}").is_empty());
+    assert!(h
+        .deliver_remote(KEY, "alice", "OFFER", "not json")
+        .is_empty());
+    // When no node has it, the sender hears so.
+    let ev = events(&h.remote_unavailable(1, "carol"));
+    assert_eq!(ev[0].2["type"], "peer-unavailable");
+}

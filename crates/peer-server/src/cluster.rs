@@ -1,0 +1,105 @@
+//! Cluster mode's tasks (`[cluster] redis`): what joins the hub to the other nodes through
+//! `peer_cluster::Node`.
+//!
+//! - Messages the hub could not deliver here ([`crate::hub::Output::Remote`]) are taken in
+//!   order from one queue: the node holding the peer id gets them; if none does, the sender
+//!   gets `peer-unavailable`.
+//! - Messages from other nodes for peers here go to the hub.
+//! - The ids of this node's peers are renewed every third of their expiry, so they stay
+//!   this node's while the peers live and expire with the node.
+//!
+//! Built so far: peer ids unique across nodes, and `OFFER`/`ANSWER`/`CANDIDATE`/`FORCE_CLOSE`
+//! between peers on different nodes. Not yet: `LEAVE` across nodes, rooms spanning nodes,
+//! `listAllPeers` across nodes (see `docs/decisions.md`).
+
+use crate::hub::RemoteMessage;
+use crate::shared::Shared;
+use bytes::Bytes;
+use peer_cluster::message::{Frame, NodeMessage};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Runs the cluster tasks until the receivers close or the task is aborted.
+pub async fn run(
+    shared: Arc<Shared>,
+    mut remote: mpsc::UnboundedReceiver<RemoteMessage>,
+    mut frames: mpsc::Receiver<Frame>,
+    id_ttl: Duration,
+) {
+    let Some(node) = shared.cluster_node().cloned() else {
+        return;
+    };
+    let outgoing = {
+        let shared = shared.clone();
+        let node = node.clone();
+        async move {
+            while let Some(msg) = remote.recv().await {
+                match node.owner(&msg.app, &msg.dst).await {
+                    Ok(Some(owner)) if owner != *node.id() => {
+                        let sent = node
+                            .send(
+                                &owner,
+                                NodeMessage::Deliver {
+                                    app: msg.app.clone(),
+                                    dst: msg.dst.clone(),
+                                    event: msg.event.to_owned(),
+                                    body: Bytes::from(msg.body),
+                                },
+                            )
+                            .await;
+                        if let Err(e) = sent {
+                            tracing::warn!(error = %e, dst = %msg.dst, "cluster message not sent");
+                            shared.remote_unavailable(msg.from, &msg.dst);
+                        }
+                    }
+                    Ok(_) => shared.remote_unavailable(msg.from, &msg.dst),
+                    Err(e) => {
+                        tracing::warn!(error = %e, dst = %msg.dst, "cluster lookup failed");
+                        shared.remote_unavailable(msg.from, &msg.dst);
+                    }
+                }
+            }
+        }
+    };
+    let incoming = {
+        let shared = shared.clone();
+        async move {
+            while let Some(frame) = frames.recv().await {
+                if let NodeMessage::Deliver {
+                    app,
+                    dst,
+                    event,
+                    body,
+                } = frame.msg
+                {
+                    match std::str::from_utf8(&body) {
+                        Ok(text) => shared.deliver_remote(&app, &dst, &event, text),
+                        Err(_) => tracing::debug!("cluster message with a non-UTF-8 body dropped"),
+                    }
+                }
+            }
+        }
+    };
+    let renew = {
+        let shared = shared.clone();
+        async move {
+            loop {
+                tokio::time::sleep(id_ttl / 3).await;
+                for (app, peer) in shared.open_peers() {
+                    match node.renew(&app, &peer).await {
+                        Ok(true) => {}
+                        // Expired (Redis was away, say): take it again if it is free.
+                        Ok(false) => {
+                            if let Err(e) = node.claim(&app, &peer).await {
+                                tracing::warn!(error = %e, %peer, "peer id not claimed again");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, %peer, "peer id not renewed"),
+                    }
+                }
+            }
+        }
+    };
+    tokio::join!(outgoing, incoming, renew);
+}

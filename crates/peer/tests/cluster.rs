@@ -1,0 +1,122 @@
+//! Cluster mode, first part: two `peer-server` nodes on one real `redis-server`. A peer id is
+//! unique across the nodes and freed when its node dies; Rust peers on different nodes open a
+//! data connection and a call to each other (their `OFFER`, `ANSWER` and `CANDIDATE` cross
+//! between the nodes); a peer that is on no node is `peer-unavailable`.
+
+mod common;
+
+use common::*;
+use peer::{CallOptions, Codec, ConnectOptions, Data, ErrorKind, MediaKind, Peer, PeerEvent};
+use peer_protocol::ErrorType;
+use peer_testkit::redis::RedisProcess;
+use std::time::Duration;
+
+fn node(redis: &RedisProcess) -> TestServer {
+    TestServer::start_with(0, &format!("[cluster]\nredis = \"{}\"\n", redis.url()))
+}
+
+/// The error `Peer::new` gives for `id` on `server`.
+async fn refused(server: &TestServer, id: &str) -> ErrorKind {
+    match Peer::new(Some(id), server.options(KEY)).await {
+        Ok(_) => panic!("{id} opened"),
+        Err(e) => e.kind,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_on_two_nodes() {
+    let redis = RedisProcess::start();
+    let mut n1 = node(&redis);
+    let n2 = node(&redis);
+
+    let a = n1.peer("cl-a").await;
+    let b = n2.peer("cl-b").await;
+    // The id is taken on the cluster, not only on its node.
+    assert_eq!(
+        refused(&n2, "cl-a").await,
+        ErrorKind::Server(ErrorType::UnavailableId)
+    );
+
+    // A data connection across the nodes.
+    let conn = a.connect("cl-b", ConnectOptions::default()).await.unwrap();
+    let remote = next_connection(&b).await;
+    within("open", conn.wait_open()).await.unwrap();
+    within("open", remote.wait_open()).await.unwrap();
+    conn.send("from node 1").await.unwrap();
+    assert_eq!(
+        within("recv", remote.recv()).await,
+        Some(Data::Text("from node 1".into()))
+    );
+    remote.send("from node 2").await.unwrap();
+    assert_eq!(
+        within("recv", conn.recv()).await,
+        Some(Data::Text("from node 2".into()))
+    );
+
+    // A call across the nodes, video both ways.
+    let (s1, _p1) = stream(&[Codec::Vp8]);
+    let (s2, _p2) = stream(&[Codec::Vp8]);
+    let call = a.call("cl-b", Some(&s1), CallOptions::new()).await.unwrap();
+    let incoming = loop {
+        match next(&b).await {
+            PeerEvent::Call(c) => break c,
+            _ => continue,
+        }
+    };
+    incoming
+        .answer(Some(&s2), Default::default())
+        .await
+        .unwrap();
+    for c in [&call, &incoming] {
+        within("a remote video track", async {
+            loop {
+                match c.next_event().await {
+                    Some(peer::MediaConnectionEvent::Track(t)) if t.kind() == MediaKind::Video => {
+                        t.read_rtp().await.expect("rtp");
+                        return;
+                    }
+                    Some(_) => {}
+                    None => panic!("call ended"),
+                }
+            }
+        })
+        .await;
+    }
+
+    // Nobody anywhere: peer-unavailable, as on one node.
+    let _ghost = a
+        .connect("cl-nobody", ConnectOptions::default())
+        .await
+        .unwrap();
+    within("peer-unavailable", async {
+        loop {
+            if let PeerEvent::Error(e) = next(&a).await {
+                if e.kind == ErrorKind::Server(ErrorType::PeerUnavailable) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+
+    // Node 1 dies: its ids are freed when their claims expire (15 s), not before.
+    n1.kill();
+    assert_eq!(
+        refused(&n2, "cl-a").await,
+        ErrorKind::Server(ErrorType::UnavailableId)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match Peer::new(Some("cl-a"), n2.options(KEY)).await {
+            Ok(p) => {
+                assert_eq!(p.id(), "cl-a");
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.kind, ErrorKind::Server(ErrorType::UnavailableId));
+                assert!(std::time::Instant::now() < deadline, "cl-a never freed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
