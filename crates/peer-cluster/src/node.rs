@@ -270,6 +270,61 @@ impl Node {
         Ok(v.as_deref().and_then(NodeId::parse))
     }
 
+    /// Publishes which peers are open on this node now (`(app, peer)`), replacing the last
+    /// list; it expires with the node's liveness unless published again.
+    pub async fn publish_open(&self, peers: &[(String, String)]) -> Result<(), ClusterError> {
+        let key = self.keys.open_peers(&self.id);
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("DEL").arg(&key).ignore();
+        if !peers.is_empty() {
+            let members: Vec<String> = peers.iter().map(|(a, p)| member(a, p)).collect();
+            pipe.cmd("SADD").arg(&key).arg(members).ignore();
+            pipe.cmd("PEXPIRE")
+                .arg(&key)
+                .arg(self.config.node_ttl.as_millis() as u64)
+                .ignore();
+        }
+        let mut con = self.con.clone();
+        let _: () = within(self.config.timeout, pipe.query_async(&mut con)).await?;
+        Ok(())
+    }
+
+    /// Whether `peer` of `app` is open on the node that holds its id (a peer in its
+    /// reconnect grace holds its id but is not open).
+    pub async fn is_open(&self, app: &str, peer: &str) -> Result<bool, ClusterError> {
+        let Some(node) = self.owner(app, peer).await? else {
+            return Ok(false);
+        };
+        let mut con = self.con.clone();
+        within(
+            self.config.timeout,
+            con.sismember(self.keys.open_peers(&node), member(app, peer)),
+        )
+        .await
+    }
+
+    /// The peers of `app` open on any live node, sorted.
+    pub async fn open_peers(&self, app: &str) -> Result<Vec<String>, ClusterError> {
+        let mut out = Vec::new();
+        let prefix = format!("{app}\t");
+        for node in self.live_nodes().await? {
+            let mut con = self.con.clone();
+            let members: Vec<String> = within(
+                self.config.timeout,
+                con.smembers(self.keys.open_peers(&node)),
+            )
+            .await?;
+            out.extend(
+                members
+                    .iter()
+                    .filter_map(|m| m.strip_prefix(&prefix).map(str::to_owned)),
+            );
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// The nodes alive now (registered, with their liveness key present).
     pub async fn live_nodes(&self) -> Result<Vec<NodeId>, ClusterError> {
         let mut con = self.con.clone();
@@ -312,6 +367,11 @@ impl Node {
         *seq += 1;
         Ok(())
     }
+}
+
+/// A member of a node's open set.
+fn member(app: &str, peer: &str) -> String {
+    format!("{app}\t{peer}")
 }
 
 /// `f` within `limit`, its Redis error converted.

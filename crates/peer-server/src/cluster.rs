@@ -8,9 +8,12 @@
 //! - The ids of this node's peers are renewed every third of their expiry, so they stay
 //!   this node's while the peers live and expire with the node.
 //!
-//! Built so far: peer ids unique across nodes, and `OFFER`/`ANSWER`/`CANDIDATE`/`FORCE_CLOSE`
-//! between peers on different nodes. Not yet: `LEAVE` across nodes, rooms spanning nodes,
-//! `listAllPeers` across nodes (see `docs/decisions.md`).
+//! - The open peers of this node are published with the renewals, for `listAllPeers` and
+//!   `exists` across nodes.
+//!
+//! Built so far: peer ids unique across nodes, `OFFER`/`ANSWER`/`CANDIDATE`/`FORCE_CLOSE`
+//! between peers on different nodes, and the REST calls across nodes. Not yet: `LEAVE` across
+//! nodes and rooms spanning nodes (see `docs/decisions.md`).
 
 use crate::hub::RemoteMessage;
 use crate::shared::Shared;
@@ -19,6 +22,12 @@ use peer_cluster::message::{Frame, NodeMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// How often ids are renewed and open peers published: a third of the id expiry, at most
+/// 2 s (so other nodes list a new peer within 2 s).
+fn renew_every(id_ttl: Duration) -> Duration {
+    (id_ttl / 3).min(Duration::from_secs(2))
+}
 
 /// Runs the cluster tasks until the receivers close or the task is aborted.
 pub async fn run(
@@ -85,18 +94,27 @@ pub async fn run(
         let shared = shared.clone();
         async move {
             loop {
-                tokio::time::sleep(id_ttl / 3).await;
-                for (app, peer) in shared.open_peers() {
-                    match node.renew(&app, &peer).await {
+                tokio::time::sleep(renew_every(id_ttl)).await;
+                let peers = shared.peer_ids();
+                for (app, peer, _) in &peers {
+                    match node.renew(app, peer).await {
                         Ok(true) => {}
                         // Expired (Redis was away, say): take it again if it is free.
                         Ok(false) => {
-                            if let Err(e) = node.claim(&app, &peer).await {
+                            if let Err(e) = node.claim(app, peer).await {
                                 tracing::warn!(error = %e, %peer, "peer id not claimed again");
                             }
                         }
                         Err(e) => tracing::warn!(error = %e, %peer, "peer id not renewed"),
                     }
+                }
+                let open: Vec<(String, String)> = peers
+                    .into_iter()
+                    .filter(|(_, _, open)| *open)
+                    .map(|(app, peer, _)| (app, peer))
+                    .collect();
+                if let Err(e) = node.publish_open(&open).await {
+                    tracing::warn!(error = %e, "open peers not published");
                 }
             }
         }

@@ -54,7 +54,7 @@ pub async fn handle(
                 cors,
             ));
         }
-        return Ok(rest::route(&shared, rest_path, cors));
+        return Ok(rest::route(&shared, rest_path, cors).await);
     }
     let cors = cors_for(&shared, origin, None);
     if req.method() == Method::OPTIONS {

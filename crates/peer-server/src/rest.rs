@@ -21,17 +21,35 @@ pub fn api_key(rest_path: &str) -> &str {
 }
 
 /// Routes `rest_path`, the part of the path after `/api/apikeys/`.
-pub fn route(shared: &Shared, rest_path: &str, origin: Cors<'_>) -> HttpResponse {
+pub async fn route(shared: &Shared, rest_path: &str, origin: Cors<'_>) -> HttpResponse {
     let parts: Vec<&str> = rest_path.split('/').collect();
     match parts.as_slice() {
         [key, "clients"] | [key, "clients", ""] => match shared.list_peers(key) {
-            Ok(ids) => json_response(StatusCode::OK, &json!(ids), origin),
+            Ok(mut ids) => {
+                // Cluster mode: the open peers of every node (Redis away: this node's).
+                if let Some(node) = shared.cluster_node() {
+                    match node.open_peers(key).await {
+                        Ok(all) => {
+                            ids.extend(all);
+                            ids.sort();
+                            ids.dedup();
+                        }
+                        Err(e) => tracing::warn!(error = %e, "listAllPeers from this node only"),
+                    }
+                }
+                json_response(StatusCode::OK, &json!(ids), origin)
+            }
             Err(e) => rest_error(e, origin),
         },
         [key, "peers", id, "exists"] => {
             let id = percent_decode_str(id).decode_utf8_lossy();
             match shared.peer_exists(key, &id) {
-                Ok(exists) => json_response(StatusCode::OK, &json!({ "exists": exists }), origin),
+                Ok(mut exists) => {
+                    if let (false, Some(node)) = (exists, shared.cluster_node()) {
+                        exists = node.is_open(key, &id).await.unwrap_or(false);
+                    }
+                    json_response(StatusCode::OK, &json!({ "exists": exists }), origin)
+                }
                 Err(e) => rest_error(e, origin),
             }
         }

@@ -209,9 +209,9 @@ impl Shared {
         self.with_hub(|core| core.hub.remote_unavailable(session, dst));
     }
 
-    /// Every open peer here, as `(app, peer)`.
-    pub fn open_peers(&self) -> Vec<(String, String)> {
-        self.core().hub.open_peers()
+    /// Every peer here, as `(app, peer, open)` (see [`Hub::peer_ids`]).
+    pub fn peer_ids(&self) -> Vec<(String, String, bool)> {
+        self.core().hub.peer_ids()
     }
 
     /// Runs `server` and has the hub issue its credentials in `OPEN`.

@@ -1,7 +1,8 @@
 //! Cluster mode, first part: two `peer-server` nodes on one real `redis-server`. A peer id is
 //! unique across the nodes and freed when its node dies; Rust peers on different nodes open a
 //! data connection and a call to each other (their `OFFER`, `ANSWER` and `CANDIDATE` cross
-//! between the nodes); a peer that is on no node is `peer-unavailable`.
+//! between the nodes); `listAllPeers` and `exists` answer for both nodes; a peer that is on no
+//! node is `peer-unavailable`.
 
 mod common;
 
@@ -36,6 +37,23 @@ async fn peers_on_two_nodes() {
         refused(&n2, "cl-a").await,
         ErrorKind::Server(ErrorType::UnavailableId)
     );
+
+    // The REST calls answer for the whole cluster (each node publishes its open peers every
+    // 2 s).
+    within("both listed on both nodes", async {
+        loop {
+            let l1 = a.list_all_peers().await.unwrap();
+            let l2 = b.list_all_peers().await.unwrap();
+            if l1.contains(&"cl-b".to_string()) && l2.contains(&"cl-a".to_string()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(a.fetch_peer_exists("cl-b").await.unwrap());
+    assert!(b.fetch_peer_exists("cl-a").await.unwrap());
+    assert!(!a.fetch_peer_exists("cl-nobody").await.unwrap());
 
     // A data connection across the nodes.
     let conn = a.connect("cl-b", ConnectOptions::default()).await.unwrap();

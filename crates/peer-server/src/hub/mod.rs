@@ -292,14 +292,13 @@ impl Hub {
         self.take()
     }
 
-    /// Every open peer here, as `(app, peer)` (cluster mode renews their ids).
-    pub fn open_peers(&self) -> Vec<(String, String)> {
+    /// Every peer here, as `(app, peer, open)`: open, or in its reconnect grace (cluster mode
+    /// renews the ids of both and lists the open ones).
+    pub fn peer_ids(&self) -> Vec<(String, String, bool)> {
         let mut out = Vec::new();
         for (key, app) in &self.apps {
             for (id, p) in &app.peers {
-                if p.session.is_some() || p.grace_until_ms.is_some() {
-                    out.push((key.clone(), id.clone()));
-                }
+                out.push((key.clone(), id.clone(), p.session.is_some()));
             }
         }
         out
