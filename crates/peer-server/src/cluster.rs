@@ -11,9 +11,9 @@
 //! - The open peers of this node are published with the renewals, for `listAllPeers` and
 //!   `exists` across nodes.
 //!
-//! Built so far: peer ids unique across nodes, `OFFER`/`ANSWER`/`CANDIDATE`/`FORCE_CLOSE`
-//! between peers on different nodes, and the REST calls across nodes. Not yet: `LEAVE` across
-//! nodes and rooms spanning nodes (see `docs/decisions.md`).
+//! Built so far: peer ids unique across nodes, `OFFER`/`ANSWER`/`CANDIDATE`/`FORCE_CLOSE`/
+//! `LEAVE` between peers on different nodes, and the REST calls across nodes. Not yet: `LEAVE`
+//! for the peers of a node that died, and rooms spanning nodes (see `docs/decisions.md`).
 
 use crate::hub::RemoteMessage;
 use crate::shared::Shared;
@@ -22,6 +22,13 @@ use peer_cluster::message::{Frame, NodeMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// Tells the sender that no node has the peer (nothing for `LEAVE`, which has no sender).
+fn unavailable(shared: &Shared, msg: &RemoteMessage) {
+    if let Some(from) = msg.from {
+        shared.remote_unavailable(from, &msg.dst);
+    }
+}
 
 /// How often ids are renewed and open peers published: a third of the id expiry, at most
 /// 2 s (so other nodes list a new peer within 2 s).
@@ -53,19 +60,19 @@ pub async fn run(
                                     app: msg.app.clone(),
                                     dst: msg.dst.clone(),
                                     event: msg.event.to_owned(),
-                                    body: Bytes::from(msg.body),
+                                    body: Bytes::from(msg.body.clone()),
                                 },
                             )
                             .await;
                         if let Err(e) = sent {
                             tracing::warn!(error = %e, dst = %msg.dst, "cluster message not sent");
-                            shared.remote_unavailable(msg.from, &msg.dst);
+                            unavailable(&shared, &msg);
                         }
                     }
-                    Ok(_) => shared.remote_unavailable(msg.from, &msg.dst),
+                    Ok(_) => unavailable(&shared, &msg),
                     Err(e) => {
                         tracing::warn!(error = %e, dst = %msg.dst, "cluster lookup failed");
-                        shared.remote_unavailable(msg.from, &msg.dst);
+                        unavailable(&shared, &msg);
                     }
                 }
             }

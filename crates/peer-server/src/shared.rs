@@ -576,8 +576,10 @@ impl Shared {
                         }
                     }
                     None => {
-                        let out = core.hub.remote_unavailable(msg.from, &msg.dst);
-                        overflowed.extend(self.dispatch(core, out));
+                        if let Some(from) = msg.from {
+                            let out = core.hub.remote_unavailable(from, &msg.dst);
+                            overflowed.extend(self.dispatch(core, out));
+                        }
                     }
                 },
             }

@@ -332,15 +332,29 @@ impl Hub {
             return;
         };
         let mut notify = Vec::new();
+        let mut remote = Vec::new();
         for contact in &peer.contacts {
             if let Some(c) = app.peers.get_mut(contact) {
                 c.contacts.remove(peer_id);
                 if let Some(s) = c.session {
                     notify.push(s);
                 }
+            } else if self.cluster {
+                remote.push(contact.clone());
             }
         }
         self.send_all(notify, &ServerMessage::Leave(peer_id.to_owned()));
+        // Contacts on other nodes hear it there.
+        let body = serde_json::to_string(peer_id).unwrap_or_default();
+        for dst in remote {
+            self.out.push(Output::Remote(RemoteMessage {
+                from: None,
+                app: app_key.to_owned(),
+                dst,
+                event: server::event::LEAVE,
+                body: body.clone(),
+            }));
+        }
     }
 
     /// Time passed: handles the deadlines that are due at `now_ms` (reconnect graces that end,

@@ -75,13 +75,14 @@ pub enum Output {
 /// A relayed message for a peer on another node (cluster mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteMessage {
-    /// The sending session (told if the peer is nowhere).
-    pub from: SessionId,
+    /// The sending session, told if the peer is nowhere (`None` for `LEAVE`, which the hub
+    /// sends for a peer that is gone).
+    pub from: Option<SessionId>,
     /// The app key.
     pub app: String,
     /// The receiving peer.
     pub dst: String,
-    /// The server event it receives (`OFFER`, `ANSWER`, `CANDIDATE`, `FORCE_CLOSE`).
+    /// The server event it receives (`OFFER`, `ANSWER`, `CANDIDATE`, `FORCE_CLOSE`, `LEAVE`).
     pub event: &'static str,
     /// The event's JSON payload.
     pub body: String,
@@ -264,9 +265,33 @@ impl Hub {
         let Some(to) = self.session_of(app, dst) else {
             return self.take();
         };
+        if event == server::event::LEAVE {
+            // The gone peer's id, a JSON string.
+            let Ok(gone) = serde_json::from_str::<String>(body) else {
+                return self.take();
+            };
+            if let Some(p) = self.apps.get_mut(app).and_then(|a| a.peers.get_mut(dst)) {
+                p.contacts.remove(&gone);
+            }
+            self.counters.relayed(server::event::LEAVE);
+            self.send(to, &ServerMessage::Leave(gone));
+            return self.take();
+        }
         let Ok(raw) = RawJson::from_text(body.to_owned()) else {
             return self.take();
         };
+        // Remember the remote sender as a contact, for the LEAVE it gets when `dst` goes.
+        let src = serde_json::from_str::<Value>(raw.get())
+            .ok()
+            .and_then(|v| v.get("src").and_then(Value::as_str).map(str::to_owned));
+        if let (Some(src), Some(p)) = (
+            src,
+            self.apps.get_mut(app).and_then(|a| a.peers.get_mut(dst)),
+        ) {
+            if !p.contacts.contains(&src) {
+                p.contacts.insert(src);
+            }
+        }
         let msg = match event {
             server::event::OFFER => ServerMessage::Offer(raw),
             server::event::ANSWER => ServerMessage::Answer(raw),

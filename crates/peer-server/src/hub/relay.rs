@@ -29,9 +29,19 @@ impl Hub {
             && self.session_of(app_key, &relay.dst).is_none()
         {
             let dst = relay.dst.clone();
+            // A contact on another node: it hears LEAVE when `src` goes.
+            if let Some(p) = self
+                .apps
+                .get_mut(app_key)
+                .and_then(|a| a.peers.get_mut(src))
+            {
+                if !p.contacts.contains(&dst) {
+                    p.contacts.insert(dst.clone());
+                }
+            }
             let body = relay.with_src(src);
             self.out.push(Output::Remote(RemoteMessage {
-                from,
+                from: Some(from),
                 app: app_key.to_owned(),
                 dst,
                 event,
@@ -99,7 +109,7 @@ impl Hub {
                 connection_id: req.connection_id,
             };
             self.out.push(Output::Remote(RemoteMessage {
-                from,
+                from: Some(from),
                 app: app.to_owned(),
                 dst: req.dst,
                 event: server::event::FORCE_CLOSE,

@@ -736,7 +736,7 @@ fn cluster_mode_sends_what_is_not_here_to_the_shell() {
     assert_eq!(remote.len(), 1, "{out:?}");
     assert_eq!(
         (remote[0].from, remote[0].dst.as_str(), remote[0].event),
-        (1, "carol", "OFFER")
+        (Some(1), "carol", "OFFER")
     );
     let body: Value = serde_json::from_str(&remote[0].body).unwrap();
     assert_eq!(body["src"], "alice");
@@ -755,4 +755,24 @@ fn cluster_mode_sends_what_is_not_here_to_the_shell() {
     // When no node has it, the sender hears so.
     let ev = events(&h.remote_unavailable(1, "carol"));
     assert_eq!(ev[0].2["type"], "peer-unavailable");
+
+    // LEAVE crosses nodes both ways: carol (elsewhere) was a contact of alice, and a remote
+    // dave who sent alice an offer becomes one.
+    h.deliver_remote(KEY, "alice", "OFFER", r#"{"src":"dave","offer":{}}"#);
+    let ev = events(&h.deliver_remote(KEY, "alice", "LEAVE", r#""carol""#));
+    assert_eq!(ev, vec![(1, "LEAVE".into(), json!("carol"))]);
+    let out = h.disconnect(1, Disconnect::Clean, T0);
+    let mut leaves: Vec<(Option<SessionId>, String, &str, String)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Remote(m) => Some((m.from, m.dst.clone(), m.event, m.body.clone())),
+            _ => None,
+        })
+        .collect();
+    leaves.sort();
+    assert_eq!(
+        leaves,
+        vec![(None, "dave".into(), "LEAVE", "\"alice\"".into())],
+        "carol already left; dave hears that alice is gone"
+    );
 }
