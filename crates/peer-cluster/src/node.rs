@@ -342,6 +342,34 @@ impl Node {
         Ok(alive)
     }
 
+    /// Forgets node `gone` (whose liveness expired): drops it from the node list and its open
+    /// peers. Any node may do it; doing it twice is harmless.
+    pub async fn forget_node(&self, gone: &NodeId) -> Result<(), ClusterError> {
+        let mut con = self.con.clone();
+        let _: () = within(
+            self.config.timeout,
+            redis::pipe()
+                .cmd("SREM")
+                .arg(self.keys.nodes())
+                .arg(gone.as_str())
+                .ignore()
+                .cmd("DEL")
+                .arg(self.keys.open_peers(gone))
+                .ignore()
+                .query_async(&mut con),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The nodes listed, alive or not (see [`Node::live_nodes`]).
+    pub async fn listed_nodes(&self) -> Result<Vec<NodeId>, ClusterError> {
+        let mut con = self.con.clone();
+        let listed: Vec<String> =
+            within(self.config.timeout, con.smembers(self.keys.nodes())).await?;
+        Ok(listed.iter().filter_map(|n| NodeId::parse(n)).collect())
+    }
+
     /// Sends `msg` to node `to`.
     pub async fn send(&self, to: &NodeId, msg: NodeMessage) -> Result<(), ClusterError> {
         self.publish(self.keys.node_channel(to), msg).await

@@ -8,12 +8,13 @@
 //! - The ids of this node's peers are renewed every third of their expiry, so they stay
 //!   this node's while the peers live and expire with the node.
 //!
+//! - Nodes whose liveness expired are noticed; their peers' contacts here get `LEAVE`.
 //! - The open peers of this node are published with the renewals, for `listAllPeers` and
 //!   `exists` across nodes.
 //!
 //! Built so far: peer ids unique across nodes, `OFFER`/`ANSWER`/`CANDIDATE`/`FORCE_CLOSE`/
-//! `LEAVE` between peers on different nodes, and the REST calls across nodes. Not yet: `LEAVE`
-//! for the peers of a node that died, and rooms spanning nodes (see `docs/decisions.md`).
+//! `LEAVE` between peers on different nodes (also for the peers of a node that died), and the
+//! REST calls across nodes. Not yet: rooms spanning nodes (see `docs/decisions.md`).
 
 use crate::hub::RemoteMessage;
 use crate::shared::Shared;
@@ -27,6 +28,45 @@ use tokio::sync::mpsc;
 fn unavailable(shared: &Shared, msg: &RemoteMessage) {
     if let Some(from) = msg.from {
         shared.remote_unavailable(from, &msg.dst);
+    }
+}
+
+/// How often the node list is checked for nodes that died.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Notices nodes whose liveness expired: their peers' contacts here get `LEAVE` (a contact
+/// whose id is held by a dead node, or by none, is gone), and the node is forgotten. Bounded by
+/// the node expiry (10 s) plus [`WATCH_EVERY`].
+async fn watch_nodes(shared: Arc<Shared>) {
+    let Some(node) = shared.cluster_node().cloned() else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let (Ok(listed), Ok(alive)) = (node.listed_nodes().await, node.live_nodes().await) else {
+            continue;
+        };
+        let dead: Vec<_> = listed.into_iter().filter(|n| !alive.contains(n)).collect();
+        if dead.is_empty() {
+            continue;
+        }
+        tracing::warn!(nodes = ?dead, "cluster nodes gone");
+        for (app, local, contact) in shared.remote_contacts() {
+            let gone = match node.owner(&app, &contact).await {
+                Ok(Some(owner)) => dead.contains(&owner),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            if gone {
+                let body = serde_json::to_string(&contact).unwrap_or_default();
+                shared.deliver_remote(&app, &local, "LEAVE", &body);
+            }
+        }
+        for d in &dead {
+            if let Err(e) = node.forget_node(d).await {
+                tracing::warn!(error = %e, node = %d, "dead node not forgotten");
+            }
+        }
     }
 }
 
@@ -126,5 +166,6 @@ pub async fn run(
             }
         }
     };
-    tokio::join!(outgoing, incoming, renew);
+    let watch = watch_nodes(shared.clone());
+    tokio::join!(outgoing, incoming, renew, watch);
 }

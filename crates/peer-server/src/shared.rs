@@ -209,6 +209,11 @@ impl Shared {
         self.with_hub(|core| core.hub.remote_unavailable(session, dst));
     }
 
+    /// Contacts of this node's peers on other nodes (see [`Hub::remote_contacts`]).
+    pub fn remote_contacts(&self) -> Vec<(String, String, String)> {
+        self.core().hub.remote_contacts()
+    }
+
     /// Every peer here, as `(app, peer, open)` (see [`Hub::peer_ids`]).
     pub fn peer_ids(&self) -> Vec<(String, String, bool)> {
         self.core().hub.peer_ids()

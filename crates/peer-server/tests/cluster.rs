@@ -56,3 +56,29 @@ async fn signaling_across_two_nodes() {
     let leave = x.expect("LEAVE").await;
     assert_eq!(leave.payload, json!("cy"));
 }
+
+#[tokio::test]
+async fn contacts_hear_leave_when_a_node_dies() {
+    let redis = RedisProcess::start();
+    let extra = format!("[cluster]\nredis = \"{}\"\n", redis.url());
+    let n1 = TestServer::start(&extra);
+    let mut n2 = TestServer::start(&extra);
+    let (mut x, _) = Client::open(&n1, KEY, Some("dx"), "tx").await;
+    let (mut y, _) = Client::open(&n2, KEY, Some("dy"), "ty").await;
+    x.emit(
+        "SEND_OFFER",
+        &json!({"dst": "dy", "connectionId": "dc_1", "offer": {}}),
+    )
+    .await;
+    y.expect("OFFER").await;
+    let killed = std::time::Instant::now();
+    n2.kill();
+    // Liveness expiry (10 s) plus the 2 s check, with a margin.
+    let leave = x
+        .expect_within("LEAVE", std::time::Duration::from_secs(20))
+        .await;
+    assert_eq!(leave.payload, json!("dy"));
+    let took = killed.elapsed();
+    eprintln!("LEAVE {took:?} after the node was killed");
+    assert!(took <= std::time::Duration::from_secs(14), "{took:?}");
+}

@@ -329,6 +329,22 @@ impl Hub {
         out
     }
 
+    /// Contacts of this node's peers that are not on this node, as `(app, peer, contact)`
+    /// (cluster mode tells the peers when a contact's node dies).
+    pub fn remote_contacts(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (key, app) in &self.apps {
+            for (id, p) in &app.peers {
+                for c in &p.contacts {
+                    if !app.peers.contains_key(c) {
+                        out.push((key.clone(), id.clone(), c.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// What the hub has done since it started (see [`Counters`]).
     pub fn counters(&self) -> &Counters {
         &self.counters

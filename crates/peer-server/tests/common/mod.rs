@@ -60,6 +60,11 @@ impl TestServer {
         }
     }
 
+    /// Kills the process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
     /// The port of the operations listener (`[metrics] listen`).
     pub fn metrics_port(&self) -> u16 {
         self.process
