@@ -18,14 +18,14 @@
 //! member) in [`room`]; `cargo xtask bench sfu` (what the SFU forwards per server core, its
 //! added latency, loss and memory per subscriber track) in [`sfu`].
 
-mod args;
-mod client;
+pub(crate) mod args;
+pub(crate) mod client;
 mod data;
 mod hub;
 mod janus;
 mod media;
 mod room;
-mod server;
+pub(crate) mod server;
 mod sfu;
 mod window;
 

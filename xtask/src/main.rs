@@ -13,6 +13,9 @@
 //!   join to flowing, CPU and memory per member.
 //! - `bench sfu`: the SFU's forwarded packets per server core, added latency, loss and memory
 //!   per subscriber track.
+//! - `soak`: a churn soak of one release `peer-server` (signaling peers, mesh and SFU rooms with
+//!   media, TURN allocations) that fails if RSS, tasks or descriptors do not come back to the
+//!   baseline. Not part of `test`.
 //! - `fuzz`: run the cargo-fuzz targets for a while.
 //! - `tidy`: repository hygiene checks.
 
@@ -20,6 +23,7 @@ mod bench;
 mod codegen;
 mod conformance;
 mod fuzz;
+mod soak;
 mod tidy;
 mod util;
 
@@ -33,10 +37,11 @@ fn main() -> Result<()> {
         Some("test") => run_all_tests(&rest),
         Some("conformance") => conformance::run(&rest),
         Some("bench") => bench::run(&rest),
+        Some("soak") => soak::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
         Some("tidy") => tidy::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub | room | sfu> | fuzz [SECONDS] | tidy>");
+            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub | room | sfu> | soak [--scale F] | fuzz [SECONDS] | tidy>");
             bail!("unknown or missing subcommand")
         }
     }
