@@ -50,6 +50,13 @@ impl CandidateQueues {
         self.local.lock().await.take().unwrap_or_default()
     }
 
+    /// Holds remote candidates again until [`CandidateQueues::release_remote`]: a
+    /// renegotiation offer is about to be applied (it may restart ICE, which would drop the
+    /// candidates of its new session added before it).
+    pub(crate) async fn hold_remote(&self) {
+        self.remote.lock().await.get_or_insert_with(Vec::new);
+    }
+
     /// A remote candidate: held until [`CandidateQueues::release_remote`], else added to `pc`.
     pub(crate) async fn remote(
         &self,

@@ -303,6 +303,11 @@ impl Core {
         self.candidates.release_remote(&self.pc).await;
     }
 
+    /// A renegotiation offer was received and will be applied: remote candidates wait for it.
+    pub(crate) async fn hold_remote_candidates(&self) {
+        self.candidates.hold_remote().await;
+    }
+
     /// A relayed remote candidate: added, or kept until the remote description is set.
     pub(crate) async fn handle_candidate(
         &self,

@@ -87,10 +87,20 @@ pub async fn accept(conn: &DataConnection, offer: &Offer) -> Result<(), Connecti
 
 /// An `OFFER` for an existing connection: the caller renegotiates a call.
 pub async fn deliver_offer(conn: &Connection, sdp: &str) -> Result<(), ConnectionError> {
-    match conn {
+    let result = match conn {
         Connection::Media(c) => c.handle_offer(sdp).await,
         Connection::Data(c) => c.handle_offer(sdp).await,
-    }
+    };
+    // Candidates held by [`expect_offer`] go to whatever session the offer left.
+    conn.core().flush_remote_candidates().await;
+    result
+}
+
+/// A renegotiation offer for `conn` arrived and [`deliver_offer`] will apply it (perhaps in
+/// another task): the remote candidates that follow it wait until it is applied. An ICE
+/// restart's candidates can otherwise be added to the old session and dropped by the restart.
+pub async fn expect_offer(conn: &Connection) {
+    conn.core().hold_remote_candidates().await;
 }
 
 /// A relayed `ANSWER` for `conn`.

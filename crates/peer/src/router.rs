@@ -104,7 +104,11 @@ async fn route(inner: &Arc<Inner>, msg: ServerMessage) {
                 return;
             }
             match inner.find(&offer.src, &offer.connection_id) {
-                Some(conn) => renegotiate(inner, conn, offer),
+                Some(conn) => {
+                    // Before the next message is routed: its candidates wait for the offer.
+                    conn_router::expect_offer(&conn).await;
+                    renegotiate(inner, conn, offer)
+                }
                 None => new_offer(inner, offer).await,
             }
         }
