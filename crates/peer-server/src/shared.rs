@@ -26,6 +26,10 @@ use tokio::sync::watch;
 struct Core {
     hub: Hub,
     sinks: HashMap<SessionId, Arc<Session>>,
+    /// SFU members' latest `Joined` input number, by (app, room, peer): the SFU's events from
+    /// before it belong to an earlier membership of the peer (a quick leave and rejoin) and
+    /// are dropped.
+    sfu_joins: HashMap<(Arc<str>, String, String), u64>,
 }
 
 /// Everything the connection tasks share.
@@ -63,6 +67,9 @@ pub type MemoryRelease = Arc<dyn Fn() + Send + Sync>;
 struct Load {
     connections: usize,
     queued_bytes: usize,
+    /// Members with an SFU media session (each holds a peer connection, and its departed
+    /// tracks' retransmission buffers, until it leaves).
+    sfu_members: u64,
 }
 
 impl Load {
@@ -70,13 +77,17 @@ impl Load {
     fn fell_from(&self, now: Load) -> bool {
         let conns = self.connections.saturating_sub(now.connections);
         let queued = self.queued_bytes.saturating_sub(now.queued_bytes);
-        (conns >= 256 && now.connections <= self.connections * 3 / 4) || queued >= 16 << 20
+        let members = self.sfu_members.saturating_sub(now.sfu_members);
+        (conns >= 256 && now.connections <= self.connections * 3 / 4)
+            || queued >= 16 << 20
+            || (members >= 4 && now.sfu_members <= self.sfu_members / 2)
     }
 
     fn max(self, other: Load) -> Load {
         Load {
             connections: self.connections.max(other.connections),
             queued_bytes: self.queued_bytes.max(other.queued_bytes),
+            sfu_members: self.sfu_members.max(other.sfu_members),
         }
     }
 }
@@ -163,6 +174,7 @@ impl Shared {
             core: Mutex::new(Core {
                 hub,
                 sinks: HashMap::new(),
+                sfu_joins: HashMap::new(),
             }),
             by_sid: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -263,8 +275,41 @@ impl Shared {
 
     /// An offer or a refusal from the SFU backend, for a member of an SFU room.
     pub fn sfu_event(&self, event: peer_sfu::SfuEvent) {
-        self.with_hub(|core| match event {
-            peer_sfu::SfuEvent::Offer { member, sdp, msids } => {
+        self.with_hub(|core| {
+            let (member, after) = match &event {
+                peer_sfu::SfuEvent::Offer {
+                    member,
+                    after_input,
+                    ..
+                }
+                | peer_sfu::SfuEvent::Refused {
+                    member,
+                    after_input,
+                    ..
+                } => (member, *after_input),
+            };
+            let key = (
+                member.room.app.clone(),
+                member.room.room.clone(),
+                member.peer.clone(),
+            );
+            if core
+                .sfu_joins
+                .get(&key)
+                .is_some_and(|&joined| after < joined)
+            {
+                tracing::debug!(peer = %member.peer, "SFU event of an earlier membership dropped");
+                return Vec::new();
+            }
+            Self::sfu_outputs(core, event)
+        });
+    }
+
+    fn sfu_outputs(core: &mut Core, event: peer_sfu::SfuEvent) -> Vec<Output> {
+        match event {
+            peer_sfu::SfuEvent::Offer {
+                member, sdp, msids, ..
+            } => {
                 let msids = msids
                     .into_iter()
                     .map(|(stream, peer)| (stream, Value::String(peer)))
@@ -277,11 +322,11 @@ impl Shared {
                     msids,
                 )
             }
-            peer_sfu::SfuEvent::Refused { member, reason } => {
+            peer_sfu::SfuEvent::Refused { member, reason, .. } => {
                 core.hub
                     .sfu_refused(&member.room.app, &member.room.room, &member.peer, &reason)
             }
-        });
+        }
     }
 
     /// Sets the function that returns freed heap memory to the system.
@@ -560,7 +605,22 @@ impl Shared {
                     Some(sfu) => {
                         // A bounded channel: a backend that falls behind refuses, it does not
                         // make the hub wait or queue without limit.
-                        if !sfu.send(sfu_input(&request)) {
+                        let sent = sfu.send_numbered(sfu_input(&request));
+                        let key = (
+                            request.app.clone(),
+                            request.room.clone(),
+                            request.peer.clone(),
+                        );
+                        match (&request.kind, sent) {
+                            (SfuRequestKind::Joined, Some(n)) => {
+                                core.sfu_joins.insert(key, n);
+                            }
+                            (SfuRequestKind::Left, _) => {
+                                core.sfu_joins.remove(&key);
+                            }
+                            _ => {}
+                        }
+                        if sent.is_none() {
                             let out = core.hub.sfu_refused(
                                 &request.app,
                                 &request.room,
@@ -630,6 +690,7 @@ impl Shared {
         self.maybe_release_memory(Load {
             connections: self.admission.counts().open_connections,
             queued_bytes,
+            sfu_members: self.sfu_stats().map_or(0, |s| s.members),
         });
         for session in idle {
             tracing::debug!(session = session.id, "ping timeout");

@@ -65,6 +65,10 @@ pub enum SfuEvent {
         sdp: String,
         /// The complete `msids` map: stream id → peer id.
         msids: BTreeMap<String, String>,
+        /// How many inputs the backend had taken when it emitted this (see
+        /// [`SfuHandle::send`]): an event from before the member's latest `Joined` belongs to
+        /// an earlier membership of the same peer and must be dropped.
+        after_input: u64,
     },
     /// Send the member `ERROR sfu-limited` with this reason.
     Refused {
@@ -72,6 +76,8 @@ pub enum SfuEvent {
         member: MemberKey,
         /// Why.
         reason: String,
+        /// As in `Offer`.
+        after_input: u64,
     },
 }
 
@@ -81,13 +87,24 @@ pub struct SfuHandle {
     tx: mpsc::Sender<Input>,
     local_addr: SocketAddr,
     counters: Arc<Counters>,
+    /// Inputs queued so far.
+    sent: Arc<AtomicU64>,
 }
 
 impl SfuHandle {
     /// Queues an input from the hub (`Joined`, `Left`, `OfferWanted`, `Answer`, `Candidate`);
     /// `false` when the backend is overloaded or gone (the caller refuses the member).
     pub fn send(&self, input: Input) -> bool {
-        self.tx.try_send(input).is_ok()
+        self.send_numbered(input).is_some()
+    }
+
+    /// [`SfuHandle::send`], returning the input's number (1 for the first): events the
+    /// backend emits carry how many inputs it had taken (`after_input`), so an event emitted
+    /// before this input was taken compares lower. Callers that send from several tasks must
+    /// serialize their sends for the numbers to match the queue's order.
+    pub fn send_numbered(&self, input: Input) -> Option<u64> {
+        self.tx.try_send(input).ok()?;
+        Some(self.sent.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
     /// The address of the shared UDP socket.
@@ -119,9 +136,11 @@ impl Sfu {
             core: SfuCore::new(config.limits),
             engine,
             sessions: HashMap::new(),
+            next_serial: 1,
             forwarders: HashMap::new(),
             track_ids: Arc::new(AtomicU64::new(1)),
             counters: counters.clone(),
+            taken: 0,
             events,
             max_tracks: config.limits.max_tracks_per_member,
         };
@@ -130,6 +149,7 @@ impl Sfu {
             tx,
             local_addr,
             counters,
+            sent: Arc::new(AtomicU64::new(0)),
         })
     }
 }
@@ -137,11 +157,16 @@ impl Sfu {
 struct Backend {
     core: SfuCore,
     engine: Engine,
-    sessions: HashMap<MemberKey, mpsc::Sender<Cmd>>,
+    /// Each member's session: its number and command queue.
+    sessions: HashMap<MemberKey, (u64, mpsc::Sender<Cmd>)>,
+    /// The next session number.
+    next_serial: u64,
     /// Every upstream track's forwarding track, with its publisher.
     forwarders: HashMap<TrackId, (MemberKey, Arc<TrackLocalStaticRTP>)>,
     track_ids: Arc<AtomicU64>,
     counters: Arc<Counters>,
+    /// Inputs taken from the hub so far.
+    taken: u64,
     events: mpsc::Sender<SfuEvent>,
     /// Upstream tracks a member's connection may create.
     max_tracks: usize,
@@ -154,12 +179,21 @@ impl Backend {
             let deadline = self.core.poll_timeout();
             let outputs = tokio::select! {
                 request = requests.recv() => match request {
-                    Some(input) => self.core.handle(input, Instant::now()),
+                    Some(input) => {
+                        self.taken += 1;
+                        self.core.handle(input, Instant::now())
+                    }
                     None => break,
                 },
                 Some(ev) = internal.recv() => match ev {
                     Internal::Input(input) => self.core.handle(input, Instant::now()),
-                    Internal::Offer(member, sdp, msids) => {
+                    Internal::Offer(member, serial, _, _)
+                        if self.sessions.get(&member).map(|(s, _)| *s) != Some(serial) =>
+                    {
+                        tracing::debug!(peer = %member.peer, "offer of a replaced SFU session dropped");
+                        Vec::new()
+                    }
+                    Internal::Offer(member, _, sdp, msids) => {
                         tracing::debug!(
                             peer = %member.peer,
                             room = %member.room.room,
@@ -167,7 +201,13 @@ impl Backend {
                             sections = sdp.matches("\nm=").count(),
                             "SFU offer"
                         );
-                        self.emit(SfuEvent::Offer { member, sdp, msids });
+                        let after_input = self.taken;
+                        self.emit(SfuEvent::Offer {
+                            member,
+                            sdp,
+                            msids,
+                            after_input,
+                        });
                         Vec::new()
                     }
                     Internal::Forwarder(track, member, local) => {
@@ -186,7 +226,7 @@ impl Backend {
             c.members
                 .store(self.core.members() as u64, Ordering::Relaxed);
         }
-        for (_, s) in self.sessions.drain() {
+        for (_, (_, s)) in self.sessions.drain() {
             let _ = s.try_send(Cmd::Close);
         }
         self.engine.close().await;
@@ -201,6 +241,8 @@ impl Backend {
     async fn execute(&mut self, output: Output, internal: &mpsc::UnboundedSender<Internal>) {
         match output {
             Output::CreateSession(member, stream_id) => {
+                let serial = self.next_serial;
+                self.next_serial += 1;
                 let lossy = self
                     .engine
                     .loss
@@ -211,6 +253,7 @@ impl Backend {
                     member.clone(),
                     stream_id,
                     session::Shared {
+                        serial,
                         track_ids: self.track_ids.clone(),
                         counters: self.counters.clone(),
                     },
@@ -221,7 +264,7 @@ impl Backend {
                 .await
                 {
                     Ok(tx) => {
-                        self.sessions.insert(member, tx);
+                        self.sessions.insert(member, (serial, tx));
                     }
                     Err(e) => {
                         let _ = internal.send(Internal::Input(Input::SessionFailed(member, e)));
@@ -249,13 +292,20 @@ impl Backend {
                 }
             }
             Output::CloseSession(member) => {
-                if let Some(s) = self.sessions.remove(&member) {
+                if let Some((_, s)) = self.sessions.remove(&member) {
                     // The session ends when it reads this, or when its queue is dropped.
                     let _ = s.try_send(Cmd::Close);
                 }
                 self.forwarders.retain(|_, (owner, _)| *owner != member);
             }
-            Output::Refuse(member, reason) => self.emit(SfuEvent::Refused { member, reason }),
+            Output::Refuse(member, reason) => {
+                let after_input = self.taken;
+                self.emit(SfuEvent::Refused {
+                    member,
+                    reason,
+                    after_input,
+                })
+            }
         }
     }
 
@@ -266,7 +316,7 @@ impl Backend {
         cmd: Cmd,
         internal: &mpsc::UnboundedSender<Internal>,
     ) {
-        let Some(s) = self.sessions.get(member) else {
+        let Some((_, s)) = self.sessions.get(member) else {
             return;
         };
         if s.try_send(cmd).is_err() {

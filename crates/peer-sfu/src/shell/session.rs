@@ -62,7 +62,8 @@ pub(crate) enum Internal {
     /// An input for the core.
     Input(Input),
     /// An offer is ready: send it as `SFU_OFFER`.
-    Offer(MemberKey, String, BTreeMap<String, String>),
+    /// (The number is the session's: an offer of a session that was replaced is dropped.)
+    Offer(MemberKey, u64, String, BTreeMap<String, String>),
     /// An upstream track's forwarding track; `Input::TrackArrived` follows.
     Forwarder(TrackId, MemberKey, Arc<TrackLocalStaticRTP>),
 }
@@ -71,6 +72,8 @@ pub(crate) enum Internal {
 pub(crate) struct Shared {
     pub(crate) track_ids: Arc<AtomicU64>,
     pub(crate) counters: Arc<Counters>,
+    /// This session's number (unique in the backend).
+    pub(crate) serial: u64,
 }
 
 /// Starts the session task of `member`; returns its command queue.
@@ -213,20 +216,44 @@ pub(crate) async fn start(
         }));
     }
     let (tx, rx) = mpsc::channel(CMD_CAPACITY);
-    tokio::spawn(run(pc, member, rx, internal, closed, upstream, counters));
+    let serial = shared.serial;
+    tokio::spawn(run(
+        Run {
+            pc,
+            member,
+            internal,
+            closed,
+            upstream,
+            counters,
+            serial,
+        },
+        rx,
+    ));
     Ok(tx)
 }
 
-/// The session's command loop.
-async fn run(
+/// What the session's command loop works with.
+struct Run {
     pc: Arc<RTCPeerConnection>,
     member: MemberKey,
-    mut cmds: mpsc::Receiver<Cmd>,
     internal: mpsc::UnboundedSender<Internal>,
     closed: Arc<AtomicBool>,
     upstream: Arc<Mutex<HashMap<TrackId, u32>>>,
     counters: Arc<Counters>,
-) {
+    serial: u64,
+}
+
+/// The session's command loop.
+async fn run(r: Run, mut cmds: mpsc::Receiver<Cmd>) {
+    let Run {
+        pc,
+        member,
+        internal,
+        closed,
+        upstream,
+        counters,
+        serial,
+    } = r;
     let mut senders: HashMap<TrackId, Arc<RTCRtpSender>> = HashMap::new();
     let fail = |why: String| {
         let _ = internal.send(Internal::Input(Input::SessionFailed(member.clone(), why)));
@@ -236,7 +263,12 @@ async fn run(
             Cmd::Offer(plan, locals) => {
                 match offer(&pc, &plan, locals, &mut senders, &internal).await {
                     Ok(sdp) => {
-                        let _ = internal.send(Internal::Offer(member.clone(), sdp, plan.msids()));
+                        let _ = internal.send(Internal::Offer(
+                            member.clone(),
+                            serial,
+                            sdp,
+                            plan.msids(),
+                        ));
                     }
                     Err(e) => fail(e),
                 }
