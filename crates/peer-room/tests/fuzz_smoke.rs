@@ -9,22 +9,7 @@
 mod room_data_driver;
 
 use peer_protocol::engineio::Frame;
-
-/// xorshift64*, seeded: every run checks the same inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use peer_testkit::Rng;
 
 const SEEDS: &[&[u8]] = &[
     b"51-[\"ROOM_DATA\",{\"roomName\":\"r\",\"src\":\"bob\",\"data\":{\"_placeholder\":true,\"num\":0}}]\xff\x00\x01\x02\x03",
@@ -101,7 +86,7 @@ fn received_room_data_decodes_and_re_encodes_to_itself() {
             String::from_utf8_lossy(seed)
         );
     }
-    let mut rng = Rng(0x726f_6f6d_6461_7461);
+    let mut rng = Rng::new(0x726f_6f6d_6461_7461);
     let mut payloads = 0;
     for _ in 0..10_000 {
         payloads += room_data_driver::room_data(&frames(&mutated(&mut rng))).len();

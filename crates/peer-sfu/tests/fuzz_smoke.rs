@@ -7,23 +7,8 @@
 #[path = "../../../fuzz/src/sfu_core_driver.rs"]
 mod sfu_core_driver;
 
+use peer_testkit::Rng;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
-
-/// xorshift64*, seeded: every run checks the same inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const SEEDS: &[&str] = &[
     "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=msid-semantic:WMS *\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendrecv\r\na=msid:s t\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=ssrc-group:FID 1 2\r\na=ssrc:1 cname:c\r\na=ssrc:2 cname:c\r\n",
@@ -96,7 +81,7 @@ fn answers_keep_the_core_consistent() {
         webrtc_answer(SEEDS[0]).is_ok(),
         "the unified-plan seed parses"
     );
-    let mut rng = Rng(0x7366_755f_616e_7377);
+    let mut rng = Rng::new(0x7366_755f_616e_7377);
     let mut parsed = 0;
     for _ in 0..4000 {
         let sdp = mutated(&mut rng);
