@@ -159,15 +159,7 @@ fn receiver_dying_mid_transfer_fails_the_sender() {
     let sender = server.cli(&["send", &inbox, file.to_str().unwrap()]);
     receiver.wait_for(Stream::Err, "receiving large.bin");
     // Kill the receiver once data is flowing (a piece reached its disk).
-    let part = out.join(".large.bin.part");
-    let deadline = std::time::Instant::now() + WAIT;
-    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 1024 * 1024 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no data arrived within {WAIT:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_file_len(&out.join(".large.bin.part"), 1024 * 1024, "data arrived");
     receiver.kill();
 
     let sent = sender.finish();

@@ -17,12 +17,6 @@ const PING_TIMEOUT: Duration = Duration::from_secs(30);
 /// The server's default reconnect grace, used here so `LEAVE` cannot be what closes.
 const DEFAULT_GRACE_MS: u64 = 30_000;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../peer-media/tests/fixtures")
-        .join(name)
-}
-
 /// Kills `victim`, then waits for `survivor` to exit; returns how long that took and its output.
 fn kill_and_time(victim: &mut Cli, survivor: Cli) -> (Duration, Finished) {
     let killed = Instant::now();
@@ -55,14 +49,7 @@ fn call_in_progress(server: &TestServer) -> (Cli, Cli, PathBuf) {
     call.wait_for(Stream::Err, &format!("call with \"{callee}\" open"));
     answer.wait_for(Stream::Out, "video ");
     // Media is flowing: the recording grows.
-    let deadline = Instant::now() + WAIT;
-    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 20_000 {
-        assert!(
-            Instant::now() < deadline,
-            "no media recorded within {WAIT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_file_len(&out, 20_000, "media recorded");
     (call, answer, dir)
 }
 
@@ -106,12 +93,7 @@ fn the_receiver_sees_the_transfer_close_when_the_sender_is_killed() {
     receiver.wait_for(Stream::Err, "listening as");
     let mut sender = server.cli(&["send", &inbox, file.to_str().unwrap()]);
     receiver.wait_for(Stream::Err, "receiving large.bin");
-    let part = out.join(".large.bin.part");
-    let deadline = Instant::now() + WAIT;
-    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 1024 * 1024 {
-        assert!(Instant::now() < deadline, "no data arrived within {WAIT:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_file_len(&out.join(".large.bin.part"), 1024 * 1024, "data arrived");
     let (took, got) = kill_and_time(&mut sender, receiver);
     eprintln!("receiver saw the close {took:?} after the kill");
     assert_ne!(got.code, 0, "an incomplete transfer is a failure: {got:?}");

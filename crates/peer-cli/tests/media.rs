@@ -10,18 +10,10 @@ use peer::media::source::ivf::IvfReader;
 use peer::Codec;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A media file of peer-media's test fixtures (VP8 320x240, 30 fps, 60 frames, a keyframe
-/// every 30 frames).
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../peer-media/tests/fixtures")
-        .join(name)
-}
 
 /// Polls `f` until it holds; panics after [`WAIT`].
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {

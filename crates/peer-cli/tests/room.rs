@@ -8,13 +8,7 @@ mod common;
 
 use common::*;
 use peer::media::source::ivf::IvfReader;
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../peer-media/tests/fixtures")
-        .join(name)
-}
+use std::path::Path;
 
 /// Frames in an IVF file (complete ones), or `None` if it is not IVF.
 fn ivf_frames(path: &Path) -> Option<usize> {

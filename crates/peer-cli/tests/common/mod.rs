@@ -278,3 +278,20 @@ pub fn write_file(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     std::fs::write(&path, data).expect("write test file");
     path
 }
+
+/// A fixture file of peer-media's tests.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../peer-media/tests/fixtures")
+        .join(name)
+}
+
+/// Waits until the file at `path` holds at least `bytes` (`what` names it in the failure);
+/// panics after [`WAIT`].
+pub fn wait_for_file_len(path: &Path, bytes: u64, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) < bytes {
+        assert!(Instant::now() < deadline, "no {what} within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
