@@ -118,7 +118,7 @@ pub fn hub(data: &[u8]) {
                         credential,
                         random_id: [b; 16],
                         wants_turn: a & 4 == 0,
-                        held_elsewhere: false,
+                        ..Default::default()
                     },
                     now,
                 )

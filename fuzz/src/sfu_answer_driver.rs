@@ -77,10 +77,7 @@ fn hub() -> Hub {
                 api_key: Some(KEY.into()),
                 token: Some("token".into()),
                 peer_id: Some(peer.into()),
-                credential: None,
-                random_id: [0; 16],
-                wants_turn: false,
-                held_elsewhere: false,
+                ..Default::default()
             },
             T0,
         );
