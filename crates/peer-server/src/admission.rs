@@ -64,6 +64,8 @@ pub struct Admission {
     max_connections: usize,
     max_unbound: usize,
     open: AtomicUsize,
+    /// The most connections open at once since [`Admission::take_peak_connections`].
+    peak: AtomicUsize,
     unbound: AtomicUsize,
     inbound: Arc<Semaphore>,
     max_inbound: usize,
@@ -80,6 +82,7 @@ impl Admission {
             max_connections,
             max_unbound,
             open: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             unbound: AtomicUsize::new(0),
             inbound: Arc::new(Semaphore::new(max_inbound)),
             max_inbound,
@@ -95,10 +98,12 @@ impl Admission {
 
     /// Takes a slot for a just-accepted connection, or says why there is none.
     pub fn admit(self: &Arc<Self>) -> Result<ConnSlot, Refusal> {
-        if self.open.fetch_add(1, Ordering::AcqRel) >= self.max_connections {
+        let before = self.open.fetch_add(1, Ordering::AcqRel);
+        if before >= self.max_connections {
             self.open.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::Connections);
         }
+        self.peak.fetch_max(before + 1, Ordering::Relaxed);
         if self.unbound.fetch_add(1, Ordering::AcqRel) >= self.max_unbound {
             self.unbound.fetch_sub(1, Ordering::AcqRel);
             self.open.fetch_sub(1, Ordering::AcqRel);
@@ -136,6 +141,14 @@ impl Admission {
             semaphore: self.inbound.clone(),
             held: 0,
         }
+    }
+
+    /// The most connections that were open at once since the last call (or since the start),
+    /// and starts the next interval from the connections open now. The periodic sweep samples
+    /// only the moment it runs; a crowd that came and went between two sweeps shows here.
+    pub fn take_peak_connections(&self) -> usize {
+        let now = self.open.load(Ordering::Relaxed);
+        self.peak.swap(now, Ordering::Relaxed).max(now)
     }
 
     /// Numbers for monitoring.
@@ -255,6 +268,9 @@ mod tests {
             (a.counts().open_connections, a.counts().unbound_connections),
             (0, 0)
         );
+        // The three came and went between two reads of the peak: it still saw them.
+        assert_eq!(a.take_peak_connections(), 3);
+        assert_eq!(a.take_peak_connections(), 0);
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod capacity;
 pub mod cluster;
 pub mod config;
 pub mod deadline_io;

@@ -49,7 +49,7 @@ pub struct Shared {
     /// The embedded TURN server, when it runs.
     turn: Option<peer_turn::TurnServer>,
     /// Gives freed heap memory back to the system (see [`MemoryRelease`]).
-    memory_release: Mutex<Option<(MemoryRelease, Load)>>,
+    memory_release: Mutex<Option<Releaser>>,
     /// Whether the public listener accepts (`/readyz`).
     ready: AtomicBool,
     /// Cluster mode: the node and the queue of messages for other nodes.
@@ -61,6 +61,18 @@ pub struct Shared {
 /// after they are gone; [`Shared::sweep`] calls this when the load has fallen well below its
 /// recent peak, so a burst does not stay in the process's RSS.
 pub type MemoryRelease = Arc<dyn Fn() + Send + Sync>;
+
+/// When a release follows the load's fall, the second one (see [`Releaser`]).
+const RELEASE_AGAIN_AFTER: Duration = Duration::from_secs(2);
+
+/// The memory release and when it runs next.
+struct Releaser {
+    release: MemoryRelease,
+    /// Peak load since memory was last released.
+    peak: Load,
+    /// A second release after a fall, once what the gone load held has been freed.
+    again_at: Option<Instant>,
+}
 
 /// Peak load since memory was last released.
 #[derive(Debug, Clone, Copy, Default)]
@@ -79,6 +91,9 @@ impl Load {
         let queued = self.queued_bytes.saturating_sub(now.queued_bytes);
         let members = self.sfu_members.saturating_sub(now.sfu_members);
         (conns >= 256 && now.connections <= self.connections * 3 / 4)
+            // A smaller crowd that has mostly gone: what its sessions, buffers and tasks used
+            // is free now, and a quiet server should not keep it.
+            || (conns >= 32 && now.connections <= self.connections / 4)
             || queued >= 16 << 20
             || (members >= 4 && now.sfu_members <= self.sfu_members / 2)
     }
@@ -332,7 +347,11 @@ impl Shared {
     /// Sets the function that returns freed heap memory to the system.
     pub fn set_memory_release(&self, release: MemoryRelease) {
         if let Ok(mut m) = self.memory_release.lock() {
-            *m = Some((release, Load::default()));
+            *m = Some(Releaser {
+                release,
+                peak: Load::default(),
+                again_at: None,
+            });
         }
     }
 
@@ -679,7 +698,15 @@ impl Shared {
         let mut idle = Vec::new();
         let mut stuck = Vec::new();
         let mut queued_bytes = 0;
-        for s in self.registry().values() {
+        {
+            let mut core = self.core();
+            core.hub.compact();
+            crate::capacity::shrink_sparse(&mut core.sinks);
+            crate::capacity::shrink_sparse(&mut core.sfu_joins);
+        }
+        let mut registry = self.registry();
+        crate::capacity::shrink_sparse(&mut registry);
+        for s in registry.values() {
             queued_bytes += s.queued_bytes();
             if s.unpolled_for(now).is_some_and(|d| d > write_limit) {
                 stuck.push(s.clone());
@@ -687,11 +714,17 @@ impl Shared {
                 idle.push(s.clone());
             }
         }
-        self.maybe_release_memory(Load {
+        drop(registry);
+        let now = Load {
             connections: self.admission.counts().open_connections,
             queued_bytes,
             sfu_members: self.sfu_stats().map_or(0, |s| s.members),
-        });
+        };
+        let seen = Load {
+            connections: self.admission.take_peak_connections(),
+            ..now
+        };
+        self.maybe_release_memory(seen, now);
         for session in idle {
             tracing::debug!(session = session.id, "ping timeout");
             session.close(false);
@@ -702,22 +735,39 @@ impl Shared {
         }
     }
 
-    fn maybe_release_memory(&self, now: Load) {
+    /// `seen` is the highest load since the last sweep, `now` the load at this one.
+    fn maybe_release_memory(&self, seen: Load, now: Load) {
         let Ok(mut guard) = self.memory_release.lock() else {
             return;
         };
-        let Some((release, peak)) = guard.as_mut() else {
+        let Some(r) = guard.as_mut() else {
             return;
         };
-        *peak = peak.max(now);
-        if !peak.fell_from(now) {
+        r.peak = r.peak.max(seen);
+        let fell = r.peak.fell_from(now);
+        let again = r.again_at.is_some_and(|at| Instant::now() >= at);
+        if !fell && !again {
             return;
         }
-        *peak = now;
-        let release = release.clone();
-        tracing::debug!(?now, "load fell; returning freed memory to the system");
+        if fell {
+            r.peak = now;
+            // What the load held is freed as its tasks wind down (a peer connection closes its
+            // transports after the member is gone): release once more when they have.
+            r.again_at = Some(Instant::now() + RELEASE_AGAIN_AFTER);
+            tracing::debug!(?now, "load fell; returning freed memory to the system");
+        } else {
+            r.again_at = None;
+        }
+        let release = r.release.clone();
         // It walks the allocator's heaps: keep it off the runtime's workers.
-        tokio::task::spawn_blocking(move || release());
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            release();
+            tracing::debug!(
+                took_us = started.elapsed().as_micros() as u64,
+                "memory released"
+            );
+        });
     }
 
     /// Closes every session (server shutdown). Clients see the transport close and may reconnect
@@ -800,5 +850,34 @@ fn sfu_input(request: &SfuRequest) -> peer_sfu::Input {
         SfuRequestKind::Candidate(c) => {
             peer_sfu::Input::Candidate(member, serde_json::to_string(c).unwrap_or_default())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Load;
+
+    fn load(connections: usize, queued_bytes: usize, sfu_members: u64) -> Load {
+        Load {
+            connections,
+            queued_bytes,
+            sfu_members,
+        }
+    }
+
+    #[test]
+    fn memory_goes_back_when_the_load_has_fallen_well_below_its_peak() {
+        // A thousand connections, a quarter of them gone.
+        assert!(load(1000, 0, 0).fell_from(load(744, 0, 0)));
+        assert!(!load(1000, 0, 0).fell_from(load(800, 0, 0)));
+        // A crowd of 50 that has gone home.
+        assert!(load(50, 0, 0).fell_from(load(10, 0, 0)));
+        assert!(!load(50, 0, 0).fell_from(load(20, 0, 0)));
+        // A handful coming and going is not worth a release.
+        assert!(!load(20, 0, 0).fell_from(load(0, 0, 0)));
+        // A drained outbox, and SFU members down to half.
+        assert!(load(0, 20 << 20, 0).fell_from(load(0, 1 << 20, 0)));
+        assert!(load(0, 0, 8).fell_from(load(0, 0, 4)));
+        assert!(!load(0, 0, 3).fell_from(load(0, 0, 0)));
     }
 }

@@ -345,6 +345,16 @@ impl Hub {
         out
     }
 
+    /// Gives back the table room that a spike of peers, rooms or sessions left behind (see
+    /// [`crate::capacity`]). The server calls it from its periodic sweep.
+    pub fn compact(&mut self) {
+        crate::capacity::shrink_sparse(&mut self.sessions);
+        for app in self.apps.values_mut() {
+            crate::capacity::shrink_sparse(&mut app.peers);
+            crate::capacity::shrink_sparse(&mut app.rooms);
+        }
+    }
+
     /// What the hub has done since it started (see [`Counters`]).
     pub fn counters(&self) -> &Counters {
         &self.counters
