@@ -68,6 +68,12 @@ impl Keys {
         format!("{}:id:{app}:{peer}", self.prefix)
     }
 
+    /// `<prefix>:room:<app>:<room>` → the room's home node, where its state (and an SFU
+    /// room's media) lives (`SET NX PX`, renewed by the home while the room has members).
+    pub fn room_home(&self, app: &str, room: &str) -> String {
+        format!("{}:room:{app}:{room}", self.prefix)
+    }
+
     /// `<prefix>:node:<node>` → present while the node lives (`SET PX`, renewed).
     pub fn node_alive(&self, node: &NodeId) -> String {
         format!("{}:node:{node}", self.prefix)
@@ -116,6 +122,7 @@ mod tests {
         }
         let k = Keys::default();
         assert_eq!(k.peer_id("key-1", "alice"), "peer:id:key-1:alice");
+        assert_eq!(k.room_home("key-1", "a:b"), "peer:room:key-1:a:b");
         let channel = k.node_channel(&node);
         assert_eq!(k.node_of_channel(&channel), Some(node.clone()));
         assert_eq!(k.node_of_channel(&k.broadcast_channel()), None);

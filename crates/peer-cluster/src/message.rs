@@ -18,13 +18,22 @@ pub const MAX_ATTACHMENTS: usize = 64;
 const MAGIC: &[u8; 2] = b"PC";
 const VERSION: u8 = 1;
 
-/// A room's kind, as nodes tell each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoomKind {
-    /// Peer-to-peer calls between members.
-    Mesh,
-    /// Media through the SFU of the room's node.
-    Sfu,
+/// One engine frame of a message for a client, as it travels between nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    /// A binary frame (a room-data attachment) rather than a text one.
+    pub binary: bool,
+    /// The frame's bytes.
+    pub data: Bytes,
+}
+
+/// What a room's home node tells a member's node about the member, with a message for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomNote {
+    /// The room.
+    pub room: String,
+    /// `true`: the peer is a member now; `false`: it no longer is.
+    pub joined: bool,
 }
 
 /// What one node tells another.
@@ -42,45 +51,37 @@ pub enum NodeMessage {
         /// The event's JSON payload, as the client will receive it.
         body: Bytes,
     },
-    /// `peer` (on the sending node) joined `room` of `app` (broadcast).
-    RoomJoin {
+    /// A room operation of `peer` (on the sending node) for `room`, whose home is the
+    /// receiving node: the client event `event` (`ROOM_JOIN`, `ROOM_SEND_DATA`, `SFU_ANSWER`,
+    /// ...) with its JSON payload and binary attachments, as the client sent it.
+    RoomInput {
         /// The app key.
         app: String,
         /// The room name.
         room: String,
-        /// Mesh or SFU.
-        kind: RoomKind,
-        /// Who joined.
+        /// The member.
         peer: String,
-    },
-    /// `peer` left `room` of `app` (broadcast).
-    RoomLeave {
-        /// The app key.
-        app: String,
-        /// The room name.
-        room: String,
-        /// Who left.
-        peer: String,
-    },
-    /// Room data from `src` for the receiving node's members of `room`.
-    RoomData {
-        /// The app key.
-        app: String,
-        /// The room name.
-        room: String,
-        /// The sending member.
-        src: String,
-        /// The JSON text of `data`, with attachment placeholders.
-        data: Bytes,
+        /// The client event name.
+        event: String,
+        /// The event's JSON payload (attachment placeholders included).
+        body: Bytes,
         /// The binary attachments.
         attachments: Vec<Bytes>,
     },
-    /// `peer` of `app` is gone from the sending node (its contacts there get `LEAVE`).
-    PeerGone {
+    /// A message from a room's home node for member `dst` of `app`, open on the receiving
+    /// node: the encoded engine frames of server event `event`, queued on its session as they
+    /// are; `note` changes what the receiving node records of `dst`'s rooms.
+    Frames {
         /// The app key.
         app: String,
-        /// The peer.
-        peer: String,
+        /// The receiving peer.
+        dst: String,
+        /// The server event name (for logging and metrics).
+        event: String,
+        /// The frames, in order.
+        frames: Vec<WireFrame>,
+        /// A membership change that comes with the message.
+        note: Option<RoomNote>,
     },
 }
 
@@ -180,10 +181,8 @@ impl Frame {
         out.put_u8(VERSION);
         let kind = match &self.msg {
             NodeMessage::Deliver { .. } => 1,
-            NodeMessage::RoomJoin { .. } => 2,
-            NodeMessage::RoomLeave { .. } => 3,
-            NodeMessage::RoomData { .. } => 4,
-            NodeMessage::PeerGone { .. } => 5,
+            NodeMessage::RoomInput { .. } => 2,
+            NodeMessage::Frames { .. } => 3,
         };
         out.put_u8(kind);
         put_str(&mut out, self.from.as_str())?;
@@ -200,30 +199,12 @@ impl Frame {
                 put_str(&mut out, event)?;
                 put_blob(&mut out, body)?;
             }
-            NodeMessage::RoomJoin {
+            NodeMessage::RoomInput {
                 app,
                 room,
-                kind,
                 peer,
-            } => {
-                put_str(&mut out, app)?;
-                put_str(&mut out, room)?;
-                out.put_u8(match kind {
-                    RoomKind::Mesh => 0,
-                    RoomKind::Sfu => 1,
-                });
-                put_str(&mut out, peer)?;
-            }
-            NodeMessage::RoomLeave { app, room, peer } => {
-                put_str(&mut out, app)?;
-                put_str(&mut out, room)?;
-                put_str(&mut out, peer)?;
-            }
-            NodeMessage::RoomData {
-                app,
-                room,
-                src,
-                data,
+                event,
+                body,
                 attachments,
             } => {
                 if attachments.len() > MAX_ATTACHMENTS {
@@ -231,16 +212,39 @@ impl Frame {
                 }
                 put_str(&mut out, app)?;
                 put_str(&mut out, room)?;
-                put_str(&mut out, src)?;
-                put_blob(&mut out, data)?;
+                put_str(&mut out, peer)?;
+                put_str(&mut out, event)?;
+                put_blob(&mut out, body)?;
                 out.put_u16(attachments.len() as u16);
                 for a in attachments {
                     put_blob(&mut out, a)?;
                 }
             }
-            NodeMessage::PeerGone { app, peer } => {
+            NodeMessage::Frames {
+                app,
+                dst,
+                event,
+                frames,
+                note,
+            } => {
+                if frames.len() > MAX_ATTACHMENTS + 1 {
+                    return Err(EncodeError::TooManyAttachments(frames.len()));
+                }
                 put_str(&mut out, app)?;
-                put_str(&mut out, peer)?;
+                put_str(&mut out, dst)?;
+                put_str(&mut out, event)?;
+                match note {
+                    None => out.put_u8(0),
+                    Some(n) => {
+                        out.put_u8(if n.joined { 1 } else { 2 });
+                        put_str(&mut out, &n.room)?;
+                    }
+                }
+                out.put_u16(frames.len() as u16);
+                for f in frames {
+                    out.put_u8(u8::from(f.binary));
+                    put_blob(&mut out, &f.data)?;
+                }
             }
         }
         if out.len() > MAX_FRAME {
@@ -271,28 +275,9 @@ impl Frame {
             2 => {
                 let app = r.string()?;
                 let room = r.string()?;
-                let kind = match r.u8()? {
-                    0 => RoomKind::Mesh,
-                    1 => RoomKind::Sfu,
-                    other => return Err(DecodeError::UnknownType(other)),
-                };
-                NodeMessage::RoomJoin {
-                    app,
-                    room,
-                    kind,
-                    peer: r.string()?,
-                }
-            }
-            3 => NodeMessage::RoomLeave {
-                app: r.string()?,
-                room: r.string()?,
-                peer: r.string()?,
-            },
-            4 => {
-                let app = r.string()?;
-                let room = r.string()?;
-                let src = r.string()?;
-                let data = r.blob()?;
+                let peer = r.string()?;
+                let event = r.string()?;
+                let body = r.blob()?;
                 let n = usize::from(r.u16()?);
                 if n > MAX_ATTACHMENTS {
                     return Err(DecodeError::TooManyAttachments(n));
@@ -301,18 +286,51 @@ impl Frame {
                 for _ in 0..n {
                     attachments.push(r.blob()?);
                 }
-                NodeMessage::RoomData {
+                NodeMessage::RoomInput {
                     app,
                     room,
-                    src,
-                    data,
+                    peer,
+                    event,
+                    body,
                     attachments,
                 }
             }
-            5 => NodeMessage::PeerGone {
-                app: r.string()?,
-                peer: r.string()?,
-            },
+            3 => {
+                let app = r.string()?;
+                let dst = r.string()?;
+                let event = r.string()?;
+                let note = match r.u8()? {
+                    0 => None,
+                    k @ (1 | 2) => Some(RoomNote {
+                        room: r.string()?,
+                        joined: k == 1,
+                    }),
+                    other => return Err(DecodeError::UnknownType(other)),
+                };
+                let n = usize::from(r.u16()?);
+                if n > MAX_ATTACHMENTS + 1 {
+                    return Err(DecodeError::TooManyAttachments(n));
+                }
+                let mut frames = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let binary = match r.u8()? {
+                        0 => false,
+                        1 => true,
+                        other => return Err(DecodeError::UnknownType(other)),
+                    };
+                    frames.push(WireFrame {
+                        binary,
+                        data: r.blob()?,
+                    });
+                }
+                NodeMessage::Frames {
+                    app,
+                    dst,
+                    event,
+                    frames,
+                    note,
+                }
+            }
             other => return Err(DecodeError::UnknownType(other)),
         };
         let left = bytes.len() - r.at;
@@ -386,27 +404,41 @@ mod tests {
                 event: "OFFER".into(),
                 body: Bytes::from_static(br#"{"src":"alice","offer":{}}"#),
             },
-            NodeMessage::RoomJoin {
-                app: "k".into(),
-                room: "lobby".into(),
-                kind: RoomKind::Sfu,
-                peer: "alice".into(),
-            },
-            NodeMessage::RoomLeave {
+            NodeMessage::RoomInput {
                 app: "k".into(),
                 room: "lobby".into(),
                 peer: "alice".into(),
-            },
-            NodeMessage::RoomData {
-                app: "k".into(),
-                room: "lobby".into(),
-                src: "alice".into(),
-                data: Bytes::from_static(br#"{"_placeholder":true,"num":0}"#),
+                event: "ROOM_SEND_DATA".into(),
+                body: Bytes::from_static(
+                    br#"{"roomName":"lobby","data":{"_placeholder":true,"num":0}}"#,
+                ),
                 attachments: vec![Bytes::from_static(&[0, 1, 2]), Bytes::new()],
             },
-            NodeMessage::PeerGone {
+            NodeMessage::Frames {
                 app: "k".into(),
-                peer: "日本".into(),
+                dst: "日本".into(),
+                event: "ROOM_DATA".into(),
+                frames: vec![
+                    WireFrame {
+                        binary: false,
+                        data: Bytes::from_static(b"451-[\"ROOM_DATA\",{}]"),
+                    },
+                    WireFrame {
+                        binary: true,
+                        data: Bytes::from_static(&[4, 1, 2]),
+                    },
+                ],
+                note: Some(RoomNote {
+                    room: "lobby".into(),
+                    joined: true,
+                }),
+            },
+            NodeMessage::Frames {
+                app: "k".into(),
+                dst: "bob".into(),
+                event: "ROOM_USER_LEAVE".into(),
+                frames: Vec::new(),
+                note: None,
             },
         ]
     }
@@ -456,11 +488,12 @@ mod tests {
         let too_many = Frame {
             from: node(),
             seq: 0,
-            msg: NodeMessage::RoomData {
+            msg: NodeMessage::RoomInput {
                 app: String::new(),
                 room: String::new(),
-                src: String::new(),
-                data: Bytes::new(),
+                peer: String::new(),
+                event: String::new(),
+                body: Bytes::new(),
                 attachments: vec![Bytes::new(); MAX_ATTACHMENTS + 1],
             },
         };
@@ -471,9 +504,11 @@ mod tests {
         let long = Frame {
             from: node(),
             seq: 0,
-            msg: NodeMessage::PeerGone {
+            msg: NodeMessage::Deliver {
                 app: "a".repeat(70_000),
-                peer: String::new(),
+                dst: String::new(),
+                event: String::new(),
+                body: Bytes::new(),
             },
         };
         assert_eq!(long.encode(), Err(EncodeError::StringTooLong(70_000)));

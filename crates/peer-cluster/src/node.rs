@@ -98,6 +98,9 @@ const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redi
 /// Renews a key's expiry only if it still holds this node's id.
 const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
+/// Keys per pipelined batch (renewals, releases, lookups).
+const BATCH: usize = 512;
+
 /// Frames for this node, waiting to be read; past this the oldest are dropped (logged).
 const INBOX: usize = 4096;
 
@@ -109,6 +112,7 @@ pub struct Node {
     con: ConnectionManager,
     /// The next sequence number, under the lock that also orders publishing.
     seq: Mutex<u64>,
+    stats: std::sync::Arc<crate::stats::NodeStats>,
     liveness: JoinHandle<()>,
     reader: JoinHandle<()>,
 }
@@ -152,7 +156,10 @@ impl Node {
         within(config.timeout, con.subscribe(keys.node_channel(&id))).await?;
         within(config.timeout, con.subscribe(keys.broadcast_channel())).await?;
         let (frames_tx, frames_rx) = mpsc::channel(INBOX);
+        let stats = std::sync::Arc::new(crate::stats::NodeStats::default());
+        let reader_stats = stats.clone();
         let reader = tokio::spawn(async move {
+            let stats = reader_stats;
             while let Some(push) = push_rx.recv().await {
                 if push.kind != PushKind::Message {
                     continue;
@@ -162,11 +169,16 @@ impl Node {
                 };
                 match Frame::decode(&Bytes::copy_from_slice(payload)) {
                     Ok(frame) => {
+                        stats.received(&frame.msg);
                         if frames_tx.try_send(frame).is_err() {
+                            stats.dropped();
                             tracing::warn!("cluster inbox full: a message dropped");
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "cluster frame dropped"),
+                    Err(e) => {
+                        stats.dropped();
+                        tracing::warn!(error = %e, "cluster frame dropped")
+                    }
                 }
             }
         });
@@ -183,6 +195,7 @@ impl Node {
             config,
             con,
             seq: Mutex::new(0),
+            stats,
             liveness,
             reader,
         };
@@ -193,6 +206,11 @@ impl Node {
     /// This node's id.
     pub fn id(&self) -> &NodeId {
         &self.id
+    }
+
+    /// What this node's link has done so far (messages, Redis latency).
+    pub fn stats(&self) -> crate::stats::StatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// Renews the liveness now (done on a timer anyway).
@@ -209,54 +227,140 @@ impl Node {
 
     /// Claims `peer` of `app` for this node (unless another node holds it).
     pub async fn claim(&self, app: &str, peer: &str) -> Result<Claim, ClusterError> {
-        let key = self.keys.peer_id(app, peer);
-        let mut con = self.con.clone();
-        let set: Option<String> = within(
-            self.config.timeout,
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(self.id.as_str())
-                .arg("NX")
-                .arg("PX")
-                .arg(self.config.id_ttl.as_millis() as u64)
-                .query_async(&mut con),
-        )
-        .await?;
-        if set.is_some() {
-            return Ok(Claim::Claimed);
+        self.claim_key(&self.keys.peer_id(app, peer)).await
+    }
+
+    /// Claims `room` of `app` for this node as its home (unless another node is its home).
+    pub async fn claim_room(&self, app: &str, room: &str) -> Result<Claim, ClusterError> {
+        self.claim_key(&self.keys.room_home(app, room)).await
+    }
+
+    async fn claim_key(&self, key: &str) -> Result<Claim, ClusterError> {
+        for _ in 0..3 {
+            let mut con = self.con.clone();
+            let set: Option<String> = self
+                .timed(within(
+                    self.config.timeout,
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(self.id.as_str())
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(self.config.id_ttl.as_millis() as u64)
+                        .query_async(&mut con),
+                ))
+                .await?;
+            if set.is_some() {
+                return Ok(Claim::Claimed);
+            }
+            match self.holder(key).await? {
+                Some(node) if node == self.id => return Ok(Claim::Claimed),
+                Some(node) => return Ok(Claim::HeldBy(node)),
+                // It expired in between: try again.
+                None => {}
+            }
         }
-        match self.owner(app, peer).await? {
-            Some(node) if node == self.id => Ok(Claim::Claimed),
-            Some(node) => Ok(Claim::HeldBy(node)),
-            // It expired in between: try once more.
-            None => Box::pin(self.claim(app, peer)).await,
-        }
+        Err(ClusterError::Redis(format!(
+            "{key} changed hands three times"
+        )))
     }
 
     /// Renews this node's claim of `peer`; `false` if it no longer holds it.
     pub async fn renew(&self, app: &str, peer: &str) -> Result<bool, ClusterError> {
-        let mut con = self.con.clone();
-        let n: i64 = within(
-            self.config.timeout,
-            redis::Script::new(RENEW)
-                .key(self.keys.peer_id(app, peer))
-                .arg(self.id.as_str())
-                .arg(self.config.id_ttl.as_millis() as u64)
-                .invoke_async(&mut con),
-        )
-        .await?;
-        Ok(n == 1)
+        let key = self.keys.peer_id(app, peer);
+        Ok(self.renew_keys(&[key]).await?.first() == Some(&true))
+    }
+
+    /// Renews, in pipelined batches, this node's claims of the peer ids `ids` and of the
+    /// rooms `rooms` (both `(app, name)`); for each, whether this node still held it.
+    pub async fn renew_all(
+        &self,
+        ids: &[(String, String)],
+        rooms: &[(String, String)],
+    ) -> Result<(Vec<bool>, Vec<bool>), ClusterError> {
+        let id_keys: Vec<String> = ids.iter().map(|(a, p)| self.keys.peer_id(a, p)).collect();
+        let room_keys: Vec<String> = rooms
+            .iter()
+            .map(|(a, r)| self.keys.room_home(a, r))
+            .collect();
+        Ok((
+            self.renew_keys(&id_keys).await?,
+            self.renew_keys(&room_keys).await?,
+        ))
+    }
+
+    async fn renew_keys(&self, keys: &[String]) -> Result<Vec<bool>, ClusterError> {
+        let mut out = Vec::with_capacity(keys.len());
+        let ttl = self.config.id_ttl.as_millis() as u64;
+        for chunk in keys.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("EVAL")
+                    .arg(RENEW)
+                    .arg(1)
+                    .arg(key)
+                    .arg(self.id.as_str())
+                    .arg(ttl);
+            }
+            let mut con = self.con.clone();
+            let renewed: Vec<i64> = self
+                .timed(within(self.config.timeout, pipe.query_async(&mut con)))
+                .await?;
+            out.extend(renewed.into_iter().map(|n| n == 1));
+        }
+        Ok(out)
     }
 
     /// Gives `peer` up, if this node holds it.
     pub async fn release(&self, app: &str, peer: &str) -> Result<(), ClusterError> {
+        self.release_keys(&[self.keys.peer_id(app, peer)]).await
+    }
+
+    /// Gives up, in pipelined batches, the peer ids `ids` and the room homes `rooms` (both
+    /// `(app, name)`) that this node holds (at shutdown, so other nodes may take them at once).
+    pub async fn release_all(
+        &self,
+        ids: &[(String, String)],
+        rooms: &[(String, String)],
+    ) -> Result<(), ClusterError> {
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|(a, p)| self.keys.peer_id(a, p))
+            .chain(rooms.iter().map(|(a, r)| self.keys.room_home(a, r)))
+            .collect();
+        self.release_keys(&keys).await
+    }
+
+    async fn release_keys(&self, keys: &[String]) -> Result<(), ClusterError> {
+        for chunk in keys.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("EVAL")
+                    .arg(RELEASE)
+                    .arg(1)
+                    .arg(key)
+                    .arg(self.id.as_str())
+                    .ignore();
+            }
+            let mut con = self.con.clone();
+            let _: () = within(self.config.timeout, pipe.query_async(&mut con)).await?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the cluster at shutdown: stops renewing this node's liveness and deletes it, so
+    /// the others see the node gone at their next check (and tell its peers' contacts and
+    /// rooms) rather than after the liveness expiry.
+    pub async fn leave(&self) -> Result<(), ClusterError> {
+        self.liveness.abort();
         let mut con = self.con.clone();
-        let _: i64 = within(
+        let _: () = within(
             self.config.timeout,
-            redis::Script::new(RELEASE)
-                .key(self.keys.peer_id(app, peer))
-                .arg(self.id.as_str())
-                .invoke_async(&mut con),
+            redis::pipe()
+                .cmd("DEL")
+                .arg(self.keys.node_alive(&self.id))
+                .ignore()
+                .query_async(&mut con),
         )
         .await?;
         Ok(())
@@ -264,9 +368,49 @@ impl Node {
 
     /// The node holding `peer` of `app`, if any.
     pub async fn owner(&self, app: &str, peer: &str) -> Result<Option<NodeId>, ClusterError> {
+        self.holder(&self.keys.peer_id(app, peer)).await
+    }
+
+    /// The nodes holding each of `peers` (`(app, peer)`), in one pipelined batch per 512.
+    pub async fn owners(
+        &self,
+        peers: &[(String, String)],
+    ) -> Result<Vec<Option<NodeId>>, ClusterError> {
+        let mut out = Vec::with_capacity(peers.len());
+        for chunk in peers.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for (app, peer) in chunk {
+                pipe.cmd("GET").arg(self.keys.peer_id(app, peer));
+            }
+            let mut con = self.con.clone();
+            let got: Vec<Option<String>> =
+                within(self.config.timeout, pipe.query_async(&mut con)).await?;
+            out.extend(got.iter().map(|v| v.as_deref().and_then(NodeId::parse)));
+        }
+        Ok(out)
+    }
+
+    /// The home node of `room` of `app`, if it has one.
+    pub async fn room_home(&self, app: &str, room: &str) -> Result<Option<NodeId>, ClusterError> {
+        self.holder(&self.keys.room_home(app, room)).await
+    }
+
+    /// Times a Redis call for the latency histogram.
+    async fn timed<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, ClusterError>>,
+    ) -> Result<T, ClusterError> {
+        let started = std::time::Instant::now();
+        let r = f.await;
+        self.stats.redis_call(started.elapsed(), r.is_ok());
+        r
+    }
+
+    async fn holder(&self, key: &str) -> Result<Option<NodeId>, ClusterError> {
         let mut con = self.con.clone();
-        let v: Option<String> =
-            within(self.config.timeout, con.get(self.keys.peer_id(app, peer))).await?;
+        let v: Option<String> = self
+            .timed(within(self.config.timeout, con.get(key)))
+            .await?;
         Ok(v.as_deref().and_then(NodeId::parse))
     }
 
@@ -391,9 +535,29 @@ impl Node {
             .encode()
             .map_err(|e| ClusterError::Encode(e.to_string()))?;
         let mut con = self.con.clone();
-        let _: i64 = within(self.config.timeout, con.publish(channel, bytes.as_ref())).await?;
+        let _: i64 = self
+            .timed(within(
+                self.config.timeout,
+                con.publish(channel, bytes.as_ref()),
+            ))
+            .await?;
+        self.stats.sent(&frame.msg);
         *seq += 1;
         Ok(())
+    }
+}
+
+/// `url` with its password, if any, replaced by `***` (for logs and errors).
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((auth, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -454,5 +618,22 @@ async fn renew_liveness(
         if let Err(e) = beat(&mut con, &keys, &id, ttl, timeout).await {
             tracing::warn!(error = %e, "cluster liveness not renewed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(
+            redacted("redis://:pw@10.0.0.9:6379"),
+            "redis://:***@10.0.0.9:6379"
+        );
+        assert_eq!(redacted("redis://u:p@w@h/1"), "redis://u:***@h/1");
+        assert_eq!(redacted("redis://10.0.0.9:6379"), "redis://10.0.0.9:6379");
+        assert_eq!(redacted("redis://user@h"), "redis://user@h");
+        assert_eq!(redacted("nonsense"), "nonsense");
     }
 }

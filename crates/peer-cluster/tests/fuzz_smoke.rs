@@ -2,7 +2,7 @@
 //! valid frames never panic, and whatever decodes encodes back to the same bytes.
 
 use bytes::Bytes;
-use peer_cluster::message::{Frame, NodeMessage, RoomKind};
+use peer_cluster::message::{Frame, NodeMessage, RoomNote, WireFrame};
 use peer_cluster::NodeId;
 use peer_testkit::Rng;
 
@@ -20,17 +20,27 @@ fn valid(rng: &mut Rng) -> Bytes {
             event: "CANDIDATE".into(),
             body: some_bytes(rng, 40),
         },
-        1 => NodeMessage::RoomJoin {
+        1 => NodeMessage::Frames {
             app: "k".into(),
-            room: "r".into(),
-            kind: RoomKind::Mesh,
-            peer: "p".into(),
+            dst: "d".into(),
+            event: "ROOM_DATA".into(),
+            frames: (0..rng.below(4))
+                .map(|i| WireFrame {
+                    binary: i > 0,
+                    data: some_bytes(rng, 20),
+                })
+                .collect(),
+            note: rng.chance(2).then(|| RoomNote {
+                room: "r".into(),
+                joined: rng.chance(2),
+            }),
         },
-        _ => NodeMessage::RoomData {
+        _ => NodeMessage::RoomInput {
             app: "k".into(),
             room: "r".into(),
-            src: "s".into(),
-            data: some_bytes(rng, 30),
+            peer: "s".into(),
+            event: "ROOM_SEND_DATA".into(),
+            body: some_bytes(rng, 30),
             attachments: (0..rng.below(4)).map(|_| some_bytes(rng, 20)).collect(),
         },
     };

@@ -1,28 +1,56 @@
 //! Cluster mode's tasks (`[cluster] redis`): what joins the hub to the other nodes through
 //! `peer_cluster::Node`.
 //!
-//! - Messages the hub could not deliver here ([`crate::hub::Output::Remote`]) are taken in
-//!   order from one queue: the node holding the peer id gets them; if none does, the sender
-//!   gets `peer-unavailable`.
-//! - Messages from other nodes for peers here go to the hub.
-//! - The ids of this node's peers are renewed every third of their expiry, so they stay
-//!   this node's while the peers live and expire with the node.
-//!
-//! - Nodes whose liveness expired are noticed; their peers' contacts here get `LEAVE`.
+//! - What the hub sends elsewhere ([`Outbound`]) is taken in order from one bounded queue:
+//!   relayed messages go to the node holding the peer id (if none does, the sender gets
+//!   `peer-unavailable`); a room operation goes to the room's home node, claimed in Redis by
+//!   the first joiner's node; a room's messages for members elsewhere go to their nodes.
+//! - Messages from other nodes go to the hub: relays for peers here, room operations for rooms
+//!   whose home is here, room messages for members here.
+//! - The ids of this node's peers and the homes of its rooms are renewed (pipelined) every
+//!   third of their expiry, so they stay this node's while they live and expire with the node.
+//! - Nodes whose liveness expired are noticed: their peers' contacts here get `LEAVE`, and
+//!   their members leave the rooms whose home is here (`ROOM_USER_LEAVE`).
 //! - The open peers of this node are published with the renewals, for `listAllPeers` and
 //!   `exists` across nodes.
+//! - At shutdown the node gives its ids and rooms up and deletes its liveness ([`leave`]).
 //!
-//! Built so far: peer ids unique across nodes, `OFFER`/`ANSWER`/`CANDIDATE`/`FORCE_CLOSE`/
-//! `LEAVE` between peers on different nodes (also for the peers of a node that died), and the
-//! REST calls across nodes. Not yet: rooms spanning nodes (see `docs/decisions.md`).
+//! Not yet: rooms whose home node dies are lost with it (their members elsewhere are not told),
+//! and nothing resynchronizes after messages lost while Redis was away (see
+//! `docs/decisions.md`).
 
-use crate::hub::RemoteMessage;
+use crate::hub::{room_op_from_wire, room_op_to_wire, RemoteFrames, RemoteMessage, RoomRoute};
 use crate::shared::Shared;
 use bytes::Bytes;
-use peer_cluster::message::{Frame, NodeMessage};
+use peer_cluster::message::{Frame, NodeMessage, RoomNote, WireFrame};
+use peer_cluster::{Claim, Node, NodeId};
+use peer_protocol::client::{ClientMessage, RoomRef};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// What the hub sends to other nodes, in the order it produced them.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A relayed message for a peer on another node.
+    Relay(RemoteMessage),
+    /// A room operation, for the room's home.
+    Room(RoomRoute),
+    /// A room's message for a member on another node.
+    Frames(RemoteFrames),
+    /// A peer gone from this node: its id is given up.
+    Release {
+        /// The app key.
+        app: String,
+        /// The peer id.
+        peer: String,
+    },
+}
+
+/// Messages waiting for the cluster task; past this the hub's outputs for other nodes are
+/// dropped (logged; a relay's sender gets `peer-unavailable`), so a Redis that stalls cannot
+/// make the node queue without limit.
+pub const QUEUE: usize = 65_536;
 
 /// Tells the sender that no node has the peer (nothing for `LEAVE`, which has no sender).
 fn unavailable(shared: &Shared, msg: &RemoteMessage) {
@@ -41,12 +69,17 @@ async fn watch_nodes(shared: Arc<Shared>) {
     let Some(node) = shared.cluster_node().cloned() else {
         return;
     };
+    let mut round = 0u64;
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
         let (Ok(listed), Ok(alive)) = (node.listed_nodes().await, node.live_nodes().await) else {
             continue;
         };
         let dead: Vec<_> = listed.into_iter().filter(|n| !alive.contains(n)).collect();
+        round += 1;
+        if !dead.is_empty() || round.is_multiple_of(PRUNE_EVERY) {
+            prune_room_members(&shared, &node, &dead).await;
+        }
         if dead.is_empty() {
             continue;
         }
@@ -70,6 +103,214 @@ async fn watch_nodes(shared: Arc<Shared>) {
     }
 }
 
+/// Every how many node checks the rooms here are also checked for members whose id no node
+/// holds any more (a member that went while its join was on the way).
+const PRUNE_EVERY: u64 = 5;
+
+/// Takes out of the rooms here the members on other nodes whose node is in `dead` or whose
+/// id no node holds: the rooms' other members get `ROOM_USER_LEAVE`.
+async fn prune_room_members(shared: &Shared, node: &Node, dead: &[NodeId]) {
+    let members = shared.remote_room_members();
+    if members.is_empty() {
+        return;
+    }
+    let ids: Vec<(String, String)> = members
+        .iter()
+        .map(|(app, _, m)| (app.clone(), m.clone()))
+        .collect();
+    let owners = match node.owners(&ids).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, "room members not checked");
+            return;
+        }
+    };
+    for ((app, room, member), owner) in members.into_iter().zip(owners) {
+        let gone = owner.is_none_or(|o| dead.contains(&o));
+        if gone {
+            tracing::debug!(%app, %room, %member, "a member on a node that is gone leaves");
+            let leave = ClientMessage::RoomLeave(RoomRef { room_name: room });
+            shared.room_input(&app, &member, None, leave);
+        }
+    }
+}
+
+/// Sends a room operation to its room's home: this node when the room lives here, or when
+/// no node is its home and this one claims it (a join) or none is needed (anything else: the
+/// hub answers that the peer is not a member); otherwise the home node.
+async fn route_room(shared: &Shared, node: &Node, r: RoomRoute) {
+    if shared.has_room(&r.app, &r.room) {
+        shared.room_input(&r.app, &r.peer, r.session, r.msg);
+        return;
+    }
+    let home = match node.room_home(&r.app, &r.room).await {
+        Ok(Some(home)) => Some(home),
+        Ok(None) if matches!(r.msg, ClientMessage::RoomJoin(_)) => {
+            match node.claim_room(&r.app, &r.room).await {
+                Ok(Claim::Claimed) => None,
+                Ok(Claim::HeldBy(home)) => Some(home),
+                Err(e) => {
+                    // Redis is away: the room lives here, on its own, until it is back.
+                    tracing::warn!(error = %e, room = %r.room, "room home not claimed");
+                    None
+                }
+            }
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, room = %r.room, "room home not found");
+            None
+        }
+    };
+    let Some(home) = home.filter(|h| h != node.id()) else {
+        shared.room_input(&r.app, &r.peer, r.session, r.msg);
+        return;
+    };
+    let Some((event, body, attachments)) = room_op_to_wire(&r.msg) else {
+        return;
+    };
+    let sent = node
+        .send(
+            &home,
+            NodeMessage::RoomInput {
+                app: r.app,
+                room: r.room.clone(),
+                peer: r.peer,
+                event: event.to_owned(),
+                body: Bytes::from(body),
+                attachments,
+            },
+        )
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, room = %r.room, "room operation not sent to its home");
+    }
+}
+
+/// Sends a room's message to the node of member `f.dst` (or hands it to the hub here, if the
+/// member is here after all); dropped when no node holds the member.
+async fn send_frames(shared: &Shared, node: &Node, f: RemoteFrames) {
+    let owner = match node.owner(&f.app, &f.dst).await {
+        Ok(Some(owner)) => owner,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, dst = %f.dst, "room message not sent: lookup failed");
+            return;
+        }
+    };
+    let note = f.note.map(|n| RoomNote {
+        room: n.room,
+        joined: n.joined,
+    });
+    if owner == *node.id() {
+        let frames = f.frames.to_vec();
+        let note = note.map(|n| crate::hub::RoomNote {
+            room: n.room,
+            joined: n.joined,
+        });
+        shared.deliver_frames(&f.app, &f.dst, f.event, frames, note);
+        return;
+    }
+    let frames = f
+        .frames
+        .iter()
+        .map(|frame| match frame {
+            peer_protocol::engineio::Frame::Text(b) => WireFrame {
+                binary: false,
+                data: b.clone(),
+            },
+            peer_protocol::engineio::Frame::Binary(b) => WireFrame {
+                binary: true,
+                data: b.clone(),
+            },
+        })
+        .collect();
+    let msg = NodeMessage::Frames {
+        app: f.app,
+        dst: f.dst.clone(),
+        event: f.event.to_owned(),
+        frames,
+        note,
+    };
+    if let Err(e) = node.send(&owner, msg).await {
+        tracing::warn!(error = %e, dst = %f.dst, "room message not sent");
+    }
+}
+
+/// A message from another node, for the hub.
+fn receive(shared: &Shared, msg: NodeMessage) {
+    match msg {
+        NodeMessage::Deliver {
+            app,
+            dst,
+            event,
+            body,
+        } => match std::str::from_utf8(&body) {
+            Ok(text) => shared.deliver_remote(&app, &dst, &event, text),
+            Err(_) => tracing::debug!("cluster message with a non-UTF-8 body dropped"),
+        },
+        NodeMessage::RoomInput {
+            app,
+            room,
+            peer,
+            event,
+            body,
+            attachments,
+        } => {
+            let op = std::str::from_utf8(&body)
+                .ok()
+                .and_then(|text| room_op_from_wire(&event, text, attachments));
+            match op {
+                Some(op) => shared.room_input(&app, &peer, None, op),
+                None => tracing::debug!(%event, %room, "malformed room operation dropped"),
+            }
+        }
+        NodeMessage::Frames {
+            app,
+            dst,
+            event,
+            frames,
+            note,
+        } => {
+            let frames = frames
+                .into_iter()
+                .map(|f| {
+                    if f.binary {
+                        peer_protocol::engineio::Frame::Binary(f.data)
+                    } else {
+                        peer_protocol::engineio::Frame::Text(f.data)
+                    }
+                })
+                .collect();
+            let note = note.map(|n| crate::hub::RoomNote {
+                room: n.room,
+                joined: n.joined,
+            });
+            shared.deliver_frames(&app, &dst, &event, frames, note);
+        }
+    }
+}
+
+/// Gives this node's ids and rooms up and deletes its liveness (at shutdown, after the
+/// sessions were closed), so other nodes take them at once.
+pub async fn leave(shared: &Shared) {
+    let Some(node) = shared.cluster_node() else {
+        return;
+    };
+    let ids: Vec<(String, String)> = shared
+        .peer_ids()
+        .into_iter()
+        .map(|(app, peer, _)| (app, peer))
+        .collect();
+    let rooms = shared.room_names();
+    if let Err(e) = node.release_all(&ids, &rooms).await {
+        tracing::warn!(error = %e, "peer ids and rooms not given up at shutdown");
+    }
+    if let Err(e) = node.leave().await {
+        tracing::warn!(error = %e, "cluster not left at shutdown");
+    }
+}
+
 /// How often ids are renewed and open peers published: a third of the id expiry, at most
 /// 2 s (so other nodes list a new peer within 2 s).
 fn renew_every(id_ttl: Duration) -> Duration {
@@ -79,7 +320,7 @@ fn renew_every(id_ttl: Duration) -> Duration {
 /// Runs the cluster tasks until the receivers close or the task is aborted.
 pub async fn run(
     shared: Arc<Shared>,
-    mut remote: mpsc::UnboundedReceiver<RemoteMessage>,
+    mut outbound: mpsc::Receiver<Outbound>,
     mut frames: mpsc::Receiver<Frame>,
     id_ttl: Duration,
 ) {
@@ -90,30 +331,18 @@ pub async fn run(
         let shared = shared.clone();
         let node = node.clone();
         async move {
-            while let Some(msg) = remote.recv().await {
-                match node.owner(&msg.app, &msg.dst).await {
-                    Ok(Some(owner)) if owner != *node.id() => {
-                        let sent = node
-                            .send(
-                                &owner,
-                                NodeMessage::Deliver {
-                                    app: msg.app.clone(),
-                                    dst: msg.dst.clone(),
-                                    event: msg.event.to_owned(),
-                                    body: Bytes::from(msg.body.clone()),
-                                },
-                            )
-                            .await;
-                        if let Err(e) = sent {
-                            tracing::warn!(error = %e, dst = %msg.dst, "cluster message not sent");
-                            unavailable(&shared, &msg);
+            while let Some(out) = outbound.recv().await {
+                match out {
+                    Outbound::Relay(msg) => relay(&shared, &node, msg).await,
+                    Outbound::Room(route) => route_room(&shared, &node, route).await,
+                    Outbound::Frames(f) => send_frames(&shared, &node, f).await,
+                    // Unless the peer came back in the meantime (its claim is this node's).
+                    Outbound::Release { app, peer } if !shared.has_peer(&app, &peer) => {
+                        if let Err(e) = node.release(&app, &peer).await {
+                            tracing::debug!(error = %e, %peer, "peer id not given up");
                         }
                     }
-                    Ok(_) => unavailable(&shared, &msg),
-                    Err(e) => {
-                        tracing::warn!(error = %e, dst = %msg.dst, "cluster lookup failed");
-                        unavailable(&shared, &msg);
-                    }
+                    Outbound::Release { .. } => {}
                 }
             }
         }
@@ -122,18 +351,7 @@ pub async fn run(
         let shared = shared.clone();
         async move {
             while let Some(frame) = frames.recv().await {
-                if let NodeMessage::Deliver {
-                    app,
-                    dst,
-                    event,
-                    body,
-                } = frame.msg
-                {
-                    match std::str::from_utf8(&body) {
-                        Ok(text) => shared.deliver_remote(&app, &dst, &event, text),
-                        Err(_) => tracing::debug!("cluster message with a non-UTF-8 body dropped"),
-                    }
-                }
+                receive(&shared, frame.msg);
             }
         }
     };
@@ -142,30 +360,81 @@ pub async fn run(
         async move {
             loop {
                 tokio::time::sleep(renew_every(id_ttl)).await;
-                let peers = shared.peer_ids();
-                for (app, peer, _) in &peers {
-                    match node.renew(app, peer).await {
-                        Ok(true) => {}
-                        // Expired (Redis was away, say): take it again if it is free.
-                        Ok(false) => {
-                            if let Err(e) = node.claim(app, peer).await {
-                                tracing::warn!(error = %e, %peer, "peer id not claimed again");
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, %peer, "peer id not renewed"),
-                    }
-                }
-                let open: Vec<(String, String)> = peers
-                    .into_iter()
-                    .filter(|(_, _, open)| *open)
-                    .map(|(app, peer, _)| (app, peer))
-                    .collect();
-                if let Err(e) = node.publish_open(&open).await {
-                    tracing::warn!(error = %e, "open peers not published");
-                }
+                renew(&shared, &node).await;
             }
         }
     };
     let watch = watch_nodes(shared.clone());
     tokio::join!(outgoing, incoming, renew, watch);
+}
+
+/// Sends a relayed message to the node holding its peer, or tells the sender there is none.
+async fn relay(shared: &Shared, node: &Node, msg: RemoteMessage) {
+    match node.owner(&msg.app, &msg.dst).await {
+        Ok(Some(owner)) if owner != *node.id() => {
+            let sent = node
+                .send(
+                    &owner,
+                    NodeMessage::Deliver {
+                        app: msg.app.clone(),
+                        dst: msg.dst.clone(),
+                        event: msg.event.to_owned(),
+                        body: Bytes::from(msg.body.clone()),
+                    },
+                )
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, dst = %msg.dst, "cluster message not sent");
+                unavailable(shared, &msg);
+            }
+        }
+        Ok(_) => unavailable(shared, &msg),
+        Err(e) => {
+            tracing::warn!(error = %e, dst = %msg.dst, "cluster lookup failed");
+            unavailable(shared, &msg);
+        }
+    }
+}
+
+/// Renews this node's peer ids and room homes in pipelined batches (claiming again what
+/// expired, after Redis was away say), then publishes its open peers.
+async fn renew(shared: &Shared, node: &Node) {
+    let peers = shared.peer_ids();
+    let ids: Vec<(String, String)> = peers
+        .iter()
+        .map(|(app, peer, _)| (app.clone(), peer.clone()))
+        .collect();
+    let rooms = shared.room_names();
+    match node.renew_all(&ids, &rooms).await {
+        Ok((ids_held, rooms_held)) => {
+            for ((app, peer), held) in ids.iter().zip(ids_held) {
+                if !held {
+                    if let Err(e) = node.claim(app, peer).await {
+                        tracing::warn!(error = %e, %peer, "peer id not claimed again");
+                    }
+                }
+            }
+            for ((app, room), held) in rooms.iter().zip(rooms_held) {
+                if held {
+                    continue;
+                }
+                match node.claim_room(app, room).await {
+                    Ok(Claim::Claimed) => {}
+                    Ok(Claim::HeldBy(other)) => {
+                        tracing::warn!(%room, node = %other, "another node took this room's home")
+                    }
+                    Err(e) => tracing::warn!(error = %e, %room, "room home not claimed again"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "peer ids and rooms not renewed"),
+    }
+    let open: Vec<(String, String)> = peers
+        .into_iter()
+        .filter(|(_, _, open)| *open)
+        .map(|(app, peer, _)| (app, peer))
+        .collect();
+    if let Err(e) = node.publish_open(&open).await {
+        tracing::warn!(error = %e, "open peers not published");
+    }
 }

@@ -62,7 +62,7 @@ pub struct Server {
 
 /// What the cluster task reads (see [`cluster::run`]).
 struct ClusterQueues {
-    remote: tokio::sync::mpsc::UnboundedReceiver<hub::RemoteMessage>,
+    remote: tokio::sync::mpsc::Receiver<cluster::Outbound>,
     frames: tokio::sync::mpsc::Receiver<peer_cluster::message::Frame>,
     id_ttl: Duration,
 }
@@ -150,7 +150,10 @@ impl Server {
                 let id = peer_cluster::NodeId::from_random(random);
                 let (node, frames) = peer_cluster::Node::connect(config, id.clone())
                     .await
-                    .map_err(|e| std::io::Error::other(format!("[cluster] redis {url}: {e}")))?;
+                    .map_err(|e| {
+                        let url = peer_cluster::node::redacted(&url);
+                        std::io::Error::other(format!("[cluster] redis {url}: {e}"))
+                    })?;
                 tracing::info!(node = %id, "cluster node");
                 let remote = shared.attach_cluster(Arc::new(node));
                 Some(ClusterQueues {
@@ -252,12 +255,15 @@ impl Server {
         if let Some(ops) = ops {
             ops.abort();
         }
+        shared.close_all();
+        // Give connection tasks a moment to flush close frames (and the cluster task to send
+        // what their ends queued for other nodes).
+        tokio::time::sleep(Duration::from_millis(200)).await;
         if let Some(cluster) = cluster {
+            // Give ids and rooms up, so the peers can reconnect through another node at once.
+            let _ = tokio::time::timeout(Duration::from_secs(3), cluster::leave(&shared)).await;
             cluster.abort();
         }
-        shared.close_all();
-        // Give connection tasks a moment to flush close frames.
-        tokio::time::sleep(Duration::from_millis(200)).await;
         Ok(())
     }
 }

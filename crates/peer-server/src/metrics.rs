@@ -232,9 +232,64 @@ pub fn render(shared: &Shared) -> String {
             [("quota", turn.quota_refusals), ("peer", turn.peer_refusals)],
         );
     }
+    let cluster = shared.cluster_node().map(|n| n.stats());
+    if let Some(c) = &cluster {
+        let kinds = peer_cluster::stats::KINDS;
+        counters(
+            &mut r,
+            "cluster_messages_sent",
+            "Messages published to other nodes, by kind (deliver: a relayed signaling message; room_input: a room operation for its home; frames: a room's message for a member).",
+            "kind",
+            kinds.iter().copied().zip(c.sent),
+        );
+        counters(
+            &mut r,
+            "cluster_messages_received",
+            "Messages received from other nodes, by kind.",
+            "kind",
+            kinds.iter().copied().zip(c.received),
+        );
+        counter(
+            &mut r,
+            "cluster_messages_dropped",
+            "Messages from other nodes dropped: malformed, or the inbox was full.",
+            c.dropped,
+        );
+        counter(
+            &mut r,
+            "cluster_redis_errors",
+            "Redis calls that failed or timed out.",
+            c.redis_errors,
+        );
+    }
     let mut out = String::new();
     if encode(&mut out, &r).is_err() {
         out.clear();
     }
+    if let Some(c) = &cluster {
+        redis_histogram(&mut out, c);
+    }
     out
+}
+
+/// `peer_cluster_redis_seconds`, the latency of the node's Redis calls, in the text format's
+/// histogram form (the buckets are counted by `peer-cluster`, not by the metrics crate).
+fn redis_histogram(out: &mut String, c: &peer_cluster::StatsSnapshot) {
+    use std::fmt::Write as _;
+    let name = "peer_cluster_redis_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Latency of the node's Redis calls (lookups, claims, renewals, publishing)."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut cumulative = 0u64;
+    for (i, n) in c.latency.iter().enumerate() {
+        cumulative += n;
+        let le = peer_cluster::stats::LATENCY_BUCKETS
+            .get(i)
+            .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_sum {}", c.latency_sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {cumulative}");
 }

@@ -5,6 +5,7 @@
 //! (`engine/`) and the HTTP layer use it, never the other way round.
 
 use crate::admission::{Admission, Refusal};
+use crate::cluster::Outbound;
 use crate::config::Config;
 use crate::hub::{ConnectRequest, Disconnect, Hub, Output, SessionId, SfuRequest, SfuRequestKind};
 use crate::session::{Push, Session, Transport};
@@ -142,7 +143,7 @@ fn new_sid() -> String {
 /// What cluster mode adds to the shared state.
 struct ClusterLink {
     node: Arc<peer_cluster::Node>,
-    remote: tokio::sync::mpsc::UnboundedSender<crate::hub::RemoteMessage>,
+    remote: tokio::sync::mpsc::Sender<crate::cluster::Outbound>,
 }
 
 /// Numbers for monitoring (`GET /stats` when enabled) and for tests that check nothing is left.
@@ -214,8 +215,8 @@ impl Shared {
     pub fn attach_cluster(
         &mut self,
         node: Arc<peer_cluster::Node>,
-    ) -> tokio::sync::mpsc::UnboundedReceiver<crate::hub::RemoteMessage> {
-        let (remote, rx) = tokio::sync::mpsc::unbounded_channel();
+    ) -> tokio::sync::mpsc::Receiver<crate::cluster::Outbound> {
+        let (remote, rx) = tokio::sync::mpsc::channel(crate::cluster::QUEUE);
         self.core().hub.attach_cluster();
         self.cluster = Some(ClusterLink { node, remote });
         rx
@@ -229,6 +230,51 @@ impl Shared {
     /// Cluster mode: a message another node sent for one of this node's peers.
     pub fn deliver_remote(&self, app: &str, dst: &str, event: &str, body: &str) {
         self.with_hub(|core| core.hub.deliver_remote(app, dst, event, body));
+    }
+
+    /// Cluster mode: a room operation for a room whose home is this node (see
+    /// [`Hub::room_input`]).
+    pub fn room_input(
+        &self,
+        app: &str,
+        peer: &str,
+        session: Option<SessionId>,
+        msg: peer_protocol::client::ClientMessage,
+    ) {
+        self.with_hub(|core| core.hub.room_input(app, peer, session, msg, now_ms()));
+    }
+
+    /// Cluster mode: a room's home sent frames for one of this node's peers (see
+    /// [`Hub::deliver_frames`]).
+    pub fn deliver_frames(
+        &self,
+        app: &str,
+        dst: &str,
+        event: &str,
+        frames: Vec<peer_protocol::engineio::Frame>,
+        note: Option<crate::hub::RoomNote>,
+    ) {
+        self.with_hub(|core| core.hub.deliver_frames(app, dst, event, frames, note));
+    }
+
+    /// Whether `peer` of `app` is on this node (open or in its reconnect grace).
+    pub fn has_peer(&self, app: &str, peer: &str) -> bool {
+        self.core().hub.has_peer(app, peer)
+    }
+
+    /// Whether `room` of `app` lives on this node.
+    pub fn has_room(&self, app: &str, room: &str) -> bool {
+        self.core().hub.has_room(app, room)
+    }
+
+    /// The rooms that live on this node (see [`Hub::room_names`]).
+    pub fn room_names(&self) -> Vec<(String, String)> {
+        self.core().hub.room_names()
+    }
+
+    /// Members on other nodes of the rooms here (see [`Hub::remote_room_members`]).
+    pub fn remote_room_members(&self) -> Vec<(String, String, String)> {
+        self.core().hub.remote_room_members()
     }
 
     /// Cluster mode: no node holds `dst`; the sending session is told.
@@ -651,21 +697,25 @@ impl Shared {
                     }
                     None => tracing::debug!(?request, "no SFU backend attached"),
                 },
-                Output::Remote(msg) => match &self.cluster {
-                    Some(cluster) => {
-                        // One queue, handled in order by the cluster task: a sender's
-                        // messages reach the other node in the order they came.
-                        if cluster.remote.send(msg).is_err() {
-                            tracing::debug!("the cluster task is gone");
-                        }
-                    }
-                    None => {
-                        if let Some(from) = msg.from {
-                            let out = core.hub.remote_unavailable(from, &msg.dst);
+                Output::Remote(msg) => {
+                    let from = msg.from;
+                    let dst = msg.dst.clone();
+                    if !self.to_cluster(Outbound::Relay(msg)) {
+                        if let Some(from) = from {
+                            let out = core.hub.remote_unavailable(from, &dst);
                             overflowed.extend(self.dispatch(core, out));
                         }
                     }
-                },
+                }
+                Output::Room(route) => {
+                    self.to_cluster(Outbound::Room(route));
+                }
+                Output::RemoteFrames(frames) => {
+                    self.to_cluster(Outbound::Frames(frames));
+                }
+                Output::IdFreed { app, peer } => {
+                    self.to_cluster(Outbound::Release { app, peer });
+                }
             }
         }
         let next = core.hub.poll_timeout();
@@ -675,6 +725,22 @@ impl Shared {
             changed
         });
         overflowed
+    }
+
+    /// Queues a message for other nodes; false when it cannot go (not in cluster mode, the
+    /// queue full or the cluster task gone). One queue, handled in order by the cluster task:
+    /// a sender's messages reach the other node in the order they came.
+    fn to_cluster(&self, out: Outbound) -> bool {
+        let Some(cluster) = &self.cluster else {
+            return false;
+        };
+        match cluster.remote.try_send(out) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "a message for another node dropped");
+                false
+            }
+        }
     }
 
     /// A receiver of the hub's next deadline (Unix ms), for the timer task.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use bytes::Bytes;
 use common::*;
 use peer_testkit::redis::RedisProcess;
 use serde_json::json;
@@ -81,4 +82,200 @@ async fn contacts_hear_leave_when_a_node_dies() {
     let took = killed.elapsed();
     eprintln!("LEAVE {took:?} after the node was killed");
     assert!(took <= std::time::Duration::from_secs(14), "{took:?}");
+}
+
+/// Joins `room` and returns the `ROOM_USER_JOIN` the joiner gets.
+async fn join(c: &mut Client, room: &str, kind: &str) -> Received {
+    c.emit("ROOM_JOIN", &json!({"roomName": room, "roomType": kind}))
+        .await;
+    c.expect("ROOM_USER_JOIN").await
+}
+
+#[tokio::test]
+async fn a_mesh_room_spans_two_nodes() {
+    let redis = RedisProcess::start();
+    let extra = format!(
+        "[cluster]\nredis = \"{}\"\n[limits]\nmax_room_members = 3\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n",
+        redis.url()
+    );
+    let n1 = TestServer::start(&extra);
+    let n2 = TestServer::start(&extra);
+    let (mut a, _) = Client::open(&n1, KEY, Some("ra"), "ta").await;
+    let (mut b, _) = Client::open(&n2, KEY, Some("rb"), "tb").await;
+    let (mut c, _) = Client::open(&n1, KEY, Some("rc"), "tc").await;
+
+    // The room's home is n1 (its first joiner's node); b joins from n2.
+    let j = join(&mut a, "r", "mesh").await;
+    assert_eq!(j.payload["roomMembers"], json!(["ra"]));
+    let j = join(&mut b, "r", "mesh").await;
+    assert_eq!(j.payload["src"], "rb");
+    assert_eq!(j.payload["roomMembers"], json!(["ra", "rb"]));
+    assert_eq!(a.expect("ROOM_USER_JOIN").await.payload["src"], "rb");
+    join(&mut c, "r", "mesh").await;
+    for m in [&mut a, &mut b] {
+        let ev = m.expect("ROOM_USER_JOIN").await;
+        assert_eq!(ev.payload["roomMembers"], json!(["ra", "rb", "rc"]));
+    }
+
+    // The seat limit counts the member on the other node.
+    let (mut d, _) = Client::open(&n2, KEY, Some("rd"), "td").await;
+    d.emit("ROOM_JOIN", &json!({"roomName": "r", "roomType": "mesh"}))
+        .await;
+    let full = d.expect_error("room-error").await;
+    assert!(full.payload["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("full"));
+
+    // Room data both ways, binary attachments included, in order.
+    let blob = Bytes::from((0..70_000u32).map(|i| (i * 13) as u8).collect::<Vec<u8>>());
+    for i in 0..20 {
+        b.emit(
+            "ROOM_SEND_DATA",
+            &json!({"roomName": "r", "data": {"n": i}}),
+        )
+        .await;
+    }
+    b.emit_binary(
+        "ROOM_SEND_DATA",
+        &json!({"roomName": "r", "data": {"_placeholder": true, "num": 0}}),
+        std::slice::from_ref(&blob),
+    )
+    .await;
+    for m in [&mut a, &mut c] {
+        for i in 0..20 {
+            let ev = m.expect("ROOM_DATA").await;
+            assert_eq!(
+                (ev.payload["src"].clone(), ev.payload["data"]["n"].clone()),
+                (json!("rb"), json!(i))
+            );
+        }
+        let ev = m.expect("ROOM_DATA").await;
+        assert_eq!(ev.attachments, vec![blob.clone()]);
+    }
+    a.emit(
+        "ROOM_SEND_DATA",
+        &json!({"roomName": "r", "data": "from a"}),
+    )
+    .await;
+    let ev = b.expect("ROOM_DATA").await;
+    assert_eq!(
+        (ev.payload["src"].clone(), ev.payload["data"].clone()),
+        (json!("ra"), json!("from a"))
+    );
+    c.expect("ROOM_DATA").await;
+
+    // A mesh call between members on the two nodes (the room's relays cross too).
+    b.emit(
+        "SEND_OFFER",
+        &json!({"dst": "ra", "connectionId": "mc_1", "roomName": "r", "offer": {"sdp": "v=0"}}),
+    )
+    .await;
+    assert_eq!(a.expect("OFFER").await.payload["src"], "rb");
+
+    // Users and logs, asked from the other node.
+    b.emit("ROOM_GET_USERS", &json!({"roomName": "r", "type": "media"}))
+        .await;
+    let users = b.expect("ROOM_USERS").await;
+    assert_eq!(users.payload["userList"], json!(["ra", "rb", "rc"]));
+    b.emit("ROOM_GET_LOGS", &json!({"roomName": "r"})).await;
+    let logs = b.expect("ROOM_LOGS").await.payload;
+    let log = logs["log"].as_array().expect("log");
+    assert_eq!(log.len(), 3 + 21 + 1, "{logs}");
+
+    // Not a member: refused on the other node too.
+    d.emit("ROOM_SEND_DATA", &json!({"roomName": "r", "data": 1}))
+        .await;
+    d.expect_error("room-error").await;
+
+    // b leaves, then joins again, then goes away: the others hear each.
+    b.emit("ROOM_LEAVE", &json!({"roomName": "r"})).await;
+    for m in [&mut a, &mut c] {
+        assert_eq!(m.expect("ROOM_USER_LEAVE").await.payload["src"], "rb");
+    }
+    join(&mut b, "r", "mesh").await;
+    for m in [&mut a, &mut c] {
+        m.expect("ROOM_USER_JOIN").await;
+    }
+    b.destroy().await;
+    for m in [&mut a, &mut c] {
+        assert_eq!(m.expect("ROOM_USER_LEAVE").await.payload["src"], "rb");
+    }
+    // The seat is free again for d, on n2.
+    let j = join(&mut d, "r", "mesh").await;
+    assert_eq!(j.payload["roomMembers"], json!(["ra", "rc", "rd"]));
+
+    // The home counted the room operations it got and the frames it sent; the member's node
+    // the other way round; both timed their Redis calls.
+    let scrape = |n: &TestServer| {
+        peer_testkit::metrics::get(n.metrics_port(), "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    };
+    let (home, member) = (scrape(&n1), scrape(&n2));
+    let at = |body: &str, name: &str| peer_testkit::metrics::sample(body, name).unwrap_or(0.0);
+    assert!(
+        at(
+            &home,
+            "peer_cluster_messages_received_total{kind=\"room_input\"}"
+        ) >= 25.0
+    );
+    // To b and d on n2: joins, a's data, users, logs, errors (about ten).
+    assert!(at(&home, "peer_cluster_messages_sent_total{kind=\"frames\"}") >= 8.0);
+    assert!(
+        at(
+            &member,
+            "peer_cluster_messages_sent_total{kind=\"room_input\"}"
+        ) >= 25.0
+    );
+    assert!(
+        at(
+            &member,
+            "peer_cluster_messages_received_total{kind=\"frames\"}"
+        ) >= 8.0
+    );
+    for body in [&home, &member] {
+        assert!(
+            at(body, "peer_cluster_redis_seconds_count") >= 10.0,
+            "{body}"
+        );
+        assert_eq!(at(body, "peer_cluster_messages_dropped_total"), 0.0);
+    }
+}
+
+#[tokio::test]
+async fn room_members_on_a_dead_node_leave_their_rooms() {
+    let redis = RedisProcess::start();
+    let extra = format!("[cluster]\nredis = \"{}\"\n", redis.url());
+    let n1 = TestServer::start(&extra);
+    let mut n2 = TestServer::start(&extra);
+    let (mut a, _) = Client::open(&n1, KEY, Some("ka"), "ta").await;
+    let (mut b, _) = Client::open(&n2, KEY, Some("kb"), "tb").await;
+    join(&mut a, "k", "mesh").await;
+    join(&mut b, "k", "mesh").await;
+    a.expect("ROOM_USER_JOIN").await;
+    let killed = std::time::Instant::now();
+    n2.kill();
+    let leave = a
+        .expect_within("ROOM_USER_LEAVE", std::time::Duration::from_secs(20))
+        .await;
+    assert_eq!(leave.payload, json!({"roomName": "k", "src": "kb"}));
+    eprintln!(
+        "ROOM_USER_LEAVE {:?} after the node was killed",
+        killed.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_node_gives_its_ids_up() {
+    let redis = RedisProcess::start();
+    let extra = format!("[cluster]\nredis = \"{}\"\n", redis.url());
+    let n1 = TestServer::start(&extra);
+    let mut n2 = TestServer::start(&extra);
+    let (_x, _) = Client::open(&n2, KEY, Some("sx"), "tx").await;
+    n2.terminate();
+    // The same peer, with its token, opens on the other node at once.
+    let (_x, id) = Client::open(&n1, KEY, Some("sx"), "tx").await;
+    assert_eq!(id, "sx");
 }

@@ -207,6 +207,14 @@ impl ServerProcess {
         self.child.try_wait().ok().flatten().and_then(|s| s.code())
     }
 
+    /// Asks the process to stop (SIGTERM, as a service manager does) and waits for it to exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Kills the process and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

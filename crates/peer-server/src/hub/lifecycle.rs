@@ -325,8 +325,19 @@ impl Hub {
             self.timers.cancel(t);
         }
         tracing::debug!(peer = %peer_id, "peer gone");
+        if self.cluster {
+            self.out.push(Output::IdFreed {
+                app: app_key.to_owned(),
+                peer: peer_id.to_owned(),
+            });
+        }
         for room in &peer.rooms {
-            self.room_leave(app_key, peer_id, room, now_ms);
+            if self.has_room(app_key, room) {
+                self.room_leave(app_key, peer_id, room, now_ms);
+            } else if self.cluster {
+                // Its home is another node: the leave goes there.
+                self.route_leave(app_key, peer_id, room);
+            }
         }
         let Some(app) = self.apps.get_mut(app_key) else {
             return;

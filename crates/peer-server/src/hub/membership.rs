@@ -9,22 +9,9 @@
 use super::*;
 
 impl Hub {
-    pub(super) fn member_sessions(
-        &self,
-        app: &str,
-        members: &[String],
-        except: Option<&str>,
-    ) -> Vec<SessionId> {
-        members
-            .iter()
-            .filter(|m| Some(m.as_str()) != except)
-            .filter_map(|m| self.session_of(app, m))
-            .collect()
-    }
-
     pub(super) fn room_join(
         &mut self,
-        session: SessionId,
+        origin: Origin,
         app_key: &str,
         peer: &str,
         join: RoomJoin,
@@ -32,8 +19,10 @@ impl Hub {
     ) {
         let name = join.room_name;
         if name.is_empty() || name.len() > self.limits.max_room_name_len {
-            self.error(
-                session,
+            self.error_at(
+                origin,
+                app_key,
+                peer,
                 ErrorType::RoomError,
                 format!(
                     "room name must be 1 to {} bytes",
@@ -52,15 +41,19 @@ impl Hub {
             return;
         };
         let App { rooms, peers, .. } = app;
-        let peer_rooms = peers.get(peer).map_or(0, |p| p.rooms.len());
+        // Cluster mode counts the room already when the join leaves the member's node.
+        let peer_rooms = peers
+            .get(peer)
+            .map_or(0, |p| p.rooms.iter().filter(|r| **r != name).count());
         let room = rooms
             .entry(name.clone())
             .or_insert_with(|| Room::new(join.room_type, log_limits));
-        // Members in their reconnect grace hold no seat (see the module docs).
+        // Members in their reconnect grace hold no seat (see the module docs); members on
+        // other nodes (cluster mode) do.
         let seated = room
             .members
             .iter()
-            .filter(|m| peers.get(m.as_str()).is_some_and(|p| p.session.is_some()))
+            .filter(|m| peers.get(m.as_str()).is_none_or(|p| p.session.is_some()))
             .count();
         let problem = if room.kind != join.room_type {
             Some(format!("room {name:?} is a {} room", room.kind.as_str()))
@@ -77,7 +70,7 @@ impl Hub {
             if room.members.is_empty() {
                 rooms.remove(&name);
             }
-            self.error(session, ErrorType::RoomError, problem);
+            self.error_at(origin, app_key, peer, ErrorType::RoomError, problem);
             return;
         }
         let already = room.has(peer);
@@ -90,8 +83,19 @@ impl Hub {
             room_members: room.members.clone(),
         };
         let kind = room.kind;
+        let note = || {
+            Some(home::RoomNote {
+                room: name.clone(),
+                joined: true,
+            })
+        };
         if already {
-            self.send(session, &ServerMessage::RoomUserJoin(msg));
+            match origin {
+                Origin::Session(s) => self.send(s, &ServerMessage::RoomUserJoin(msg)),
+                Origin::Remote => {
+                    self.send_remote(app_key, peer, &ServerMessage::RoomUserJoin(msg), note())
+                }
+            }
             return;
         }
         room.log_event(
@@ -102,8 +106,15 @@ impl Hub {
         if let Some(p) = peers.get_mut(peer) {
             p.rooms.insert(name.clone());
         }
-        let to = self.member_sessions(app_key, &msg.room_members, None);
-        self.send_all(to, &ServerMessage::RoomUserJoin(msg));
+        let members = msg.room_members.clone();
+        let msg = ServerMessage::RoomUserJoin(msg);
+        match origin {
+            Origin::Session(_) => self.send_members(app_key, &members, None, &msg),
+            Origin::Remote => {
+                self.send_members(app_key, &members, Some(peer), &msg);
+                self.send_remote(app_key, peer, &msg, note());
+            }
+        }
         if kind == RoomType::Sfu {
             self.emit_sfu(app_key, &name, peer, SfuRequestKind::Joined);
         }
@@ -137,8 +148,7 @@ impl Hub {
         if members.is_empty() {
             app.rooms.remove(room_name);
         }
-        let to = self.member_sessions(app_key, &members, None);
-        self.send_all(to, &ServerMessage::RoomUserLeave(msg));
+        self.send_members(app_key, &members, None, &ServerMessage::RoomUserLeave(msg));
         if kind == RoomType::Sfu {
             self.emit_sfu(app_key, room_name, peer, SfuRequestKind::Left);
         }
@@ -147,7 +157,7 @@ impl Hub {
     /// The room, if `peer` is a member; otherwise sends `room-error`.
     pub(super) fn member_room(
         &mut self,
-        session: SessionId,
+        origin: Origin,
         app: &str,
         peer: &str,
         room_name: &str,
@@ -158,8 +168,10 @@ impl Hub {
             .and_then(|a| a.rooms.get(room_name))
             .is_some_and(|r| r.has(peer));
         if !is_member {
-            self.error(
-                session,
+            self.error_at(
+                origin,
+                app,
+                peer,
                 ErrorType::RoomError,
                 format!("not a member of room {room_name:?}"),
             );
@@ -172,12 +184,12 @@ impl Hub {
 
     pub(super) fn room_get_users(
         &mut self,
-        session: SessionId,
+        origin: Origin,
         app: &str,
         peer: &str,
         req: RoomGetUsers,
     ) {
-        let Some(room) = self.member_room(session, app, peer, &req.room_name) else {
+        let Some(room) = self.member_room(origin, app, peer, &req.room_name) else {
             return;
         };
         let msg = RoomUsers {
@@ -185,24 +197,15 @@ impl Hub {
             kind: req.kind,
             user_list: room.members.clone(),
         };
-        self.send(session, &ServerMessage::RoomUsers(msg));
+        self.reply(origin, app, peer, &ServerMessage::RoomUsers(msg));
     }
 
-    pub(super) fn room_get_logs(
-        &mut self,
-        session: SessionId,
-        app: &str,
-        peer: &str,
-        req: RoomRef,
-        now_ms: u64,
-    ) {
+    /// `ROOM_GET_LOGS` (its own rate limit was applied on the member's node).
+    pub(super) fn room_get_logs(&mut self, origin: Origin, app: &str, peer: &str, req: RoomRef) {
         if self
-            .member_room(session, app, peer, &req.room_name)
+            .member_room(origin, app, peer, &req.room_name)
             .is_none()
         {
-            return;
-        }
-        if !self.admit_log_request(session, now_ms) {
             return;
         }
         let Some(room) = self
@@ -213,22 +216,31 @@ impl Hub {
             return;
         };
         let frames = room.logs_frames(&req.room_name);
-        self.out.push(Output::Send {
-            to: session,
-            event: server::event::ROOM_LOGS,
-            frames,
+        self.out.push(match origin {
+            Origin::Session(to) => Output::Send {
+                to,
+                event: server::event::ROOM_LOGS,
+                frames,
+            },
+            Origin::Remote => Output::RemoteFrames(RemoteFrames {
+                app: app.to_owned(),
+                dst: peer.to_owned(),
+                event: server::event::ROOM_LOGS,
+                frames,
+                note: None,
+            }),
         });
     }
 
     pub(super) fn room_send_data(
         &mut self,
-        session: SessionId,
+        origin: Origin,
         app: &str,
         peer: &str,
         req: RoomSendData,
         now_ms: u64,
     ) {
-        let Some(room) = self.member_room(session, app, peer, &req.room_name) else {
+        let Some(room) = self.member_room(origin, app, peer, &req.room_name) else {
             return;
         };
         let lens: Vec<usize> = req.attachments.iter().map(|a| a.len()).collect();
@@ -242,9 +254,8 @@ impl Hub {
             data: req.data,
             attachments: req.attachments,
         };
-        let to = self.member_sessions(app, &members, Some(peer));
         self.counters.relayed(server::event::ROOM_DATA);
         self.counters.room_data_bytes += bytes as u64;
-        self.send_all(to, &ServerMessage::RoomData(msg));
+        self.send_members(app, &members, Some(peer), &ServerMessage::RoomData(msg));
     }
 }

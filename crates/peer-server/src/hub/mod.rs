@@ -14,6 +14,7 @@
 //! per-socket token buckets and `timers.rs` the deadlines.
 
 mod counters;
+mod home;
 mod lifecycle;
 mod membership;
 mod rate;
@@ -22,6 +23,7 @@ mod room;
 mod sfu;
 mod timers;
 
+pub use home::{room_op_from_wire, room_op_to_wire, RemoteFrames, RoomNote, RoomRoute};
 pub use sfu::{SfuRequest, SfuRequestKind};
 
 use crate::config::{AppConfig, Limits, Timeouts};
@@ -70,6 +72,29 @@ pub enum Output {
     /// the shell finds its node and sends it there, or tells `from` the peer is unavailable
     /// ([`Hub::remote_unavailable`]).
     Remote(RemoteMessage),
+    /// Cluster mode: a room operation of a peer here. The shell finds the room's home node and
+    /// gives the operation to that node's hub ([`Hub::room_input`]), in the order they came.
+    Room(RoomRoute),
+    /// Cluster mode: a message of a room whose home is here, for a member on another node; the
+    /// shell sends it to the node holding the member's id ([`Hub::deliver_frames`] there).
+    RemoteFrames(RemoteFrames),
+    /// Cluster mode: a peer is gone from this node; the shell gives its id up in Redis, so
+    /// it may open on another node at once.
+    IdFreed {
+        /// The app key.
+        app: String,
+        /// The peer id.
+        peer: String,
+    },
+}
+
+/// Where a room operation came from, and so where its answers and errors go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A session on this node.
+    Session(SessionId),
+    /// A member on another node (cluster mode); answers go to it by its peer id.
+    Remote,
 }
 
 /// A relayed message for a peer on another node (cluster mode).
@@ -406,6 +431,28 @@ impl Hub {
         }
     }
 
+    /// Sends `msg` to where a room operation came from: its session here, or the member on
+    /// its node.
+    fn reply(&mut self, origin: Origin, app: &str, peer: &str, msg: &ServerMessage) {
+        match origin {
+            Origin::Session(s) => self.send(s, msg),
+            Origin::Remote => self.send_remote(app, peer, msg, None),
+        }
+    }
+
+    /// An error to where a room operation came from.
+    fn error_at(
+        &mut self,
+        origin: Origin,
+        app: &str,
+        peer: &str,
+        kind: ErrorType,
+        message: impl Into<String>,
+    ) {
+        self.counters.error_sent(kind.as_str());
+        self.reply(origin, app, peer, &ServerMessage::error(kind, message));
+    }
+
     fn error(&mut self, to: SessionId, kind: ErrorType, message: impl Into<String>) {
         self.counters.error_sent(kind.as_str());
         self.send(to, &ServerMessage::error(kind, message));
@@ -445,39 +492,53 @@ impl Hub {
             }
             ClientMessage::SendForceClose(r) => self.force_close(session, &app, &peer, r),
             ClientMessage::SendLeave | ClientMessage::Ping => {}
-            ClientMessage::RoomJoin(j) => self.room_join(session, &app, &peer, j, now_ms),
-            ClientMessage::RoomLeave(r) => self.room_leave(&app, &peer, &r.room_name, now_ms),
-            ClientMessage::RoomGetUsers(g) => self.room_get_users(session, &app, &peer, g),
-            ClientMessage::RoomGetLogs(r) => self.room_get_logs(session, &app, &peer, r, now_ms),
-            ClientMessage::RoomSendData(d) => self.room_send_data(session, &app, &peer, d, now_ms),
-            ClientMessage::SfuGetOffer(r) => self.sfu_request(
-                session,
-                &app,
-                &peer,
-                r.room_name,
-                SfuRequestKind::OfferWanted,
-            ),
-            ClientMessage::SfuAnswer(a) => self.sfu_request(
-                session,
-                &app,
-                &peer,
-                a.room_name,
-                SfuRequestKind::Answer(a.answer),
-            ),
-            ClientMessage::SfuCandidate(c) => self.sfu_request(
-                session,
-                &app,
-                &peer,
-                c.room_name,
-                SfuRequestKind::Candidate(c.candidate),
-            ),
             ClientMessage::UpdateCredential(v) => {
                 self.update_credential(session, &app, &peer, v, now_ms)
+            }
+            room_op => {
+                if matches!(room_op, ClientMessage::RoomGetLogs(_))
+                    && !self.admit_log_request(session, now_ms)
+                {
+                    return self.take();
+                }
+                if self.cluster {
+                    self.route_room(session, &app, &peer, room_op);
+                } else {
+                    self.room_op(Origin::Session(session), &app, &peer, room_op, now_ms);
+                }
             }
         }
         self.take()
     }
 
+    /// A room operation (`ROOM_*`, `SFU_*`) on a room whose home is this node.
+    fn room_op(&mut self, origin: Origin, app: &str, peer: &str, msg: ClientMessage, now_ms: u64) {
+        match msg {
+            ClientMessage::RoomJoin(j) => self.room_join(origin, app, peer, j, now_ms),
+            ClientMessage::RoomLeave(r) => self.room_leave(app, peer, &r.room_name, now_ms),
+            ClientMessage::RoomGetUsers(g) => self.room_get_users(origin, app, peer, g),
+            ClientMessage::RoomGetLogs(r) => self.room_get_logs(origin, app, peer, r),
+            ClientMessage::RoomSendData(d) => self.room_send_data(origin, app, peer, d, now_ms),
+            ClientMessage::SfuGetOffer(r) => {
+                self.sfu_request(origin, app, peer, r.room_name, SfuRequestKind::OfferWanted)
+            }
+            ClientMessage::SfuAnswer(a) => self.sfu_request(
+                origin,
+                app,
+                peer,
+                a.room_name,
+                SfuRequestKind::Answer(a.answer),
+            ),
+            ClientMessage::SfuCandidate(c) => self.sfu_request(
+                origin,
+                app,
+                peer,
+                c.room_name,
+                SfuRequestKind::Candidate(c.candidate),
+            ),
+            _ => {}
+        }
+    }
     /// A message on a session could not be parsed.
     pub fn invalid_message(
         &mut self,

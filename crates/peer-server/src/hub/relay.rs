@@ -24,10 +24,9 @@ impl Hub {
         relay: Relay,
         event: &'static str,
     ) {
-        if self.cluster
-            && relay.room_name.is_none()
-            && self.session_of(app_key, &relay.dst).is_none()
-        {
+        // A peer on another node (a room's members may be on several): its node checks
+        // nothing more, as the room's membership lives on the room's home.
+        if self.cluster && self.session_of(app_key, &relay.dst).is_none() {
             let dst = relay.dst.clone();
             // A contact on another node: it hears LEAVE when `src` goes.
             if let Some(p) = self
@@ -52,14 +51,16 @@ impl Hub {
         let Some(to) = self.route(from, app_key, &relay.dst) else {
             return;
         };
+        let cluster = self.cluster;
         let Some(app) = self.apps.get_mut(app_key) else {
             return;
         };
         if let Some(room_name) = &relay.room_name {
-            let inside = app
-                .rooms
-                .get(room_name)
-                .is_some_and(|r| r.has(src) && r.has(&relay.dst));
+            let inside = match app.rooms.get(room_name) {
+                Some(r) => r.has(src) && r.has(&relay.dst),
+                // Cluster mode: the room's home is another node, which knows the members.
+                None => cluster,
+            };
             if !inside {
                 // Dropped without an ERROR: a member's offer, answer or trickled candidates
                 // still in flight when it or the other side leaves is the normal race of a

@@ -62,18 +62,20 @@ impl Hub {
 
     pub(super) fn sfu_request(
         &mut self,
-        session: SessionId,
+        origin: Origin,
         app: &str,
         peer: &str,
         room_name: String,
         kind: SfuRequestKind,
     ) {
-        let Some(room) = self.member_room(session, app, peer, &room_name) else {
+        let Some(room) = self.member_room(origin, app, peer, &room_name) else {
             return;
         };
         if room.kind != RoomType::Sfu {
-            self.error(
-                session,
+            self.error_at(
+                origin,
+                app,
+                peer,
                 ErrorType::RoomError,
                 format!("room {room_name:?} is not an SFU room"),
             );
@@ -81,8 +83,10 @@ impl Hub {
         }
         if !self.sfu_attached {
             if kind == SfuRequestKind::OfferWanted {
-                self.error(
-                    session,
+                self.error_at(
+                    origin,
+                    app,
+                    peer,
                     ErrorType::SfuLimited,
                     "this server has no SFU media backend",
                 );
@@ -102,30 +106,35 @@ impl Hub {
         offer: SessionDescription,
         msids: Map<String, Value>,
     ) -> Vec<Output> {
-        if let Some(session) = self.open_member(app, room, peer) {
+        if let Some(origin) = self.open_member(app, room, peer) {
             let msg = ServerMessage::SfuOffer(SfuOffer {
                 room_name: room.to_owned(),
                 offer,
                 msids,
             });
-            self.send(session, &msg);
+            self.reply(origin, app, peer, &msg);
         }
         self.take()
     }
 
     /// The backend refuses `peer` in `room` (a limit, a failure): `ERROR sfu-limited`.
     pub fn sfu_refused(&mut self, app: &str, room: &str, peer: &str, reason: &str) -> Vec<Output> {
-        if let Some(session) = self.open_member(app, room, peer) {
-            self.error(session, ErrorType::SfuLimited, reason.to_owned());
+        if let Some(origin) = self.open_member(app, room, peer) {
+            self.error_at(origin, app, peer, ErrorType::SfuLimited, reason.to_owned());
         }
         self.take()
     }
 
-    fn open_member(&self, app: &str, room: &str, peer: &str) -> Option<SessionId> {
+    /// Where a member of `room` is reached: its session here (`None` in its reconnect
+    /// grace), or its node (cluster mode).
+    fn open_member(&self, app: &str, room: &str, peer: &str) -> Option<Origin> {
         let a = self.apps.get(app)?;
         if !a.rooms.get(room).is_some_and(|r| r.has(peer)) {
             return None;
         }
-        a.peers.get(peer)?.session
+        match a.peers.get(peer) {
+            Some(p) => p.session.map(Origin::Session),
+            None => self.cluster.then_some(Origin::Remote),
+        }
     }
 }

@@ -60,6 +60,11 @@ impl TestServer {
         }
     }
 
+    /// Stops the process with SIGTERM and waits for it to exit.
+    pub fn terminate(&mut self) {
+        self.process.terminate();
+    }
+
     /// Kills the process (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         self.process.kill();
