@@ -20,6 +20,7 @@
 //! `docs/decisions.md`).
 
 use crate::hub::{room_op_from_wire, room_op_to_wire, RemoteFrames, RemoteMessage, RoomRoute};
+pub use crate::outbound::{Outbound, QUEUE};
 use crate::shared::Shared;
 use bytes::Bytes;
 use peer_cluster::message::{Frame, NodeMessage, RoomNote, WireFrame};
@@ -29,28 +30,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// What the hub sends to other nodes, in the order it produced them.
-#[derive(Debug)]
-pub enum Outbound {
-    /// A relayed message for a peer on another node.
-    Relay(RemoteMessage),
-    /// A room operation, for the room's home.
-    Room(RoomRoute),
-    /// A room's message for a member on another node.
-    Frames(RemoteFrames),
-    /// A peer gone from this node: its id is given up.
-    Release {
-        /// The app key.
-        app: String,
-        /// The peer id.
-        peer: String,
-    },
-}
-
-/// Messages waiting for the cluster task; past this the hub's outputs for other nodes are
-/// dropped (logged; a relay's sender gets `peer-unavailable`), so a Redis that stalls cannot
-/// make the node queue without limit.
-pub const QUEUE: usize = 65_536;
 
 /// Tells the sender that no node has the peer (nothing for `LEAVE`, which has no sender).
 fn unavailable(shared: &Shared, msg: &RemoteMessage) {

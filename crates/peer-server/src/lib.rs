@@ -32,6 +32,7 @@ pub mod hub;
 pub mod listener;
 pub mod metrics;
 pub mod ops;
+pub mod outbound;
 pub mod response;
 pub mod rest;
 pub mod session;

@@ -5,7 +5,7 @@
 //! (`engine/`) and the HTTP layer use it, never the other way round.
 
 use crate::admission::{Admission, Refusal};
-use crate::cluster::Outbound;
+use crate::outbound::Outbound;
 use crate::config::Config;
 use crate::hub::{ConnectRequest, Disconnect, Hub, Output, SessionId, SfuRequest, SfuRequestKind};
 use crate::session::{Push, Session, Transport};
@@ -143,7 +143,7 @@ fn new_sid() -> String {
 /// What cluster mode adds to the shared state.
 struct ClusterLink {
     node: Arc<peer_cluster::Node>,
-    remote: tokio::sync::mpsc::Sender<crate::cluster::Outbound>,
+    remote: tokio::sync::mpsc::Sender<crate::outbound::Outbound>,
 }
 
 /// Numbers for monitoring (`GET /stats` when enabled) and for tests that check nothing is left.
@@ -215,8 +215,8 @@ impl Shared {
     pub fn attach_cluster(
         &mut self,
         node: Arc<peer_cluster::Node>,
-    ) -> tokio::sync::mpsc::Receiver<crate::cluster::Outbound> {
-        let (remote, rx) = tokio::sync::mpsc::channel(crate::cluster::QUEUE);
+    ) -> tokio::sync::mpsc::Receiver<crate::outbound::Outbound> {
+        let (remote, rx) = tokio::sync::mpsc::channel(crate::outbound::QUEUE);
         self.core().hub.attach_cluster();
         self.cluster = Some(ClusterLink { node, remote });
         rx
