@@ -10,7 +10,8 @@
 //!    wait for its `peer-server listening on http://127.0.0.1:PORT` line;
 //! 4. `node --test` the suite with `PEER_SERVER_PORT` and the app keys in the environment, and
 //!    the relay scenarios (`conformance/netns.test.mjs`: network namespaces with a server of
-//!    their own, so they need root) with `PEER_SERVER_BIN`;
+//!    their own, so they need root) and the two-node scenarios (`conformance/cluster.test.mjs`:
+//!    two servers of their own on a `redis-server` of its own) with `PEER_SERVER_BIN`;
 //! 5. stop the server (also when anything fails) and report the result.
 //!
 //! The optional `FILTER` argument is passed to node as `--test-name-pattern`.
@@ -178,6 +179,7 @@ fn run_node(port: u16, filter: Option<&str>) -> Result<()> {
     }
     cmd.arg("conformance/skyway.test.mjs")
         .arg("conformance/netns.test.mjs")
+        .arg("conformance/cluster.test.mjs")
         .current_dir(root())
         .env("PEER_SERVER_PORT", port.to_string())
         .env("CONFORMANCE_OPEN_KEY", OPEN_KEY)
@@ -198,7 +200,7 @@ fn run_node(port: u16, filter: Option<&str>) -> Result<()> {
                 .join(format!("interop-agent{}", std::env::consts::EXE_SUFFIX)),
         );
     eprintln!(
-        "$ node --test --test-reporter=spec conformance/skyway.test.mjs conformance/netns.test.mjs"
+        "$ node --test --test-reporter=spec conformance/skyway.test.mjs conformance/netns.test.mjs conformance/cluster.test.mjs"
     );
     let status = cmd
         .status()
