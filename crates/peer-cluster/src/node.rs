@@ -98,6 +98,9 @@ const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redi
 /// Renews a key's expiry only if it still holds this node's id.
 const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
+/// Gives a key held by a dead node to this one, only if the dead node still holds it.
+const TAKE_OVER: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
+
 /// Keys per pipelined batch (renewals, releases, lookups).
 const BATCH: usize = 512;
 
@@ -255,7 +258,14 @@ impl Node {
             }
             match self.holder(key).await? {
                 Some(node) if node == self.id => return Ok(Claim::Claimed),
-                Some(node) => return Ok(Claim::HeldBy(node)),
+                Some(node) => {
+                    // A node whose liveness is gone holds it no more: take it over (its peer
+                    // reconnecting here, say) instead of waiting for the claim to expire.
+                    if self.is_alive(&node).await? || !self.take_over(key, &node).await? {
+                        return Ok(Claim::HeldBy(node));
+                    }
+                    return Ok(Claim::Claimed);
+                }
                 // It expired in between: try again.
                 None => {}
             }
@@ -263,6 +273,33 @@ impl Node {
         Err(ClusterError::Redis(format!(
             "{key} changed hands three times"
         )))
+    }
+
+    /// Whether node `node`'s liveness key is present.
+    async fn is_alive(&self, node: &NodeId) -> Result<bool, ClusterError> {
+        let mut con = self.con.clone();
+        self.timed(within(
+            self.config.timeout,
+            con.exists(self.keys.node_alive(node)),
+        ))
+        .await
+    }
+
+    /// Replaces `dead`'s claim `key` with this node's; false if `key` changed meanwhile.
+    async fn take_over(&self, key: &str, dead: &NodeId) -> Result<bool, ClusterError> {
+        let mut con = self.con.clone();
+        let n: i64 = self
+            .timed(within(
+                self.config.timeout,
+                redis::Script::new(TAKE_OVER)
+                    .key(key)
+                    .arg(dead.as_str())
+                    .arg(self.id.as_str())
+                    .arg(self.config.id_ttl.as_millis() as u64)
+                    .invoke_async(&mut con),
+            ))
+            .await?;
+        Ok(n == 1)
     }
 
     /// Renews this node's claim of `peer`; `false` if it no longer holds it.

@@ -106,6 +106,10 @@ pub struct SignalingOptions {
     pub extra_root_certificates: Vec<Vec<u8>>,
     /// Ask the server for a TURN credential in `OPEN` (`turn=1` in the handshake query).
     pub request_turn: bool,
+    /// Other addresses of the same service (the nodes of a cluster): when a socket drops, the
+    /// reconnect attempts go to [`SignalingOptions::server`] and these in turn, starting with
+    /// the server in use (see [`ServerAddr`]). Empty by default.
+    pub fallback_servers: Vec<ServerAddr>,
 }
 
 impl SignalingOptions {
@@ -126,6 +130,7 @@ impl SignalingOptions {
             max_queued: 4096,
             extra_root_certificates: Vec::new(),
             request_turn: false,
+            fallback_servers: Vec::new(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The tokio shell around [`ClientSession`]: one task owns the WebSocket, reconnects with the same
 //! id and token after a drop, and reports [`SignalingEvent`]s on a bounded channel.
 
-use crate::options::SignalingOptions;
+use crate::options::{ServerAddr, SignalingOptions};
 use crate::query::{handshake_query, token_from};
 use crate::session::{ClientSession, SessionError, SessionEvent};
 use crate::tls::client_config;
@@ -86,6 +86,8 @@ enum Command {
 struct Status {
     open: bool,
     closed: bool,
+    /// The server in use: 0 for [`SignalingOptions::server`], then the fallbacks.
+    server: usize,
 }
 
 /// A handle to the signaling session; cheap to clone. Dropping every handle closes the session.
@@ -140,6 +142,7 @@ impl Signaling {
             status: status.clone(),
             first_open: Some(open_tx),
             last_error: None,
+            server: 0,
         };
         let handle = tokio::spawn(task.run());
         let opened = match tokio::time::timeout(timeout, open_rx).await {
@@ -192,6 +195,12 @@ impl Signaling {
         let _ = tokio::time::timeout(CLOSE_WAIT, finished.wait_for(|f| *f)).await;
     }
 
+    /// Which server is in use: 0 for [`SignalingOptions::server`], `i` for the fallback
+    /// `i - 1` after a failover.
+    pub fn server_index(&self) -> usize {
+        self.status.lock().map(|s| s.server).unwrap_or(0)
+    }
+
     /// Whether the server's `OPEN` holds on the current socket.
     pub fn is_open(&self) -> bool {
         self.status.lock().map(|s| s.open).unwrap_or(false)
@@ -220,6 +229,15 @@ struct SocketTask {
     first_open: Option<oneshot::Sender<OpenResult>>,
     /// The last `ERROR` of the current socket: why the server then disconnected us.
     last_error: Option<ErrorMessage>,
+    /// The server in use (see [`server_at`]).
+    server: usize,
+}
+
+/// Server `i` of `options`: 0 is [`SignalingOptions::server`], then the fallbacks.
+fn server_at(options: &SignalingOptions, i: usize) -> &ServerAddr {
+    i.checked_sub(1)
+        .and_then(|f| options.fallback_servers.get(f))
+        .unwrap_or(&options.server)
 }
 
 /// Why a connection attempt failed.
@@ -251,7 +269,7 @@ impl SocketTask {
                     self.set_open(false);
                     let (why, timed_out) = match ended {
                         Ended::ByUser => break ("closed".to_string(), None, None),
-                        Ended::Dropped(e) if !e.reconnectable() => {
+                        Ended::Dropped(e) if !e.reconnectable() && !self.id_held_elsewhere() => {
                             break match self.last_error.take() {
                                 Some(err) => (
                                     format!("{e}: {}: {}", err.kind, err.message),
@@ -274,6 +292,9 @@ impl SocketTask {
                     }
                     if was_open {
                         attempt = 0;
+                    } else {
+                        // This server did not take us back: the next attempt tries another.
+                        self.next_server();
                     }
                     if !self.backoff(&mut attempt, why).await {
                         break (self.gave_up(attempt), None, None);
@@ -283,6 +304,7 @@ impl SocketTask {
                     if self.session.peer_id().is_none() {
                         break (dial.reason, None, dial.timed_out);
                     }
+                    self.next_server();
                     if !self.backoff(&mut attempt, dial.reason).await {
                         break (self.gave_up(attempt), None, None);
                     }
@@ -313,6 +335,27 @@ impl SocketTask {
             self.events.send(SignalingEvent::Closed { reason }),
         )
         .await;
+    }
+
+    /// Whether a reconnect was refused with `unavailable-id` while other servers remain to
+    /// try: in a cluster, the id may still be held by the node that died under this session
+    /// until its claim is taken over, so that is worth another attempt elsewhere.
+    fn id_held_elsewhere(&self) -> bool {
+        self.session.peer_id().is_some()
+            && !self.options.fallback_servers.is_empty()
+            && self
+                .last_error
+                .as_ref()
+                .is_some_and(|e| e.kind == peer_protocol::ErrorType::UnavailableId)
+    }
+
+    /// Moves on to the next server (a no-op without fallbacks).
+    fn next_server(&mut self) {
+        let n = 1 + self.options.fallback_servers.len();
+        self.server = (self.server + 1) % n;
+        if let Ok(mut s) = self.status.lock() {
+            s.server = self.server;
+        }
     }
 
     /// The reason given when reconnecting stops.
@@ -412,7 +455,7 @@ impl SocketTask {
             credential.as_deref(),
             self.options.request_turn,
         );
-        let url = self.options.server.websocket_url(&query);
+        let url = server_at(&self.options, self.server).websocket_url(&query);
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));

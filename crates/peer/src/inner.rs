@@ -28,7 +28,8 @@ pub(crate) enum Life {
 pub(crate) struct Inner {
     pub(crate) id: String,
     pub(crate) options: PeerOptions,
-    pub(crate) server: ServerAddr,
+    /// The server, then its fallbacks (the one in use: [`Inner::server`]).
+    pub(crate) servers: Vec<ServerAddr>,
     pub(crate) signaling: Signaling,
     pub(crate) rtc: RtcContext,
     pub(crate) signal: Signal,
@@ -132,11 +133,17 @@ impl Inner {
             .unwrap_or_default()
     }
 
+    /// The server the signaling socket uses now (REST calls go there too).
+    pub(crate) fn server(&self) -> &ServerAddr {
+        let i = self.signaling.server_index();
+        self.servers.get(i).unwrap_or(&self.servers[0])
+    }
+
     /// Whether the server lists `remote` (`exists`); `None` when it could not be asked.
     pub(crate) async fn remote_exists(&self, remote: &str) -> Option<bool> {
         let o = &self.options;
         peer_transport::rest::peer_exists(
-            &self.server,
+            self.server(),
             &o.key,
             remote,
             &o.tls_root_certificates,

@@ -53,6 +53,12 @@ pub struct PeerOptions {
     pub credential: Option<PeerCredential>,
     /// Reconnects after a dropped signaling socket (the SDK's: 2 attempts).
     pub reconnect: ReconnectPolicy,
+    /// Other nodes of the same cluster (`host`, `port`; same `secure`): when the socket drops,
+    /// reconnect attempts go to the server and these in turn, and a reconnect refused with
+    /// `unavailable-id` (the id still held by a node that died) tries the next one. Give
+    /// `reconnect` enough attempts to outlast a dead node's claims (about 10 s). Empty by
+    /// default.
+    pub fallback_servers: Vec<(String, u16)>,
     /// Extra DER root certificates trusted for `secure` servers.
     pub tls_root_certificates: Vec<Vec<u8>>,
     /// How long [`Peer::new`](crate::Peer::new) waits for `OPEN`. Default 20 s (the SDK's).
@@ -84,6 +90,7 @@ impl std::fmt::Debug for PeerOptions {
             .field("turn", &self.turn)
             .field("credential", &self.credential.is_some())
             .field("reconnect", &self.reconnect)
+            .field("fallback_servers", &self.fallback_servers)
             .field("max_connections", &self.max_connections)
             .field("incoming", &self.incoming.is_some())
             .field("limits", &self.limits)
@@ -105,6 +112,7 @@ impl PeerOptions {
             turn_urls: Vec::new(),
             credential: None,
             reconnect: ReconnectPolicy::default(),
+            fallback_servers: Vec::new(),
             tls_root_certificates: Vec::new(),
             open_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
@@ -149,6 +157,14 @@ impl PeerOptions {
     #[must_use]
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> PeerOptions {
         self.reconnect = policy;
+        self
+    }
+
+    /// Adds another node of the same cluster to reconnect through (see
+    /// [`PeerOptions::fallback_servers`]).
+    #[must_use]
+    pub fn fallback_server(mut self, host: impl Into<String>, port: u16) -> PeerOptions {
+        self.fallback_servers.push((host.into(), port));
         self
     }
 

@@ -83,7 +83,20 @@ impl Peer {
             port: options.port,
             secure: options.secure,
         };
-        let mut sig = SignalingOptions::new(server.clone(), options.key.clone());
+        let fallbacks: Vec<ServerAddr> = options
+            .fallback_servers
+            .iter()
+            .map(|(host, port)| ServerAddr {
+                host: host.clone(),
+                port: *port,
+                secure: options.secure,
+            })
+            .collect();
+        let servers: Vec<ServerAddr> = std::iter::once(server.clone())
+            .chain(fallbacks.iter().cloned())
+            .collect();
+        let mut sig = SignalingOptions::new(server, options.key.clone());
+        sig.fallback_servers = fallbacks;
         sig.peer_id = id.map(str::to_owned);
         sig.credential = options
             .credential
@@ -125,7 +138,7 @@ impl Peer {
         let inner = Arc::new(Inner {
             id: opened.peer_id.clone(),
             options,
-            server,
+            servers,
             signaling: signaling.clone(),
             rtc,
             signal: Arc::new(router::SignalingSink(signaling.clone())),
@@ -299,7 +312,7 @@ impl Peer {
     pub async fn list_all_peers(&self) -> Result<Vec<String>, PeerError> {
         let o = &self.inner.options;
         let list = rest::list_all_peers(
-            &self.inner.server,
+            self.inner.server(),
             &o.key,
             &o.tls_root_certificates,
             o.rest_timeout,
@@ -319,7 +332,7 @@ impl Peer {
     pub async fn fetch_peer_exists(&self, peer_id: &str) -> Result<bool, PeerError> {
         let o = &self.inner.options;
         rest::peer_exists(
-            &self.inner.server,
+            self.inner.server(),
             &o.key,
             peer_id,
             &o.tls_root_certificates,

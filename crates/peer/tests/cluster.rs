@@ -7,7 +7,10 @@
 mod common;
 
 use common::*;
-use peer::{CallOptions, Codec, ConnectOptions, Data, ErrorKind, MediaKind, Peer, PeerEvent};
+use peer::{
+    CallOptions, Codec, ConnectOptions, Data, ErrorKind, MediaKind, Peer, PeerEvent,
+    ReconnectPolicy,
+};
 use peer_protocol::ErrorType;
 use peer_testkit::redis::RedisProcess;
 use std::time::Duration;
@@ -117,7 +120,8 @@ async fn peers_on_two_nodes() {
     })
     .await;
 
-    // Node 1 dies: its ids are freed when their claims expire (15 s), not before.
+    // Node 1 dies: its ids are free once its liveness expires (10 s; a claim of a dead node is
+    // taken over) or their claims do (15 s), not before.
     n1.kill();
     assert_eq!(
         refused(&n2, "cl-a").await,
@@ -137,4 +141,54 @@ async fn peers_on_two_nodes() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_given_two_nodes_reconnects_through_the_other_when_its_node_dies() {
+    let redis = RedisProcess::start();
+    let mut n1 = node(&redis);
+    let n2 = node(&redis);
+    let mut options = n1.options(KEY).fallback_server("127.0.0.1", n2.port);
+    // Enough attempts to outlast the dead node's claim of the id (its 10 s liveness).
+    options.reconnect = ReconnectPolicy {
+        attempts: 30,
+        delay: Duration::from_millis(500),
+        max_delay: Duration::from_secs(2),
+    };
+    let a = n1.peer_with("fo-a", options).await;
+    let b = n2.peer("fo-b").await;
+
+    let killed = std::time::Instant::now();
+    n1.kill();
+    // Disconnected, then back, with the same id, on node 2.
+    tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match a.next_event().await {
+                Some(PeerEvent::Reconnected) => return,
+                Some(PeerEvent::Close) | None => panic!("fo-a gave up"),
+                Some(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("fo-a reconnected within 40 s");
+    eprintln!(
+        "fo-a reconnected {:?} after its node was killed",
+        killed.elapsed()
+    );
+    assert!(a.is_open());
+    assert_eq!(a.id(), "fo-a");
+
+    // The REST calls follow it to node 2, and peers on node 2 reach it.
+    assert!(a.fetch_peer_exists("fo-b").await.unwrap());
+    assert!(b.fetch_peer_exists("fo-a").await.unwrap());
+    let conn = b.connect("fo-a", ConnectOptions::default()).await.unwrap();
+    let remote = next_connection(&a).await;
+    within("open", conn.wait_open()).await.unwrap();
+    within("open", remote.wait_open()).await.unwrap();
+    conn.send("after the failover").await.unwrap();
+    assert_eq!(
+        within("recv", remote.recv()).await,
+        Some(Data::Text("after the failover".into()))
+    );
 }
