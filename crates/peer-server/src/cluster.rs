@@ -30,7 +30,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-
 /// Tells the sender that no node has the peer (nothing for `LEAVE`, which has no sender).
 fn unavailable(shared: &Shared, msg: &RemoteMessage) {
     if let Some(from) = msg.from {
@@ -49,11 +48,19 @@ async fn watch_nodes(shared: Arc<Shared>) {
         return;
     };
     let mut round = 0u64;
+    let mut healthy_since: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
         let (Ok(listed), Ok(alive)) = (node.listed_nodes().await, node.live_nodes().await) else {
+            healthy_since = None;
             continue;
         };
+        // After Redis was away, liveness keys may have expired although their nodes live:
+        // each renews its own within a third of the expiry. Take none for dead before that.
+        let since = *healthy_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < SETTLE_AFTER_REDIS {
+            continue;
+        }
         let dead: Vec<_> = listed.into_iter().filter(|n| !alive.contains(n)).collect();
         round += 1;
         if !dead.is_empty() || round.is_multiple_of(PRUNE_EVERY) {
@@ -81,6 +88,11 @@ async fn watch_nodes(shared: Arc<Shared>) {
         }
     }
 }
+
+/// How long Redis must have answered the node checks before a node missing its liveness is
+/// taken for dead: more than the liveness renewal (a third of the 10 s expiry), so that after
+/// Redis was away every live node has renewed its key.
+const SETTLE_AFTER_REDIS: Duration = Duration::from_secs(4);
 
 /// Every how many node checks the rooms here are also checked for members whose id no node
 /// holds any more (a member that went while its join was on the way).

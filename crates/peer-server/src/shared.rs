@@ -5,9 +5,9 @@
 //! (`engine/`) and the HTTP layer use it, never the other way round.
 
 use crate::admission::{Admission, Refusal};
-use crate::outbound::Outbound;
 use crate::config::Config;
 use crate::hub::{ConnectRequest, Disconnect, Hub, Output, SessionId, SfuRequest, SfuRequestKind};
+use crate::outbound::Outbound;
 use crate::session::{Push, Session, Transport};
 use peer_protocol::engineio::{Frame, Handshake, Packet};
 use peer_protocol::handshake::HandshakeQuery;
@@ -476,9 +476,23 @@ impl Shared {
     pub async fn open_session(&self, session: &Arc<Session>, query: &HandshakeQuery) {
         session.push(&[connect_frame()]);
         let mut held_elsewhere = false;
-        if let (Some(cluster), Some(app), Some(id)) =
-            (&self.cluster, &query.api_key, &query.peer_id)
-        {
+        let mut random_id = random_bytes();
+        // A server-assigned id is claimed too, before `OPEN`, so that other nodes route to it
+        // at once (another node holding one of 128 random bits is not expected; if it does,
+        // one more draw).
+        let wanted = match (&self.cluster, &query.api_key, &query.peer_id) {
+            (Some(cluster), Some(app), None) => {
+                let mut id = peer_protocol::ids::assigned_peer_id(random_id);
+                if let Ok(peer_cluster::Claim::HeldBy(_)) = cluster.node.claim(app, &id).await {
+                    random_id = random_bytes();
+                    id = peer_protocol::ids::assigned_peer_id(random_id);
+                    let _ = cluster.node.claim(app, &id).await;
+                }
+                None
+            }
+            (_, _, id) => id.as_ref(),
+        };
+        if let (Some(cluster), Some(app), Some(id)) = (&self.cluster, &query.api_key, wanted) {
             match cluster.node.claim(app, id).await {
                 Ok(peer_cluster::Claim::Claimed) => {}
                 Ok(peer_cluster::Claim::HeldBy(node)) => {
@@ -497,7 +511,7 @@ impl Shared {
             token: query.token.clone(),
             peer_id: query.peer_id.clone(),
             credential: query.credential.clone(),
-            random_id: random_bytes(),
+            random_id,
             wants_turn: query.turn,
             held_elsewhere,
         };

@@ -66,6 +66,25 @@ impl RedisProcess {
         s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 
+    /// Stops it (`SIGSTOP`: it keeps its data but answers nothing, and its keys' expiries run
+    /// on) until [`RedisProcess::resume`]: a Redis that stalls, or is cut off.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused Redis run again (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = std::process::Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// Kills it (SIGKILL) and waits.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
