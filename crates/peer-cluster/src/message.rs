@@ -27,13 +27,17 @@ pub struct WireFrame {
     pub data: Bytes,
 }
 
-/// What a room's home node tells a member's node about the member, with a message for it.
+/// What a room's home node tells a member's node about the room, with a membership message
+/// for the member: the members now (the member's node keeps them, to tell its members who
+/// left should the home die).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomNote {
     /// The room.
     pub room: String,
-    /// `true`: the peer is a member now; `false`: it no longer is.
-    pub joined: bool,
+    /// An SFU room (else mesh).
+    pub sfu: bool,
+    /// The members, in join order.
+    pub members: Vec<String>,
 }
 
 /// What one node tells another.
@@ -236,8 +240,14 @@ impl Frame {
                 match note {
                     None => out.put_u8(0),
                     Some(n) => {
-                        out.put_u8(if n.joined { 1 } else { 2 });
+                        out.put_u8(if n.sfu { 2 } else { 1 });
                         put_str(&mut out, &n.room)?;
+                        let count = u16::try_from(n.members.len())
+                            .map_err(|_| EncodeError::TooLarge(n.members.len()))?;
+                        out.put_u16(count);
+                        for m in &n.members {
+                            put_str(&mut out, m)?;
+                        }
                     }
                 }
                 out.put_u16(frames.len() as u16);
@@ -301,10 +311,20 @@ impl Frame {
                 let event = r.string()?;
                 let note = match r.u8()? {
                     0 => None,
-                    k @ (1 | 2) => Some(RoomNote {
-                        room: r.string()?,
-                        joined: k == 1,
-                    }),
+                    k @ (1 | 2) => {
+                        let room = r.string()?;
+                        let n = usize::from(r.u16()?);
+                        // Each member takes at least its 2-byte length: no more than what is left.
+                        let mut members = Vec::with_capacity(n.min(r.left() / 2));
+                        for _ in 0..n {
+                            members.push(r.string()?);
+                        }
+                        Some(RoomNote {
+                            room,
+                            sfu: k == 2,
+                            members,
+                        })
+                    }
                     other => return Err(DecodeError::UnknownType(other)),
                 };
                 let n = usize::from(r.u16()?);
@@ -348,6 +368,10 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    fn left(&self) -> usize {
+        self.buf.len().saturating_sub(self.at)
+    }
+
     fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
         let end = self.at.checked_add(n).ok_or(DecodeError::Truncated)?;
         let s = self.buf.get(self.at..end).ok_or(DecodeError::Truncated)?;
@@ -430,7 +454,8 @@ mod tests {
                 ],
                 note: Some(RoomNote {
                     room: "lobby".into(),
-                    joined: true,
+                    sfu: true,
+                    members: vec!["alice".into(), "日本".into()],
                 }),
             },
             NodeMessage::Frames {

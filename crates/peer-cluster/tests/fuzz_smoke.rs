@@ -32,7 +32,8 @@ fn valid(rng: &mut Rng) -> Bytes {
                 .collect(),
             note: rng.chance(2).then(|| RoomNote {
                 room: "r".into(),
-                joined: rng.chance(2),
+                sfu: rng.chance(2),
+                members: (0..rng.below(4)).map(|i| format!("m{i}")).collect(),
             }),
         },
         _ => NodeMessage::RoomInput {

@@ -15,8 +15,11 @@
 //!   `exists` across nodes.
 //! - At shutdown the node gives its ids and rooms up and deletes its liveness ([`leave`]).
 //!
-//! Not yet: rooms whose home node dies are lost with it (their members elsewhere are not told),
-//! and nothing resynchronizes after messages lost while Redis was away (see
+//! - Rooms whose home node died are noticed by their members' nodes: the members hear
+//!   `ROOM_USER_LEAVE` for the members on dead nodes and join the room again, quietly, at a
+//!   new home.
+//!
+//! Not yet: nothing resynchronizes after messages lost while Redis was away (see
 //! `docs/decisions.md`).
 
 use crate::hub::{room_op_from_wire, room_op_to_wire, RemoteFrames, RemoteMessage, RoomRoute};
@@ -26,6 +29,7 @@ use bytes::Bytes;
 use peer_cluster::message::{Frame, NodeMessage, RoomNote, WireFrame};
 use peer_cluster::{Claim, Node, NodeId};
 use peer_protocol::client::{ClientMessage, RoomRef};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -49,6 +53,7 @@ async fn watch_nodes(shared: Arc<Shared>) {
     };
     let mut round = 0u64;
     let mut healthy_since: Option<std::time::Instant> = None;
+    let mut suspects = HashSet::new();
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
         let (Ok(listed), Ok(alive)) = (node.listed_nodes().await, node.live_nodes().await) else {
@@ -64,7 +69,8 @@ async fn watch_nodes(shared: Arc<Shared>) {
         let dead: Vec<_> = listed.into_iter().filter(|n| !alive.contains(n)).collect();
         round += 1;
         if !dead.is_empty() || round.is_multiple_of(PRUNE_EVERY) {
-            prune_room_members(&shared, &node, &dead).await;
+            prune_room_members(&shared, &node, &dead, &mut suspects).await;
+            rehome_rooms(&shared, &node, &dead).await;
         }
         if dead.is_empty() {
             continue;
@@ -95,14 +101,23 @@ async fn watch_nodes(shared: Arc<Shared>) {
 const SETTLE_AFTER_REDIS: Duration = Duration::from_secs(4);
 
 /// Every how many node checks the rooms here are also checked for members whose id no node
-/// holds any more (a member that went while its join was on the way).
+/// holds any more (a member that went while its join was on the way), and members' rooms for
+/// a home that died.
 const PRUNE_EVERY: u64 = 5;
 
-/// Takes out of the rooms here the members on other nodes whose node is in `dead` or whose
-/// id no node holds: the rooms' other members get `ROOM_USER_LEAVE`.
-async fn prune_room_members(shared: &Shared, node: &Node, dead: &[NodeId]) {
+/// Takes out of the rooms here the members on other nodes whose node is in `dead`, or whose id
+/// no node held at this check and the last one (`suspects` carries them from one check to the
+/// next: right after a Redis restart no id is held until the nodes renew them). The rooms'
+/// other members get `ROOM_USER_LEAVE`.
+async fn prune_room_members(
+    shared: &Shared,
+    node: &Node,
+    dead: &[NodeId],
+    suspects: &mut HashSet<(String, String, String)>,
+) {
     let members = shared.remote_room_members();
     if members.is_empty() {
+        suspects.clear();
         return;
     }
     let ids: Vec<(String, String)> = members
@@ -116,14 +131,24 @@ async fn prune_room_members(shared: &Shared, node: &Node, dead: &[NodeId]) {
             return;
         }
     };
-    for ((app, room, member), owner) in members.into_iter().zip(owners) {
-        let gone = owner.is_none_or(|o| dead.contains(&o));
+    let mut next = HashSet::new();
+    for (key, owner) in members.into_iter().zip(owners) {
+        let gone = match owner {
+            Some(o) => dead.contains(&o),
+            None => {
+                let twice = suspects.contains(&key);
+                next.insert(key.clone());
+                twice
+            }
+        };
         if gone {
+            let (app, room, member) = key;
             tracing::debug!(%app, %room, %member, "a member on a node that is gone leaves");
             let leave = ClientMessage::RoomLeave(RoomRef { room_name: room });
             shared.room_input(&app, &member, None, leave);
         }
     }
+    *suspects = next;
 }
 
 /// Sends a room operation to its room's home: this node when the room lives here, or when
@@ -131,35 +156,37 @@ async fn prune_room_members(shared: &Shared, node: &Node, dead: &[NodeId]) {
 /// hub answers that the peer is not a member); otherwise the home node.
 async fn route_room(shared: &Shared, node: &Node, r: RoomRoute) {
     if shared.has_room(&r.app, &r.room) {
-        shared.room_input(&r.app, &r.peer, r.session, r.msg);
+        here(shared, r);
         return;
     }
-    let home = match node.room_home(&r.app, &r.room).await {
-        Ok(Some(home)) => Some(home),
-        Ok(None) if matches!(r.msg, ClientMessage::RoomJoin(_)) => {
-            match node.claim_room(&r.app, &r.room).await {
-                Ok(Claim::Claimed) => None,
-                Ok(Claim::HeldBy(home)) => Some(home),
-                Err(e) => {
-                    // Redis is away: the room lives here, on its own, until it is back.
-                    tracing::warn!(error = %e, room = %r.room, "room home not claimed");
-                    None
-                }
+    let home = if matches!(r.msg, ClientMessage::RoomJoin(_)) {
+        // A join claims the home if there is none, or takes it over from a dead node.
+        match node.claim_room(&r.app, &r.room).await {
+            Ok(Claim::Claimed) => None,
+            Ok(Claim::HeldBy(home)) => Some(home),
+            Err(e) => {
+                // Redis is away: the room lives here, on its own, until it is back.
+                tracing::warn!(error = %e, room = %r.room, "room home not claimed");
+                None
             }
         }
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, room = %r.room, "room home not found");
-            None
+    } else {
+        match node.room_home(&r.app, &r.room).await {
+            Ok(home) => home,
+            Err(e) => {
+                tracing::warn!(error = %e, room = %r.room, "room home not found");
+                None
+            }
         }
     };
     let Some(home) = home.filter(|h| h != node.id()) else {
-        shared.room_input(&r.app, &r.peer, r.session, r.msg);
+        here(shared, r);
         return;
     };
     let Some((event, body, attachments)) = room_op_to_wire(&r.msg) else {
         return;
     };
+    let event = if r.rejoin { REJOIN } else { event };
     let sent = node
         .send(
             &home,
@@ -178,6 +205,49 @@ async fn route_room(shared: &Shared, node: &Node, r: RoomRoute) {
     }
 }
 
+/// A room operation for a room whose home is this node.
+fn here(shared: &Shared, r: RoomRoute) {
+    match (r.rejoin, r.msg) {
+        (true, ClientMessage::RoomJoin(join)) => shared.room_rejoin(&r.app, &r.peer, join),
+        (_, msg) => shared.room_input(&r.app, &r.peer, r.session, msg),
+    }
+}
+
+/// The event name a quiet rejoin ([`RoomRoute::rejoin`]) travels under between nodes; never
+/// one a client sends (clients' events do not reach [`receive`]).
+const REJOIN: &str = "ROOM_REJOIN";
+
+/// Rooms whose home died, for the members here: they hear `ROOM_USER_LEAVE` for the members
+/// on dead nodes and join the room again at a new home (see [`crate::hub::Hub::home_lost`]).
+async fn rehome_rooms(shared: &Shared, node: &Node, dead: &[NodeId]) {
+    for (app, room, members) in shared.remote_homed_rooms() {
+        let home = match node.room_home(&app, &room).await {
+            Ok(home) => home,
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "room home not checked");
+                continue;
+            }
+        };
+        // Only a home known dead: a home missing from Redis may be one not renewed yet after a
+        // Redis restart.
+        if !home.is_some_and(|h| dead.contains(&h)) {
+            continue;
+        }
+        let ids: Vec<(String, String)> = members.iter().map(|m| (app.clone(), m.clone())).collect();
+        let Ok(owners) = node.owners(&ids).await else {
+            continue;
+        };
+        let gone: Vec<String> = members
+            .into_iter()
+            .zip(owners)
+            .filter(|(_, o)| o.as_ref().is_none_or(|o| dead.contains(o)))
+            .map(|(m, _)| m)
+            .collect();
+        tracing::warn!(%app, %room, ?gone, "the room's home node is gone; its members here join it again");
+        shared.home_lost(&app, &room, &gone);
+    }
+}
+
 /// Sends a room's message to the node of member `f.dst` (or hands it to the hub here, if the
 /// member is here after all); dropped when no node holds the member.
 async fn send_frames(shared: &Shared, node: &Node, f: RemoteFrames) {
@@ -189,19 +259,16 @@ async fn send_frames(shared: &Shared, node: &Node, f: RemoteFrames) {
             return;
         }
     };
-    let note = f.note.map(|n| RoomNote {
-        room: n.room,
-        joined: n.joined,
-    });
     if owner == *node.id() {
         let frames = f.frames.to_vec();
-        let note = note.map(|n| crate::hub::RoomNote {
-            room: n.room,
-            joined: n.joined,
-        });
-        shared.deliver_frames(&f.app, &f.dst, f.event, frames, note);
+        shared.deliver_frames(&f.app, &f.dst, f.event, frames, f.note);
         return;
     }
+    let note = f.note.map(|n| RoomNote {
+        room: n.room,
+        sfu: n.sfu,
+        members: n.members,
+    });
     let frames = f
         .frames
         .iter()
@@ -248,12 +315,17 @@ fn receive(shared: &Shared, msg: NodeMessage) {
             body,
             attachments,
         } => {
+            let rejoin = event == REJOIN;
+            let event = if rejoin { "ROOM_JOIN" } else { event.as_str() };
             let op = std::str::from_utf8(&body)
                 .ok()
-                .and_then(|text| room_op_from_wire(&event, text, attachments));
-            match op {
-                Some(op) => shared.room_input(&app, &peer, None, op),
-                None => tracing::debug!(%event, %room, "malformed room operation dropped"),
+                .and_then(|text| room_op_from_wire(event, text, attachments));
+            match (rejoin, op) {
+                (true, Some(ClientMessage::RoomJoin(join))) => {
+                    shared.room_rejoin(&app, &peer, join)
+                }
+                (false, Some(op)) => shared.room_input(&app, &peer, None, op),
+                _ => tracing::debug!(%event, %room, "malformed room operation dropped"),
             }
         }
         NodeMessage::Frames {
@@ -275,7 +347,8 @@ fn receive(shared: &Shared, msg: NodeMessage) {
                 .collect();
             let note = note.map(|n| crate::hub::RoomNote {
                 room: n.room,
-                joined: n.joined,
+                sfu: n.sfu,
+                members: n.members,
             });
             shared.deliver_frames(&app, &dst, &event, frames, note);
         }

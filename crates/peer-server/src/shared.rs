@@ -257,6 +257,23 @@ impl Shared {
         self.with_hub(|core| core.hub.deliver_frames(app, dst, event, frames, note));
     }
 
+    /// Cluster mode: a member of a room whose home died joins it again here, quietly (see
+    /// [`Hub::room_rejoin`]).
+    pub fn room_rejoin(&self, app: &str, peer: &str, join: peer_protocol::client::RoomJoin) {
+        self.with_hub(|core| core.hub.room_rejoin(app, peer, join));
+    }
+
+    /// Rooms whose home is another node that peers here are in (see
+    /// [`Hub::remote_homed_rooms`]).
+    pub fn remote_homed_rooms(&self) -> Vec<(String, String, Vec<String>)> {
+        self.core().hub.remote_homed_rooms()
+    }
+
+    /// Cluster mode: the home of `room` died (see [`Hub::home_lost`]).
+    pub fn home_lost(&self, app: &str, room: &str, gone: &[String]) {
+        self.with_hub(|core| core.hub.home_lost(app, room, gone));
+    }
+
     /// Whether `peer` of `app` is on this node (open or in its reconnect grace).
     pub fn has_peer(&self, app: &str, peer: &str) -> bool {
         self.core().hub.has_peer(app, peer)

@@ -444,3 +444,56 @@ async fn a_partition_from_redis_longer_than_the_liveness_makes_no_node_dead() {
     .await;
     y.expect("OFFER").await;
 }
+
+#[tokio::test]
+async fn a_room_whose_home_dies_goes_on_with_its_living_members() {
+    let redis = RedisProcess::start();
+    let extra = format!("[cluster]\nredis = \"{}\"\n", redis.url());
+    let mut n1 = TestServer::start(&extra);
+    let n2 = TestServer::start(&extra);
+    let (mut a, _) = Client::open(&n1, KEY, Some("ha"), "ta").await;
+    let (mut b, _) = Client::open(&n2, KEY, Some("hb"), "tb").await;
+    let (mut c, _) = Client::open(&n2, KEY, Some("hc"), "tc").await;
+    // The room's home is n1, its first joiner's node.
+    join(&mut a, "h", "mesh").await;
+    join(&mut b, "h", "mesh").await;
+    a.expect("ROOM_USER_JOIN").await;
+    join(&mut c, "h", "mesh").await;
+    a.expect("ROOM_USER_JOIN").await;
+    b.expect("ROOM_USER_JOIN").await;
+
+    let killed = std::time::Instant::now();
+    n1.kill();
+    // The members on n2 hear that a, on the dead home, left...
+    for m in [&mut b, &mut c] {
+        let leave = m
+            .expect_within("ROOM_USER_LEAVE", std::time::Duration::from_secs(20))
+            .await;
+        assert_eq!(leave.payload, json!({"roomName": "h", "src": "ha"}));
+    }
+    eprintln!(
+        "ROOM_USER_LEAVE {:?} after the room's home was killed",
+        killed.elapsed()
+    );
+    // ...and the room goes on at a new home with them: data, and a newcomer who sees both.
+    b.emit(
+        "ROOM_SEND_DATA",
+        &json!({"roomName": "h", "data": "still here"}),
+    )
+    .await;
+    let data = c.expect("ROOM_DATA").await;
+    assert_eq!(data.payload["src"], "hb");
+    let (mut d, _) = Client::open(&n2, KEY, Some("hd"), "td").await;
+    let j = join(&mut d, "h", "mesh").await;
+    let mut members: Vec<String> = j.payload["roomMembers"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m.as_str().map(str::to_owned))
+        .collect();
+    members.sort();
+    assert_eq!(members, ["hb", "hc", "hd"]);
+    for m in [&mut b, &mut c] {
+        assert_eq!(m.expect("ROOM_USER_JOIN").await.payload["src"], "hd");
+    }
+}

@@ -27,15 +27,29 @@ pub struct RoomRoute {
     pub session: Option<SessionId>,
     /// The operation (`ROOM_*` or `SFU_*`).
     pub msg: ClientMessage,
+    /// A `ROOM_JOIN` that puts a member back after its room's home died: it joins the room's
+    /// new home without a `ROOM_USER_JOIN` to anyone ([`Hub::room_rejoin`]).
+    pub rejoin: bool,
 }
 
-/// What a room's home tells a member's node about the member's rooms.
+/// What a room's home tells a member's node with a membership message (`ROOM_USER_JOIN`,
+/// `ROOM_USER_LEAVE`): the room's members now. The member's node records whether its peer is
+/// among them, and keeps the list, to tell its members who left should the home die.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomNote {
     /// The room.
     pub room: String,
-    /// A member now (`true`), or no longer.
-    pub joined: bool,
+    /// An SFU room (else mesh).
+    pub sfu: bool,
+    /// The members, in join order.
+    pub members: Vec<String>,
+}
+
+/// A room whose home is another node, as a member's node knows it (see [`RoomNote`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct Mirror {
+    pub(super) sfu: bool,
+    pub(super) members: Vec<String>,
 }
 
 /// A message for a room member on another node (cluster mode).
@@ -168,6 +182,7 @@ impl Hub {
             peer: peer.to_owned(),
             session: Some(session),
             msg,
+            rejoin: false,
         }));
     }
 
@@ -215,14 +230,18 @@ impl Hub {
         let Some(p) = self.apps.get_mut(app).and_then(|a| a.peers.get_mut(dst)) else {
             return self.take();
         };
-        if let Some(note) = note {
-            if note.joined {
-                p.rooms.insert(note.room);
+        if let Some(note) = &note {
+            if note.members.iter().any(|m| m == dst) {
+                p.rooms.insert(note.room.clone());
             } else {
                 p.rooms.remove(&note.room);
             }
         }
-        if let Some(to) = p.session {
+        let session = p.session;
+        if let Some(note) = note {
+            self.mirror(app, note);
+        }
+        if let Some(to) = session {
             let event = static_event(event);
             self.counters.relayed(event);
             self.out.push(Output::Send {
@@ -256,12 +275,14 @@ impl Hub {
 
     /// Sends `msg` to the members of a room but `except`: members here on their session,
     /// members on other nodes through theirs. The frames are encoded once.
+    /// Members on other nodes get `note` with it.
     pub(super) fn send_members(
         &mut self,
         app: &str,
         members: &[String],
         except: Option<&str>,
         msg: &ServerMessage,
+        note: Option<&RoomNote>,
     ) {
         let frames: Arc<[Frame]> = msg.encode().into();
         let event = msg.event_name();
@@ -284,7 +305,7 @@ impl Hub {
                     dst: m.clone(),
                     event,
                     frames: frames.clone(),
-                    note: None,
+                    note: note.cloned(),
                 })),
                 None => {}
             }
@@ -301,7 +322,125 @@ impl Hub {
             msg: ClientMessage::RoomLeave(RoomRef {
                 room_name: room.to_owned(),
             }),
+            rejoin: false,
         }));
+    }
+
+    /// Keeps (or, when no peer here is a member any more, forgets) what a room's home said
+    /// of the room.
+    fn mirror(&mut self, app: &str, note: RoomNote) {
+        let Some(a) = self.apps.get_mut(app) else {
+            return;
+        };
+        let here = a.peers.values().any(|p| p.rooms.contains(&note.room));
+        if here {
+            a.mirrors.insert(
+                note.room,
+                Mirror {
+                    sfu: note.sfu,
+                    members: note.members,
+                },
+            );
+        } else {
+            a.mirrors.remove(&note.room);
+        }
+    }
+
+    /// Rooms whose home is another node and that peers here are in, as `(app, room, members)`
+    /// (the members as the home last said; cluster mode checks that the home still lives).
+    pub fn remote_homed_rooms(&self) -> Vec<(String, String, Vec<String>)> {
+        let mut out = Vec::new();
+        for (key, app) in &self.apps {
+            for (room, m) in &app.mirrors {
+                let here = app.peers.values().any(|p| p.rooms.contains(room));
+                if here && !app.rooms.contains_key(room) {
+                    out.push((key.clone(), room.clone(), m.members.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Cluster mode: the home of `room` died. The members here hear `ROOM_USER_LEAVE` for each
+    /// member in `gone` (those on dead nodes), and join the room again at a new home, quietly
+    /// ([`RoomRoute::rejoin`]), so that the room goes on with its living members. An SFU
+    /// room's media was on the dead home: its members get no media until they join again.
+    pub fn home_lost(&mut self, app: &str, room: &str, gone: &[String]) -> Vec<Output> {
+        let Some(a) = self.apps.get_mut(app) else {
+            return self.take();
+        };
+        let Some(mut mirror) = a.mirrors.remove(room) else {
+            return self.take();
+        };
+        mirror.members.retain(|m| !gone.contains(m));
+        let here: Vec<(String, Option<SessionId>)> = a
+            .peers
+            .iter()
+            .filter(|(_, p)| p.rooms.contains(room))
+            .map(|(id, p)| (id.clone(), p.session))
+            .collect();
+        let sessions: Vec<SessionId> = here.iter().filter_map(|(_, s)| *s).collect();
+        for g in gone {
+            let msg = ServerMessage::RoomUserLeave(RoomUserLeave {
+                room_name: room.to_owned(),
+                src: g.clone(),
+            });
+            self.counters.relayed(server::event::ROOM_USER_LEAVE);
+            self.send_all(sessions.iter().copied(), &msg);
+        }
+        let room_type = if mirror.sfu {
+            RoomType::Sfu
+        } else {
+            RoomType::Mesh
+        };
+        if let Some(a) = self.apps.get_mut(app) {
+            a.mirrors.insert(room.to_owned(), mirror);
+        }
+        for (peer, _) in here {
+            self.out.push(Output::Room(RoomRoute {
+                app: app.to_owned(),
+                room: room.to_owned(),
+                peer,
+                session: None,
+                msg: ClientMessage::RoomJoin(RoomJoin {
+                    room_name: room.to_owned(),
+                    room_type,
+                }),
+                rejoin: true,
+            }));
+        }
+        self.take()
+    }
+
+    /// Cluster mode, on a room's new home: a member of the room whose home died joins it again
+    /// (see [`Hub::home_lost`]): a member once more, with no message to anyone and no log
+    /// entry, as it never left; no seat check (it had one). An SFU member gets no media session
+    /// (its media went with the dead home; it joins again for that).
+    pub fn room_rejoin(&mut self, app: &str, peer: &str, join: RoomJoin) -> Vec<Output> {
+        let log_limits = room::LogLimits {
+            entries: self.limits.room_log_entries,
+            bytes: self.limits.room_log_bytes,
+        };
+        let Some(a) = self.apps.get_mut(app) else {
+            return self.take();
+        };
+        let room = a
+            .rooms
+            .entry(join.room_name.clone())
+            .or_insert_with(|| Room::new(join.room_type, log_limits));
+        if room.kind == join.room_type && !room.has(peer) {
+            room.members.push(peer.to_owned());
+            if let Some(p) = a.peers.get_mut(peer) {
+                p.rooms.insert(join.room_name.clone());
+            }
+        }
+        if a.rooms
+            .get(&join.room_name)
+            .is_some_and(|r| r.members.is_empty())
+        {
+            a.rooms.remove(&join.room_name);
+        }
+        self.take()
     }
 
     /// Whether `peer` of `app` is here (open or in its reconnect grace).

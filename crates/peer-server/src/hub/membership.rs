@@ -83,17 +83,16 @@ impl Hub {
             room_members: room.members.clone(),
         };
         let kind = room.kind;
-        let note = || {
-            Some(home::RoomNote {
-                room: name.clone(),
-                joined: true,
-            })
+        let note = home::RoomNote {
+            room: name.clone(),
+            sfu: room.kind == RoomType::Sfu,
+            members: room.members.clone(),
         };
         if already {
             match origin {
                 Origin::Session(s) => self.send(s, &ServerMessage::RoomUserJoin(msg)),
                 Origin::Remote => {
-                    self.send_remote(app_key, peer, &ServerMessage::RoomUserJoin(msg), note())
+                    self.send_remote(app_key, peer, &ServerMessage::RoomUserJoin(msg), Some(note))
                 }
             }
             return;
@@ -109,10 +108,10 @@ impl Hub {
         let members = msg.room_members.clone();
         let msg = ServerMessage::RoomUserJoin(msg);
         match origin {
-            Origin::Session(_) => self.send_members(app_key, &members, None, &msg),
+            Origin::Session(_) => self.send_members(app_key, &members, None, &msg, Some(&note)),
             Origin::Remote => {
-                self.send_members(app_key, &members, Some(peer), &msg);
-                self.send_remote(app_key, peer, &msg, note());
+                self.send_members(app_key, &members, Some(peer), &msg, Some(&note));
+                self.send_remote(app_key, peer, &msg, Some(note));
             }
         }
         if kind == RoomType::Sfu {
@@ -148,7 +147,18 @@ impl Hub {
         if members.is_empty() {
             app.rooms.remove(room_name);
         }
-        self.send_members(app_key, &members, None, &ServerMessage::RoomUserLeave(msg));
+        let note = home::RoomNote {
+            room: room_name.to_owned(),
+            sfu: kind == RoomType::Sfu,
+            members: members.clone(),
+        };
+        self.send_members(
+            app_key,
+            &members,
+            None,
+            &ServerMessage::RoomUserLeave(msg),
+            Some(&note),
+        );
         if kind == RoomType::Sfu {
             self.emit_sfu(app_key, room_name, peer, SfuRequestKind::Left);
         }
@@ -256,6 +266,12 @@ impl Hub {
         };
         self.counters.relayed(server::event::ROOM_DATA);
         self.counters.room_data_bytes += bytes as u64;
-        self.send_members(app, &members, Some(peer), &ServerMessage::RoomData(msg));
+        self.send_members(
+            app,
+            &members,
+            Some(peer),
+            &ServerMessage::RoomData(msg),
+            None,
+        );
     }
 }

@@ -218,6 +218,8 @@ struct App {
     config: AppConfig,
     peers: HashMap<String, Peer>,
     rooms: HashMap<String, Room>,
+    /// Cluster mode: rooms whose home is another node and that peers here are in.
+    mirrors: HashMap<String, home::Mirror>,
 }
 
 /// The signaling state of every app.
@@ -254,6 +256,7 @@ impl Hub {
                         config: a.clone(),
                         peers: HashMap::new(),
                         rooms: HashMap::new(),
+                        mirrors: HashMap::new(),
                     },
                 )
             })
