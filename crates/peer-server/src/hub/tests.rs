@@ -776,3 +776,211 @@ fn cluster_mode_sends_what_is_not_here_to_the_shell() {
         "carol already left; dave hears that alice is gone"
     );
 }
+
+/// Decoded events of the `RemoteFrames` in `outputs`: (member, event, payload, note).
+fn remote_frames(outputs: &[Output]) -> Vec<(String, String, Value, Option<RoomNote>)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::RemoteFrames(f) => {
+                let text = std::str::from_utf8(f.frames[0].as_bytes()).ok()?;
+                let (p, _) = parse_packet(&text[1..], 8).ok()?;
+                let ev = p.into_event().ok()?;
+                let payload = ev.payload_value();
+                Some((f.dst.clone(), ev.name, payload, f.note.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn routes(outputs: &[Output]) -> Vec<RoomRoute> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Room(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn join_msg(room: &str) -> ClientMessage {
+    msg("ROOM_JOIN", json!({"roomName": room, "roomType": "mesh"}))
+}
+
+#[test]
+fn cluster_rooms_live_on_their_home_and_answer_members_elsewhere() {
+    let mut h = hub();
+    h.attach_cluster();
+    open(&mut h, 1, "alice", "t1");
+    // A room operation goes to the shell, which finds the room's home; here it is this node.
+    let out = h.handle(1, join_msg("r"), T0);
+    let r = routes(&out);
+    assert_eq!(r.len(), 1, "{out:?}");
+    assert_eq!(
+        (
+            r[0].room.as_str(),
+            r[0].peer.as_str(),
+            r[0].session,
+            r[0].rejoin
+        ),
+        ("r", "alice", Some(1), false)
+    );
+    assert!(events(&out).is_empty());
+    let ev = events(&h.room_input(KEY, "alice", Some(1), join_msg("r"), T0));
+    assert_eq!(ev[0].1, "ROOM_USER_JOIN");
+    assert!(h.has_room(KEY, "r"));
+
+    // bob, on another node, joins: alice hears it here; bob gets his through his node, with
+    // the member list.
+    let out = h.room_input(KEY, "bob", None, join_msg("r"), T0);
+    assert_eq!(events(&out)[0].2["src"], "bob");
+    let rf = remote_frames(&out);
+    assert_eq!(rf.len(), 1, "{out:?}");
+    assert_eq!(
+        (rf[0].0.as_str(), rf[0].1.as_str()),
+        ("bob", "ROOM_USER_JOIN")
+    );
+    assert_eq!(
+        rf[0].3,
+        Some(RoomNote {
+            room: "r".into(),
+            sfu: false,
+            members: vec!["alice".into(), "bob".into()]
+        })
+    );
+    assert_eq!(
+        h.remote_room_members(),
+        vec![(KEY.to_owned(), "r".to_owned(), "bob".to_owned())]
+    );
+    // bob's data reaches alice; alice's reaches bob through his node.
+    let out = h.room_input(
+        KEY,
+        "bob",
+        None,
+        msg("ROOM_SEND_DATA", json!({"roomName": "r", "data": 1})),
+        T0,
+    );
+    assert_eq!(events(&out)[0].2["src"], "bob");
+    let out = h.room_input(
+        KEY,
+        "alice",
+        Some(1),
+        msg("ROOM_SEND_DATA", json!({"roomName": "r", "data": 2})),
+        T0,
+    );
+    assert_eq!(remote_frames(&out)[0].2["data"], 2);
+    // A stranger elsewhere is told it is no member, through its node.
+    let out = h.room_input(
+        KEY,
+        "eve",
+        None,
+        msg("ROOM_SEND_DATA", json!({"roomName": "r", "data": 3})),
+        T0,
+    );
+    let rf = remote_frames(&out);
+    assert_eq!((rf[0].0.as_str(), rf[0].1.as_str()), ("eve", "ERROR"));
+    assert_eq!(rf[0].2["type"], "room-error");
+    // An operation from a session that is no longer the peer's is dropped (a leave is not).
+    assert!(h
+        .room_input(KEY, "alice", Some(9), join_msg("r2"), T0)
+        .is_empty());
+    assert!(!h.has_room(KEY, "r2"));
+    // A quiet rejoin adds a member without a word to anyone.
+    assert!(h
+        .room_rejoin(
+            KEY,
+            "carol",
+            RoomJoin {
+                room_name: "r".into(),
+                room_type: RoomType::Mesh
+            }
+        )
+        .is_empty());
+    // bob leaves: alice hears it, and the remaining members' nodes get the new list.
+    let out = h.room_input(
+        KEY,
+        "bob",
+        None,
+        msg("ROOM_LEAVE", json!({"roomName": "r"})),
+        T0,
+    );
+    assert_eq!(events(&out)[0].1, "ROOM_USER_LEAVE");
+    let rf = remote_frames(&out);
+    assert_eq!(rf.len(), 1);
+    assert_eq!(rf[0].0, "carol");
+    assert_eq!(
+        rf[0].3.as_ref().map(|n| n.members.clone()),
+        Some(vec!["alice".into(), "carol".into()])
+    );
+}
+
+#[test]
+fn a_member_node_keeps_its_peers_rooms_and_rehomes_them() {
+    let mut h = hub();
+    h.attach_cluster();
+    open(&mut h, 1, "alice", "t1");
+    open(&mut h, 2, "dave", "t2");
+    // The room's home (elsewhere) says alice joined: her node records the room and its
+    // members.
+    let note = RoomNote {
+        room: "r".into(),
+        sfu: false,
+        members: vec!["bob".into(), "alice".into(), "dave".into()],
+    };
+    let ev = events(&h.deliver_frames(
+        KEY,
+        "alice",
+        "ROOM_USER_JOIN",
+        vec![Frame::text("42[\"ROOM_USER_JOIN\",{}]".into())],
+        Some(note.clone()),
+    ));
+    assert_eq!(ev[0].1, "ROOM_USER_JOIN");
+    h.deliver_frames(KEY, "dave", "ROOM_USER_JOIN", Vec::new(), Some(note));
+    assert_eq!(
+        h.remote_homed_rooms(),
+        vec![(
+            KEY.to_owned(),
+            "r".to_owned(),
+            vec!["bob".into(), "alice".into(), "dave".into()]
+        )]
+    );
+    // The home died with bob: alice and dave hear bob leave, and join again quietly.
+    let out = h.home_lost(KEY, "r", &["bob".to_owned()]);
+    let mut ev = events(&out);
+    ev.sort_by_key(|e| e.0);
+    assert_eq!(
+        ev,
+        vec![
+            (
+                1,
+                "ROOM_USER_LEAVE".into(),
+                json!({"roomName": "r", "src": "bob"})
+            ),
+            (
+                2,
+                "ROOM_USER_LEAVE".into(),
+                json!({"roomName": "r", "src": "bob"})
+            ),
+        ]
+    );
+    let mut rejoins: Vec<(String, bool)> = routes(&out)
+        .into_iter()
+        .map(|r| {
+            (
+                r.peer,
+                r.rejoin && matches!(r.msg, ClientMessage::RoomJoin(_)),
+            )
+        })
+        .collect();
+    rejoins.sort();
+    assert_eq!(rejoins, vec![("alice".into(), true), ("dave".into(), true)]);
+    // alice goes: her leave goes to the room's home.
+    let out = h.disconnect(1, Disconnect::Clean, T0);
+    let r = routes(&out);
+    assert_eq!(r.len(), 1, "{out:?}");
+    assert!(matches!(r[0].msg, ClientMessage::RoomLeave(_)) && r[0].session.is_none());
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::IdFreed { peer, .. } if peer == "alice")));
+}
