@@ -16,10 +16,13 @@
 //! peers, the current work tree beside a baseline commit) in [`hub`]; `cargo xtask bench room`
 //! (mesh rooms of Rust members beside rooms of browsers: join to flowing, CPU and memory per
 //! member) in [`room`]; `cargo xtask bench sfu` (what the SFU forwards per server core, its
-//! added latency, loss and memory per subscriber track) in [`sfu`].
+//! added latency, loss and memory per subscriber track) in [`sfu`]; `cargo xtask bench cluster`
+//! (relay latency and throughput within and across cluster nodes sharing peers through Redis,
+//! and the open rate of two nodes beside one) in [`cluster`].
 
 pub(crate) mod args;
 pub(crate) mod client;
+mod cluster;
 mod data;
 mod hub;
 mod janus;
@@ -140,13 +143,15 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("hub") => return hub::run(args),
         Some("room") => return room::run(&args[1..]),
         Some("sfu") => return sfu::run(&args[1..]),
+        Some("cluster") => return cluster::run(&args[1..]),
         _ => bail!(
-            "{USAGE}\n{}\n{}\n{}\n{}\n{}",
+            "{USAGE}\n{}\n{}\n{}\n{}\n{}\n{}",
             data::USAGE,
             media::USAGE,
             hub::USAGE,
             room::USAGE,
-            sfu::USAGE
+            sfu::USAGE,
+            cluster::USAGE
         ),
     }
     let opts = Opts::parse(&args[1..])?;
@@ -574,28 +579,9 @@ async fn relay_phase(
         .map(|i| format!("relay{k}-{i:05}"))
         .collect();
     let (conns, _) = client::connect_many(srv.port, dialect, &ids, opts.concurrency, seed).await;
-    let mut streams = Vec::with_capacity(conns.len());
-    let mut failed = 0;
-    for c in conns {
-        match c {
-            Ok(ws) => streams.push(ws),
-            Err(e) => {
-                if failed == 0 {
-                    r.failed = format!("{e:#}");
-                }
-                failed += 1;
-            }
-        }
-    }
-    r.connected = streams.len();
-    if failed > 0 {
-        r.failed = format!(
-            "{failed} of {} peers failed to open; first: {}",
-            ids.len(),
-            r.failed
-        );
+    let Some(streams) = all_opened(&mut r, conns) else {
         return Ok(r);
-    }
+    };
     let load = Load {
         pairs: opts.pairs,
         inflight: k,
@@ -613,6 +599,39 @@ async fn relay_phase(
     let (cpu, stats) = pairs.finish(srv, server::clk_tck() as f64).await?;
     (r.server_cpu, r.client_cpu, r.other_cpu) = (cpu.server, cpu.client, cpu.other);
     idles.stop(Duration::from_secs(60)).await;
+    tally(&mut r, stats, opts.secs);
+    Ok(r)
+}
+
+/// The streams of `conns` if every peer opened (`r.connected` set); otherwise `None`, with
+/// `r.failed` saying how many failed and why the first did.
+fn all_opened(r: &mut RelayResult, conns: Vec<Result<client::Ws>>) -> Option<Vec<client::Ws>> {
+    let total = conns.len();
+    let mut streams = Vec::with_capacity(total);
+    let (mut failed, mut first) = (0usize, String::new());
+    for c in conns {
+        match c {
+            Ok(ws) => streams.push(ws),
+            Err(e) => {
+                if failed == 0 {
+                    first = format!("{e:#}");
+                }
+                failed += 1;
+            }
+        }
+    }
+    r.connected = streams.len();
+    if failed > 0 {
+        r.failed = format!("{failed} of {total} peers failed to open; first: {first}");
+        return None;
+    }
+    Some(streams)
+}
+
+/// Adds what the relaying peers saw (`stats`, over a window of `secs` measured seconds) to `r`:
+/// messages and their rate, the latency quantiles, wrong sources, unexpected frames and tasks
+/// that ended early. Returns every latency sample (µs, sorted), for pooling runs.
+fn tally(r: &mut RelayResult, stats: Vec<client::RelayStats>, secs: f64) -> Vec<u32> {
     let mut lat: Vec<u32> = Vec::new();
     for s in stats {
         r.received += s.received;
@@ -629,10 +648,10 @@ async fn relay_phase(
             r.first_task_error.get_or_insert(e);
         }
     }
-    r.rate = r.received as f64 / opts.secs;
+    r.rate = r.received as f64 / secs;
     let st = Stats::of(&mut lat);
     (r.p50_us, r.p99_us, r.max_us) = (st.p50, st.p99, st.max);
-    Ok(r)
+    lat
 }
 
 /// Relayed messages per second of server CPU time.

@@ -13,6 +13,9 @@
 //!   join to flowing, CPU and memory per member.
 //! - `bench sfu`: the SFU's forwarded packets per server core, added latency, loss and memory
 //!   per subscriber track.
+//! - `bench cluster`: relay latency and throughput within and across two cluster nodes sharing
+//!   peers through a real Redis, beside a node without cluster mode, and the rate two nodes
+//!   open peers at beside one.
 //! - `soak`: a churn soak of one release `peer-server` (signaling peers, mesh and SFU rooms with
 //!   media, TURN allocations) that fails if RSS, tasks or descriptors do not come back to the
 //!   baseline. Not part of `test`.
@@ -41,7 +44,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::run(&rest),
         Some("tidy") => tidy::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub | room | sfu> | soak [--scale F] | fuzz [SECONDS] | tidy>");
+            eprintln!("usage: cargo xtask <codegen [--check] | test | conformance | bench <signaling | data | media | hub | room | sfu | cluster> | soak [--scale F] | fuzz [SECONDS] | tidy>");
             bail!("unknown or missing subcommand")
         }
     }

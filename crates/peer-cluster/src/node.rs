@@ -561,6 +561,47 @@ impl Node {
         self.publish(self.keys.broadcast_channel(), msg).await
     }
 
+    /// Sends each message to its node, in order, in pipelined batches: one round trip per
+    /// [`BATCH`] messages instead of one each. A message that cannot be encoded is skipped
+    /// (logged); the error is the batch's.
+    pub async fn send_many(&self, msgs: Vec<(NodeId, NodeMessage)>) -> Result<(), ClusterError> {
+        let mut seq = self.seq.lock().await;
+        let mut msgs = msgs.into_iter().peekable();
+        while msgs.peek().is_some() {
+            let mut pipe = redis::pipe();
+            let mut sent = Vec::new();
+            for (to, msg) in msgs.by_ref().take(BATCH) {
+                let frame = Frame {
+                    from: self.id.clone(),
+                    seq: *seq + sent.len() as u64,
+                    msg,
+                };
+                match frame.encode() {
+                    Ok(bytes) => {
+                        pipe.cmd("PUBLISH")
+                            .arg(self.keys.node_channel(&to))
+                            .arg(bytes.as_ref())
+                            .ignore();
+                        sent.push(frame.msg);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cluster message not encoded"),
+                }
+            }
+            if sent.is_empty() {
+                continue;
+            }
+            let mut con = self.con.clone();
+            let _: () = self
+                .timed(within(self.config.timeout, pipe.query_async(&mut con)))
+                .await?;
+            *seq += sent.len() as u64;
+            for msg in &sent {
+                self.stats.sent(msg);
+            }
+        }
+        Ok(())
+    }
+
     async fn publish(&self, channel: String, msg: NodeMessage) -> Result<(), ClusterError> {
         let mut seq = self.seq.lock().await;
         let frame = Frame {

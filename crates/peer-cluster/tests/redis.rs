@@ -73,6 +73,18 @@ async fn ids_messages_and_liveness() {
         assert_eq!((f.from.clone(), f.seq), (node_id(1), i));
         assert_eq!(f.msg, deliver(i as u32));
     }
+    // In pipelined batches too (past one batch of 512), in order with single sends.
+    let batch: Vec<_> = (300..1300).map(|i| (b.id().clone(), deliver(i))).collect();
+    a.send_many(batch).await.unwrap();
+    a.send(b.id(), deliver(1300)).await.unwrap();
+    for i in 300..=1300u64 {
+        let f = next(&mut b_rx).await;
+        assert_eq!((f.seq, f.msg), (i, deliver(i as u32)));
+    }
+    let stats = a.stats();
+    assert_eq!(stats.sent[0], 1301);
+    assert!(stats.latency.iter().sum::<u64>() > 0);
+    assert_eq!(b.stats().received[0], 1301);
 
     // a stops: its liveness and its ids expire, and b may take them.
     assert_eq!(a.claim("k", "carol").await.unwrap(), Claim::Claimed);
@@ -81,6 +93,31 @@ async fn ids_messages_and_liveness() {
     assert_eq!(b.live_nodes().await.unwrap(), vec![node_id(2)]);
     assert_eq!(b.owner("k", "carol").await.unwrap(), None);
     assert_eq!(b.claim("k", "carol").await.unwrap(), Claim::Claimed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_claim_is_taken_over_before_it_expires() {
+    let redis = RedisProcess::start();
+    let mut slow_ids = config(&redis);
+    slow_ids.id_ttl = Duration::from_secs(30);
+    let (a, _a_rx) = Node::connect(slow_ids.clone(), node_id(7))
+        .await
+        .expect("a");
+    let (b, _b_rx) = Node::connect(slow_ids, node_id(8)).await.expect("b");
+    assert_eq!(a.claim("k", "dora").await.unwrap(), Claim::Claimed);
+    assert_eq!(a.claim_room("k", "lobby").await.unwrap(), Claim::Claimed);
+    // While a lives, its claims hold.
+    assert_eq!(
+        b.claim("k", "dora").await.unwrap(),
+        Claim::HeldBy(node_id(7))
+    );
+    // a stops renewing its liveness (900 ms): its claims, good for 30 s, pass to b.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(b.claim("k", "dora").await.unwrap(), Claim::Claimed);
+    assert_eq!(b.owner("k", "dora").await.unwrap(), Some(node_id(8)));
+    assert_eq!(b.claim_room("k", "lobby").await.unwrap(), Claim::Claimed);
+    assert_eq!(b.room_home("k", "lobby").await.unwrap(), Some(node_id(8)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -248,53 +248,6 @@ async fn rehome_rooms(shared: &Shared, node: &Node, dead: &[NodeId]) {
     }
 }
 
-/// Sends a room's message to the node of member `f.dst` (or hands it to the hub here, if the
-/// member is here after all); dropped when no node holds the member.
-async fn send_frames(shared: &Shared, node: &Node, f: RemoteFrames) {
-    let owner = match node.owner(&f.app, &f.dst).await {
-        Ok(Some(owner)) => owner,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, dst = %f.dst, "room message not sent: lookup failed");
-            return;
-        }
-    };
-    if owner == *node.id() {
-        let frames = f.frames.to_vec();
-        shared.deliver_frames(&f.app, &f.dst, f.event, frames, f.note);
-        return;
-    }
-    let note = f.note.map(|n| RoomNote {
-        room: n.room,
-        sfu: n.sfu,
-        members: n.members,
-    });
-    let frames = f
-        .frames
-        .iter()
-        .map(|frame| match frame {
-            peer_protocol::engineio::Frame::Text(b) => WireFrame {
-                binary: false,
-                data: b.clone(),
-            },
-            peer_protocol::engineio::Frame::Binary(b) => WireFrame {
-                binary: true,
-                data: b.clone(),
-            },
-        })
-        .collect();
-    let msg = NodeMessage::Frames {
-        app: f.app,
-        dst: f.dst.clone(),
-        event: f.event.to_owned(),
-        frames,
-        note,
-    };
-    if let Err(e) = node.send(&owner, msg).await {
-        tracing::warn!(error = %e, dst = %f.dst, "room message not sent");
-    }
-}
-
 /// A message from another node, for the hub.
 fn receive(shared: &Shared, msg: NodeMessage) {
     match msg {
@@ -395,19 +348,26 @@ pub async fn run(
         let shared = shared.clone();
         let node = node.clone();
         async move {
-            while let Some(out) = outbound.recv().await {
-                match out {
-                    Outbound::Relay(msg) => relay(&shared, &node, msg).await,
-                    Outbound::Room(route) => route_room(&shared, &node, route).await,
-                    Outbound::Frames(f) => send_frames(&shared, &node, f).await,
-                    // Unless the peer came back in the meantime (its claim is this node's).
-                    Outbound::Release { app, peer } if !shared.has_peer(&app, &peer) => {
-                        if let Err(e) = node.release(&app, &peer).await {
-                            tracing::debug!(error = %e, %peer, "peer id not given up");
+            let mut taken = Vec::with_capacity(BATCH);
+            let mut batch = Vec::new();
+            let mut released = Vec::new();
+            while outbound.recv_many(&mut taken, BATCH).await > 0 {
+                for out in taken.drain(..) {
+                    match out {
+                        // Relays and room messages go out in batches (one lookup round trip
+                        // and one publishing round trip for all), released ids too; a room
+                        // operation waits for what came before it, so the order holds.
+                        Outbound::Relay(_) | Outbound::Frames(_) => batch.push(out),
+                        Outbound::Release { app, peer } => released.push((app, peer)),
+                        Outbound::Room(route) => {
+                            send_batch(&shared, &node, std::mem::take(&mut batch)).await;
+                            release(&shared, &node, std::mem::take(&mut released)).await;
+                            route_room(&shared, &node, route).await;
                         }
                     }
-                    Outbound::Release { .. } => {}
                 }
+                send_batch(&shared, &node, std::mem::take(&mut batch)).await;
+                release(&shared, &node, std::mem::take(&mut released)).await;
             }
         }
     };
@@ -432,31 +392,112 @@ pub async fn run(
     tokio::join!(outgoing, incoming, renew, watch);
 }
 
-/// Sends a relayed message to the node holding its peer, or tells the sender there is none.
-async fn relay(shared: &Shared, node: &Node, msg: RemoteMessage) {
-    match node.owner(&msg.app, &msg.dst).await {
-        Ok(Some(owner)) if owner != *node.id() => {
-            let sent = node
-                .send(
-                    &owner,
-                    NodeMessage::Deliver {
-                        app: msg.app.clone(),
-                        dst: msg.dst.clone(),
-                        event: msg.event.to_owned(),
-                        body: Bytes::from(msg.body.clone()),
-                    },
-                )
-                .await;
-            if let Err(e) = sent {
-                tracing::warn!(error = %e, dst = %msg.dst, "cluster message not sent");
-                unavailable(shared, &msg);
-            }
-        }
-        Ok(_) => unavailable(shared, &msg),
+/// Messages taken from the queue at once, at most.
+const BATCH: usize = 256;
+
+/// Gives up the ids of peers gone from this node, unless they came back in the meantime
+/// (their claims are this node's again), in one pipelined batch.
+async fn release(shared: &Shared, node: &Node, ids: Vec<(String, String)>) {
+    let ids: Vec<(String, String)> = ids
+        .into_iter()
+        .filter(|(app, peer)| !shared.has_peer(app, peer))
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    if let Err(e) = node.release_all(&ids, &[]).await {
+        tracing::debug!(error = %e, "peer ids not given up");
+    }
+}
+
+/// Sends relays and room messages, in order: one pipelined lookup of their peers' nodes, then
+/// one pipelined publishing (see [`Node::send_many`]). A relay whose peer no node holds (or
+/// whose lookup or publishing failed) tells its sender; a room message for a member that turns
+/// out to be here goes to the hub.
+async fn send_batch(shared: &Shared, node: &Node, batch: Vec<Outbound>) {
+    if batch.is_empty() {
+        return;
+    }
+    let ids: Vec<(String, String)> = batch
+        .iter()
+        .map(|o| match o {
+            Outbound::Relay(m) => (m.app.clone(), m.dst.clone()),
+            Outbound::Frames(f) => (f.app.clone(), f.dst.clone()),
+            _ => (String::new(), String::new()),
+        })
+        .collect();
+    let owners = match node.owners(&ids).await {
+        Ok(o) => o,
         Err(e) => {
-            tracing::warn!(error = %e, dst = %msg.dst, "cluster lookup failed");
-            unavailable(shared, &msg);
+            tracing::warn!(error = %e, "cluster lookups failed");
+            for o in batch {
+                if let Outbound::Relay(m) = o {
+                    unavailable(shared, &m);
+                }
+            }
+            return;
         }
+    };
+    let mut sends = Vec::with_capacity(batch.len());
+    let mut senders = Vec::new();
+    for (o, owner) in batch.into_iter().zip(owners) {
+        match (o, owner) {
+            (Outbound::Relay(m), Some(owner)) if owner != *node.id() => {
+                sends.push((owner, deliver(&m)));
+                senders.push(m);
+            }
+            (Outbound::Relay(m), _) => unavailable(shared, &m),
+            (Outbound::Frames(f), Some(owner)) if owner == *node.id() => {
+                shared.deliver_frames(&f.app, &f.dst, f.event, f.frames.to_vec(), f.note);
+            }
+            (Outbound::Frames(f), Some(owner)) => sends.push((owner, frames_message(f))),
+            _ => {}
+        }
+    }
+    if let Err(e) = node.send_many(sends).await {
+        tracing::warn!(error = %e, "cluster messages not sent");
+        for m in senders {
+            unavailable(shared, &m);
+        }
+    }
+}
+
+/// A relayed message as it travels.
+fn deliver(msg: &RemoteMessage) -> NodeMessage {
+    NodeMessage::Deliver {
+        app: msg.app.clone(),
+        dst: msg.dst.clone(),
+        event: msg.event.to_owned(),
+        body: Bytes::from(msg.body.clone()),
+    }
+}
+
+/// A room's message for a member elsewhere, as it travels.
+fn frames_message(f: RemoteFrames) -> NodeMessage {
+    let frames = f
+        .frames
+        .iter()
+        .map(|frame| match frame {
+            peer_protocol::engineio::Frame::Text(b) => WireFrame {
+                binary: false,
+                data: b.clone(),
+            },
+            peer_protocol::engineio::Frame::Binary(b) => WireFrame {
+                binary: true,
+                data: b.clone(),
+            },
+        })
+        .collect();
+    NodeMessage::Frames {
+        app: f.app,
+        dst: f.dst,
+        event: f.event.to_owned(),
+        frames,
+        note: f.note.map(|n| RoomNote {
+            room: n.room,
+            sfu: n.sfu,
+            members: n.members,
+        }),
     }
 }
 

@@ -245,12 +245,33 @@ pub async fn connect_many(
     concurrency: usize,
     seed: &mut u64,
 ) -> (Vec<Result<Ws>>, Vec<u32>) {
+    connect_many_on(&[port], dialect, ids, concurrency, seed).await
+}
+
+/// [`connect_many`] over several servers: `ids[i]` opens on `ports[i % ports.len()]`, so with
+/// two ports the even-numbered ids go to the first and the odd-numbered ones to the second,
+/// all through the same `concurrency` handshakes in flight.
+pub async fn connect_many_on(
+    ports: &[u16],
+    dialect: &Dialect,
+    ids: &[String],
+    concurrency: usize,
+    seed: &mut u64,
+) -> (Vec<Result<Ws>>, Vec<u32>) {
     let tokens: Vec<String> = ids.iter().map(|_| token(seed)).collect();
+    let port_of = |i: usize| match ports.len() {
+        0 => 0,
+        n => ports[i % n],
+    };
     let timed: Vec<(Result<Ws>, Duration)> = futures::stream::iter(ids.iter().zip(tokens.iter()))
-        .map(|(id, tok)| async move {
-            let t = Instant::now();
-            let r = connect(port, dialect, id, tok, Duration::from_secs(30)).await;
-            (r, t.elapsed())
+        .enumerate()
+        .map(|(i, (id, tok))| {
+            let port = port_of(i);
+            async move {
+                let t = Instant::now();
+                let r = connect(port, dialect, id, tok, Duration::from_secs(30)).await;
+                (r, t.elapsed())
+            }
         })
         .buffered(concurrency.max(1))
         .collect()

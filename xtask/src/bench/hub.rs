@@ -480,7 +480,7 @@ const QUIET_PCT: f64 = 15.0;
 
 /// Waits, up to `limit`, for a 2-second reading in which the machine is quiet (this process does
 /// nothing meanwhile); returns the last reading (% of one core) and whether it was quiet.
-async fn wait_quiet(limit: Duration) -> Result<(f64, bool)> {
+pub(super) async fn wait_quiet(limit: Duration) -> Result<(f64, bool)> {
     let tck = server::clk_tck() as f64;
     let started = Instant::now();
     let mut last = 0.0;

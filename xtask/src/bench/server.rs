@@ -83,11 +83,23 @@ impl Server {
         name: &str,
         require_credential: bool,
     ) -> Result<Server> {
+        Self::start_peer_server_with(bin, out_dir, name, require_credential, "").await
+    }
+
+    /// [`Server::start_peer_server`] with `extra` appended to the configuration (whole TOML
+    /// sections, such as `[cluster]`).
+    pub async fn start_peer_server_with(
+        bin: &Path,
+        out_dir: &Path,
+        name: &str,
+        require_credential: bool,
+        extra: &str,
+    ) -> Result<Server> {
         let cfg = out_dir.join(format!("{name}.toml"));
         std::fs::write(
             &cfg,
             format!(
-                "listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{API_KEY}\"\nsecret = \"{SECRET}\"\nrequire_credential = {require_credential}\n[limits]\nmessages_per_second = 1000000\nmessage_burst = 1000000\n[sfu]\nmax_members_per_room = 256\n[turn]\nenabled = false\n"
+                "listen = \"127.0.0.1:0\"\n[[apps]]\nkey = \"{API_KEY}\"\nsecret = \"{SECRET}\"\nrequire_credential = {require_credential}\n[limits]\nmessages_per_second = 1000000\nmessage_burst = 1000000\n[sfu]\nmax_members_per_room = 256\n[turn]\nenabled = false\n{extra}"
             ),
         )
         .with_context(|| format!("writing {}", cfg.display()))?;

@@ -1,7 +1,8 @@
-//! The measured window of a relay run, shared by `bench signaling` and `bench hub`: ping-pong
-//! pairs relaying over a [`Window`] (a warm-up, then the measured seconds), the CPU of the server,
-//! of this process and of the rest of the machine read across the measured part, the idle peers
-//! kept open beside them, and the latency quantiles of what was relayed.
+//! The measured window of a relay run, shared by `bench signaling`, `bench hub` and `bench
+//! cluster`: ping-pong pairs relaying over a [`Window`] (a warm-up, then the measured seconds),
+//! the CPU of the servers ([`CpuMark`]), of this process and of the rest of the machine read
+//! across the measured part, the idle peers kept open beside them, and the latency quantiles of
+//! what was relayed.
 
 use super::client::{self, Clock, Dialect, RelayStats, Window, Ws};
 use super::server::{self, Server};
@@ -91,28 +92,22 @@ impl Pairs {
     /// deadline) with `tck` clock ticks per second ([`server::clk_tck`]), then collects what
     /// every peer saw (the peers have 60 s past the deadline to finish).
     pub async fn finish(self, srv: &Server, tck: f64) -> Result<(Cpu, Vec<RelayStats>)> {
-        let me = std::process::id();
+        let (cpu, _, stats) = self.finish_all(&[srv], tck).await?;
+        Ok((cpu, stats))
+    }
+
+    /// [`Pairs::finish`] with several server processes (cluster nodes, Redis): [`Cpu::server`]
+    /// is their sum, and each one's share (% of one core, in the order of `servers`) comes
+    /// beside it.
+    pub async fn finish_all(
+        self,
+        servers: &[&Server],
+        tck: f64,
+    ) -> Result<(Cpu, Vec<f64>, Vec<RelayStats>)> {
         tokio::time::sleep(self.warm).await;
-        let (s0, c0, m0, t0) = (
-            srv.cpu_ticks()?,
-            server::cpu_ticks(me)?,
-            server::machine_busy_ticks()?,
-            Instant::now(),
-        );
+        let mark = CpuMark::now(servers)?;
         tokio::time::sleep_until(self.window.deadline).await;
-        let (s1, c1, m1, el) = (
-            srv.cpu_ticks()?,
-            server::cpu_ticks(me)?,
-            server::machine_busy_ticks()?,
-            t0.elapsed().as_secs_f64(),
-        );
-        let server = cpu_pct(s0, s1, tck, el);
-        let client = cpu_pct(c0, c1, tck, el);
-        let cpu = Cpu {
-            server,
-            client,
-            other: (cpu_pct(m0, m1, tck, el) - server - client).max(0.0),
-        };
+        let (cpu, each) = mark.since(tck)?;
         let stats = tokio::time::timeout(
             Duration::from_secs(60),
             futures::future::join_all(self.tasks),
@@ -121,7 +116,54 @@ impl Pairs {
         .context("relay tasks did not finish within 60 s of the deadline")?
         .into_iter()
         .collect::<Result<_, _>>()?;
-        Ok((cpu, stats))
+        Ok((cpu, each, stats))
+    }
+}
+
+/// The CPU tick counters of some server processes, of this process and of the whole machine at
+/// one moment: [`CpuMark::since`] turns them into CPU use over the time since.
+#[derive(Debug, Clone)]
+pub struct CpuMark {
+    pids: Vec<u32>,
+    servers: Vec<u64>,
+    me: u64,
+    machine: u64,
+    at: Instant,
+}
+
+impl CpuMark {
+    /// Reads the counters of `servers`, this process and the machine now.
+    pub fn now(servers: &[&Server]) -> Result<CpuMark> {
+        let pids: Vec<u32> = servers.iter().map(|s| s.pid).collect();
+        Ok(CpuMark {
+            servers: pids
+                .iter()
+                .map(|&p| server::cpu_ticks(p))
+                .collect::<Result<_>>()?,
+            pids,
+            me: server::cpu_ticks(std::process::id())?,
+            machine: server::machine_busy_ticks()?,
+            at: Instant::now(),
+        })
+    }
+
+    /// CPU use (% of one core) from the mark until now, with `tck` clock ticks per second:
+    /// [`Cpu::server`] sums the marked servers, and each one's share follows in their order.
+    pub fn since(&self, tck: f64) -> Result<(Cpu, Vec<f64>)> {
+        let el = self.at.elapsed().as_secs_f64();
+        let mut each = Vec::with_capacity(self.pids.len());
+        for (&pid, &t0) in self.pids.iter().zip(&self.servers) {
+            each.push(cpu_pct(t0, server::cpu_ticks(pid)?, tck, el));
+        }
+        let server: f64 = each.iter().sum();
+        let client = cpu_pct(self.me, server::cpu_ticks(std::process::id())?, tck, el);
+        let machine = cpu_pct(self.machine, server::machine_busy_ticks()?, tck, el);
+        let cpu = Cpu {
+            server,
+            client,
+            other: (machine - server - client).max(0.0),
+        };
+        Ok((cpu, each))
     }
 }
 
