@@ -87,6 +87,31 @@ pub enum NodeMessage {
         /// A membership change that comes with the message.
         note: Option<RoomNote>,
     },
+    /// A client reconnecting through the sending node asks for `peer` of `app`, which the
+    /// receiving node holds, presenting `token`: if it is
+    /// the peer's, the receiver lets the peer go quietly, gives its id up and answers with a
+    /// [`NodeMessage::HandedOver`].
+    HandOver {
+        /// The app key.
+        app: String,
+        /// The peer id.
+        peer: String,
+        /// The session token the client presented.
+        token: String,
+        /// The asking node's number for this request.
+        request: u64,
+    },
+    /// The answer to a [`NodeMessage::HandOver`].
+    HandedOver {
+        /// The request answered.
+        request: u64,
+        /// Whether the peer was handed over (the token was its token).
+        ok: bool,
+        /// The peer's contacts (they hear `LEAVE` when it goes).
+        contacts: Vec<String>,
+        /// The rooms the peer is in.
+        rooms: Vec<String>,
+    },
 }
 
 /// A message with its sender and the sender's sequence number.
@@ -187,6 +212,8 @@ impl Frame {
             NodeMessage::Deliver { .. } => 1,
             NodeMessage::RoomInput { .. } => 2,
             NodeMessage::Frames { .. } => 3,
+            NodeMessage::HandOver { .. } => 4,
+            NodeMessage::HandedOver { .. } => 5,
         };
         out.put_u8(kind);
         put_str(&mut out, self.from.as_str())?;
@@ -256,6 +283,34 @@ impl Frame {
                     put_blob(&mut out, &f.data)?;
                 }
             }
+            NodeMessage::HandOver {
+                app,
+                peer,
+                token,
+                request,
+            } => {
+                put_str(&mut out, app)?;
+                put_str(&mut out, peer)?;
+                put_str(&mut out, token)?;
+                out.put_u64(*request);
+            }
+            NodeMessage::HandedOver {
+                request,
+                ok,
+                contacts,
+                rooms,
+            } => {
+                out.put_u64(*request);
+                out.put_u8(u8::from(*ok));
+                for list in [contacts, rooms] {
+                    let n =
+                        u16::try_from(list.len()).map_err(|_| EncodeError::TooLarge(list.len()))?;
+                    out.put_u16(n);
+                    for item in list {
+                        put_str(&mut out, item)?;
+                    }
+                }
+            }
         }
         if out.len() > MAX_FRAME {
             return Err(EncodeError::TooLarge(out.len()));
@@ -313,12 +368,7 @@ impl Frame {
                     0 => None,
                     k @ (1 | 2) => {
                         let room = r.string()?;
-                        let n = usize::from(r.u16()?);
-                        // Each member takes at least its 2-byte length: no more than what is left.
-                        let mut members = Vec::with_capacity(n.min(r.left() / 2));
-                        for _ in 0..n {
-                            members.push(r.string()?);
-                        }
+                        let members = r.strings()?;
                         Some(RoomNote {
                             room,
                             sfu: k == 2,
@@ -349,6 +399,28 @@ impl Frame {
                     event,
                     frames,
                     note,
+                }
+            }
+            4 => NodeMessage::HandOver {
+                app: r.string()?,
+                peer: r.string()?,
+                token: r.string()?,
+                request: r.u64()?,
+            },
+            5 => {
+                let request = r.u64()?;
+                let ok = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    other => return Err(DecodeError::UnknownType(other)),
+                };
+                let contacts = r.strings()?;
+                let rooms = r.strings()?;
+                NodeMessage::HandedOver {
+                    request,
+                    ok,
+                    contacts,
+                    rooms,
                 }
             }
             other => return Err(DecodeError::UnknownType(other)),
@@ -401,6 +473,17 @@ impl Reader<'_> {
         std::str::from_utf8(b)
             .map(str::to_owned)
             .map_err(|_| DecodeError::NotUtf8)
+    }
+
+    /// A u16 count, then that many strings.
+    fn strings(&mut self) -> Result<Vec<String>, DecodeError> {
+        let n = usize::from(self.u16()?);
+        // Each takes at least its 2-byte length: no more than what is left.
+        let mut out = Vec::with_capacity(n.min(self.left() / 2));
+        for _ in 0..n {
+            out.push(self.string()?);
+        }
+        Ok(out)
     }
 
     fn blob(&mut self) -> Result<Bytes, DecodeError> {
@@ -464,6 +547,24 @@ mod tests {
                 event: "ROOM_USER_LEAVE".into(),
                 frames: Vec::new(),
                 note: None,
+            },
+            NodeMessage::HandOver {
+                app: "k".into(),
+                peer: "bob".into(),
+                token: "t0k3n".into(),
+                request: u64::MAX,
+            },
+            NodeMessage::HandedOver {
+                request: 7,
+                ok: true,
+                contacts: vec!["alice".into(), "carol".into()],
+                rooms: vec!["lobby".into()],
+            },
+            NodeMessage::HandedOver {
+                request: 8,
+                ok: false,
+                contacts: Vec::new(),
+                rooms: Vec::new(),
             },
         ]
     }

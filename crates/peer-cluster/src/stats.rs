@@ -12,21 +12,22 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 ];
 
 /// Message kinds, as `/metrics` labels them.
-pub const KINDS: [&str; 3] = ["deliver", "room_input", "frames"];
+pub const KINDS: [&str; 4] = ["deliver", "room_input", "frames", "handover"];
 
 fn kind_index(msg: &NodeMessage) -> usize {
     match msg {
         NodeMessage::Deliver { .. } => 0,
         NodeMessage::RoomInput { .. } => 1,
         NodeMessage::Frames { .. } => 2,
+        NodeMessage::HandOver { .. } | NodeMessage::HandedOver { .. } => 3,
     }
 }
 
 /// Counters of one node's cluster link.
 #[derive(Debug, Default)]
 pub struct NodeStats {
-    sent: [AtomicU64; 3],
-    received: [AtomicU64; 3],
+    sent: [AtomicU64; 4],
+    received: [AtomicU64; 4],
     dropped: AtomicU64,
     redis_errors: AtomicU64,
     /// Per bucket of [`LATENCY_BUCKETS`], plus `+Inf`.
@@ -38,9 +39,9 @@ pub struct NodeStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     /// Messages published, by [`KINDS`].
-    pub sent: [u64; 3],
+    pub sent: [u64; 4],
     /// Messages received and decoded, by [`KINDS`].
-    pub received: [u64; 3],
+    pub received: [u64; 4],
     /// Frames received that did not decode, or found the inbox full.
     pub dropped: u64,
     /// Redis calls that failed or timed out.
@@ -119,6 +120,6 @@ mod tests {
         assert_eq!(snap.latency[12], 1);
         assert_eq!(snap.redis_errors, 2);
         assert_eq!(snap.latency_sum_us, 5_003_450);
-        assert_eq!(snap.sent, [1, 0, 0]);
+        assert_eq!(snap.sent, [1, 0, 0, 0]);
     }
 }

@@ -13,7 +13,19 @@ fn some_bytes(rng: &mut Rng, n: usize) -> Bytes {
 }
 
 fn valid(rng: &mut Rng) -> Bytes {
-    let msg = match rng.below(3) {
+    let msg = match rng.below(5) {
+        3 => NodeMessage::HandOver {
+            app: "k".into(),
+            peer: "p".into(),
+            token: "t".into(),
+            request: rng.next(),
+        },
+        4 => NodeMessage::HandedOver {
+            request: rng.next(),
+            ok: rng.chance(2),
+            contacts: (0..rng.below(3)).map(|i| format!("c{i}")).collect(),
+            rooms: (0..rng.below(3)).map(|i| format!("r{i}")).collect(),
+        },
         0 => NodeMessage::Deliver {
             app: "k".into(),
             dst: "b".into(),

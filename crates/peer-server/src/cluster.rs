@@ -248,9 +248,51 @@ async fn rehome_rooms(shared: &Shared, node: &Node, dead: &[NodeId]) {
     }
 }
 
-/// A message from another node, for the hub.
-fn receive(shared: &Shared, msg: NodeMessage) {
+/// A message from node `from`, for the hub.
+fn receive(shared: &Arc<Shared>, from: NodeId, msg: NodeMessage) {
     match msg {
+        NodeMessage::HandOver {
+            app,
+            peer,
+            token,
+            request,
+        } => {
+            let handed = shared.hand_over(&app, &peer, &token);
+            let shared = shared.clone();
+            // Answered off the incoming loop: giving the id up is a Redis round trip.
+            tokio::spawn(async move {
+                let Some(node) = shared.cluster_node() else {
+                    return;
+                };
+                if handed.is_some() {
+                    if let Err(e) = node.release(&app, &peer).await {
+                        tracing::warn!(error = %e, %peer, "handed-over id not given up");
+                    }
+                }
+                let (contacts, rooms) = handed
+                    .as_ref()
+                    .map(|h| (h.contacts.clone(), h.rooms.clone()))
+                    .unwrap_or_default();
+                let answer = NodeMessage::HandedOver {
+                    request,
+                    ok: handed.is_some(),
+                    contacts,
+                    rooms,
+                };
+                if let Err(e) = node.send(&from, answer).await {
+                    tracing::warn!(error = %e, %peer, "hand-over answer not sent");
+                }
+            });
+        }
+        NodeMessage::HandedOver {
+            request,
+            ok,
+            contacts,
+            rooms,
+        } => {
+            let imported = ok.then_some(crate::hub::Imported { contacts, rooms });
+            shared.handed_over(request, imported);
+        }
         NodeMessage::Deliver {
             app,
             dst,
@@ -375,7 +417,7 @@ pub async fn run(
         let shared = shared.clone();
         async move {
             while let Some(frame) = frames.recv().await {
-                receive(&shared, frame.msg);
+                receive(&shared, frame.from, frame.msg);
             }
         }
     };

@@ -144,7 +144,13 @@ fn new_sid() -> String {
 struct ClusterLink {
     node: Arc<peer_cluster::Node>,
     remote: tokio::sync::mpsc::Sender<crate::outbound::Outbound>,
+    /// Hand-over requests waiting for their answer, by request number.
+    handovers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Option<crate::hub::Imported>>>>,
+    next_request: AtomicU64,
 }
+
+/// How long a node waits for another to hand a peer over.
+const HANDOVER_WAIT: Duration = Duration::from_secs(2);
 
 /// Numbers for monitoring (`GET /stats` when enabled) and for tests that check nothing is left.
 #[derive(Debug, Clone, Serialize)]
@@ -218,7 +224,12 @@ impl Shared {
     ) -> tokio::sync::mpsc::Receiver<crate::outbound::Outbound> {
         let (remote, rx) = tokio::sync::mpsc::channel(crate::outbound::QUEUE);
         self.core().hub.attach_cluster();
-        self.cluster = Some(ClusterLink { node, remote });
+        self.cluster = Some(ClusterLink {
+            node,
+            remote,
+            handovers: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(1),
+        });
         rx
     }
 
@@ -509,12 +520,24 @@ impl Shared {
             }
             (_, _, id) => id.as_ref(),
         };
+        let mut imported = None;
         if let (Some(cluster), Some(app), Some(id)) = (&self.cluster, &query.api_key, wanted) {
             match cluster.node.claim(app, id).await {
                 Ok(peer_cluster::Claim::Claimed) => {}
                 Ok(peer_cluster::Claim::HeldBy(node)) => {
-                    tracing::debug!(peer = %id, %node, "peer id held by another node");
-                    held_elsewhere = true;
+                    // The client may be reconnecting through this node: the holder hands the
+                    // peer over if the token is the peer's.
+                    let handed = match &query.token {
+                        Some(token) => self.hand_over_from(cluster, &node, app, id, token).await,
+                        None => None,
+                    };
+                    match handed {
+                        Some(state) => imported = Some(state),
+                        None => {
+                            tracing::debug!(peer = %id, %node, "peer id held by another node");
+                            held_elsewhere = true;
+                        }
+                    }
                 }
                 Err(e) => {
                     // Redis away: serve the peer here rather than refuse it.
@@ -531,11 +554,77 @@ impl Shared {
             random_id,
             wants_turn: query.turn,
             held_elsewhere,
+            imported,
         };
         self.with_hub(|core| {
             core.sinks.insert(session.id, session.clone());
             core.hub.connect(request, now_ms())
         });
+    }
+
+    /// Asks node `holder` to hand `peer` over (its client reconnects here with `token`), and
+    /// claims the id once it has; `None` if it did not within [`HANDOVER_WAIT`] or the claim
+    /// went to yet another node.
+    async fn hand_over_from(
+        &self,
+        cluster: &ClusterLink,
+        holder: &peer_cluster::NodeId,
+        app: &str,
+        peer: &str,
+        token: &str,
+    ) -> Option<crate::hub::Imported> {
+        let request = cluster.next_request.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut h) = cluster.handovers.lock() {
+            h.insert(request, tx);
+        }
+        let msg = peer_cluster::NodeMessage::HandOver {
+            app: app.to_owned(),
+            peer: peer.to_owned(),
+            token: token.to_owned(),
+            request,
+        };
+        let answer = match cluster.node.send(holder, msg).await {
+            Ok(()) => tokio::time::timeout(HANDOVER_WAIT, rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Err(_) => None,
+        };
+        if let Ok(mut h) = cluster.handovers.lock() {
+            h.remove(&request);
+        }
+        let imported = answer.flatten()?;
+        match cluster.node.claim(app, peer).await {
+            Ok(peer_cluster::Claim::Claimed) => {
+                tracing::debug!(%peer, node = %holder, "peer handed over from another node");
+                Some(imported)
+            }
+            _ => None,
+        }
+    }
+
+    /// Cluster mode: another node's answer to this node's hand-over request.
+    pub fn handed_over(&self, request: u64, imported: Option<crate::hub::Imported>) {
+        let waiting = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.handovers.lock().ok()?.remove(&request));
+        if let Some(tx) = waiting {
+            let _ = tx.send(imported);
+        }
+    }
+
+    /// Cluster mode: another node asks for `peer`, whose client reconnects there with `token`
+    /// (see [`Hub::hand_over`]).
+    pub fn hand_over(&self, app: &str, peer: &str, token: &str) -> Option<crate::hub::Imported> {
+        let mut imported = None;
+        self.with_hub(|core| {
+            let (state, out) = core.hub.hand_over(app, peer, token);
+            imported = state;
+            out
+        });
+        imported
     }
 
     /// Handles one decoded engine packet from the client (any transport). Returns false when the

@@ -497,3 +497,51 @@ async fn a_room_whose_home_dies_goes_on_with_its_living_members() {
         assert_eq!(m.expect("ROOM_USER_JOIN").await.payload["src"], "hd");
     }
 }
+
+#[tokio::test]
+async fn a_client_reconnecting_through_another_node_keeps_its_id_contacts_and_rooms() {
+    let redis = RedisProcess::start();
+    let extra = format!("[cluster]\nredis = \"{}\"\n", redis.url());
+    let n1 = TestServer::start(&extra);
+    let n2 = TestServer::start(&extra);
+    let (mut x, _) = Client::open(&n1, KEY, Some("hx"), "tx").await;
+    let (mut w, _) = Client::open(&n1, KEY, Some("hw"), "tw").await;
+    let (mut z, _) = Client::open(&n2, KEY, Some("hz"), "tz").await;
+    join(&mut x, "hr", "mesh").await;
+    join(&mut w, "hr", "mesh").await;
+    x.expect("ROOM_USER_JOIN").await;
+    // z, on n2, talks to x: a contact of x's.
+    z.emit(
+        "SEND_OFFER",
+        &json!({"dst": "hx", "connectionId": "dc_1", "offer": {}}),
+    )
+    .await;
+    x.expect("OFFER").await;
+
+    // Someone else cannot take x's id through n2.
+    let mut thief = Client::connect(&n2, &format!("apiKey={KEY}&token=nope&peerId=hx")).await;
+    thief.expect_error("unavailable-id").await;
+    // x's client reconnects through n2 (a load balancer sent it there) with its token: n1
+    // hands the peer over and closes its old session.
+    let mut x2 = Client::connect(&n2, &format!("apiKey={KEY}&token=tx&peerId=hx")).await;
+    let open = x2.expect("OPEN").await;
+    assert_eq!(open.payload["peerId"], "hx");
+    assert_eq!(open.payload["resumed"], true);
+    x.expect_end().await;
+
+    // The room (its home is n1) and its contact reach it on n2.
+    w.emit("ROOM_SEND_DATA", &json!({"roomName": "hr", "data": "to x"}))
+        .await;
+    assert_eq!(x2.expect("ROOM_DATA").await.payload["data"], "to x");
+    z.emit(
+        "SEND_CANDIDATE",
+        &json!({"dst": "hx", "connectionId": "dc_1", "candidate": {}}),
+    )
+    .await;
+    assert_eq!(x2.expect("CANDIDATE").await.payload["src"], "hz");
+    // When it goes, both hear it.
+    x2.destroy().await;
+    assert_eq!(z.expect("LEAVE").await.payload, json!("hx"));
+    let left = w.expect("ROOM_USER_LEAVE").await;
+    assert_eq!(left.payload, json!({"roomName": "hr", "src": "hx"}));
+}

@@ -85,7 +85,7 @@ impl Hub {
             return self.take();
         };
         let mut replaced = None;
-        let mut resumed = false;
+        let resumed;
         match app.peers.get_mut(&peer_id) {
             Some(existing)
                 if existing.token.is_empty()
@@ -113,13 +113,16 @@ impl Hub {
                 }
             }
             None => {
+                // A peer handed over by another node resumes there as it would here.
+                resumed = req.imported.is_some();
+                let imported = req.imported.unwrap_or_default();
                 app.peers.insert(
                     peer_id.clone(),
                     Peer {
                         token,
                         session: Some(session),
-                        contacts: BTreeSet::new(),
-                        rooms: BTreeSet::new(),
+                        contacts: imported.contacts.into_iter().collect(),
+                        rooms: imported.rooms.into_iter().collect(),
                         expires_at,
                         warned: false,
                         grace_until_ms: None,
@@ -308,6 +311,46 @@ impl Hub {
             self.remove_peer(&state.app, &state.peer, now_ms);
         }
         self.take()
+    }
+
+    /// Cluster mode: the client of `peer` reconnects through another node with `token`. If
+    /// it is the peer's token, the peer leaves this node quietly (its session, if still here,
+    /// is closed; its contacts and rooms hear nothing, as it goes on elsewhere) and what this
+    /// node knew of it is returned for the other node; otherwise `None`.
+    pub fn hand_over(
+        &mut self,
+        app_key: &str,
+        peer_id: &str,
+        token: &str,
+    ) -> (Option<Imported>, Vec<Output>) {
+        let Some(app) = self.apps.get_mut(app_key) else {
+            return (None, self.take());
+        };
+        let matches = app.peers.get(peer_id).is_some_and(|p| {
+            !p.token.is_empty() && peer_auth::constant_time_eq(p.token.as_bytes(), token.as_bytes())
+        });
+        if !matches {
+            return (None, self.take());
+        }
+        let Some(peer) = app.peers.remove(peer_id) else {
+            return (None, self.take());
+        };
+        for t in [peer.grace_timer, peer.credential_timer]
+            .into_iter()
+            .flatten()
+        {
+            self.timers.cancel(t);
+        }
+        if let Some(session) = peer.session {
+            self.sessions.remove(&session);
+            self.out.push(Output::Close { session });
+        }
+        tracing::debug!(peer = %peer_id, "peer handed over to another node");
+        let imported = Imported {
+            contacts: peer.contacts.into_iter().collect(),
+            rooms: peer.rooms.into_iter().collect(),
+        };
+        (Some(imported), self.take())
     }
 
     /// Forgets a peer: leaves its rooms and tells its contacts `LEAVE`.

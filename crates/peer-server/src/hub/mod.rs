@@ -132,6 +132,18 @@ pub struct ConnectRequest {
     pub wants_turn: bool,
     /// Cluster mode: another node holds the requested id (refused as `unavailable-id`).
     pub held_elsewhere: bool,
+    /// Cluster mode: the peer was handed over by the node that held it (the client presented
+    /// its token here): it opens with what that node knew of it, as a reconnect.
+    pub imported: Option<Imported>,
+}
+
+/// What a node hands over of a peer that reconnects through another node (cluster mode).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Its contacts (they hear `LEAVE` when it goes).
+    pub contacts: Vec<String>,
+    /// The rooms it is in (it leaves them when it goes).
+    pub rooms: Vec<String>,
 }
 
 /// How the hub issues TURN credentials in `OPEN` (see [`Hub::attach_turn`]).
