@@ -1,8 +1,8 @@
 //! [`NodeMessage`]: what one node tells another, and its binary frame.
 //!
 //! A frame is `"PC"`, a version byte (1), a type byte, the sender's node id, the sender's
-//! sequence number (u64, so a receiver sees a gap after a lost message and resynchronizes), then
-//! the fields of the type. Strings are a u16 length and UTF-8; payloads (JSON text, room-data
+//! sequence number on the channel it is published on (u64, so a receiver counts the messages
+//! it lost), then the fields of the type. Strings are a u16 length and UTF-8; payloads (JSON text, room-data
 //! attachments) a u32 length and bytes. Decoding never trusts a length: every one is checked
 //! against what is left and against [`MAX_FRAME`], strings must be UTF-8, the node id must be
 //! one, and nothing may follow the last field.
@@ -119,7 +119,8 @@ pub enum NodeMessage {
 pub struct Frame {
     /// The sending node.
     pub from: NodeId,
-    /// The sender's sequence number (one counter per sender, over all its messages).
+    /// The sender's sequence number, one counter per channel it publishes on (a gap is a lost
+    /// message).
     pub seq: u64,
     /// What it says.
     pub msg: NodeMessage,

@@ -5,20 +5,22 @@
 //!   `<prefix>:nodes`;
 //! - peer ids: [`Node::claim`] (`SET NX PX`, so one node holds an id), [`Node::renew`],
 //!   [`Node::release`] (compare-and-delete), [`Node::owner`];
-//! - messages: [`Node::send`] to one node's channel, [`Node::broadcast`] to all; one lock
-//!   assigns the sequence number and publishes, so a node's messages arrive in the order it
-//!   sent them; what arrives for this node comes out of the receiver [`Node::connect`] returns,
+//! - messages: [`Node::send`] (and [`Node::send_many`], pipelined) to one node's channel,
+//!   [`Node::broadcast`] to all; one lock numbers them per channel and publishes, so a node's
+//!   messages arrive in the order it sent them, and a receiver counts the numbers it never saw
+//!   (lost while its subscription was down); what arrives for this node comes out of the receiver [`Node::connect`] returns,
 //!   decoded (a frame that does not decode is dropped and logged).
 //!
 //! The connection is `redis`'s `ConnectionManager` over RESP3: it reconnects by itself and
-//! subscribes again. Redis keeps no messages for a node that was away; the hub resynchronizes
-//! (later work). Every Redis call has a deadline ([`ClusterConfig::timeout`]).
+//! subscribes again. Redis keeps no messages for a node that was away: they are counted as
+//! lost ([`crate::stats::StatsSnapshot::lost`]), and nothing resends them (later work). Every Redis call has a deadline ([`ClusterConfig::timeout`]).
 
 use crate::keys::{Keys, NodeId};
 use crate::message::{Frame, NodeMessage};
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, PushKind, Value};
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 use tokio::sync::{mpsc, Mutex};
@@ -113,8 +115,9 @@ pub struct Node {
     keys: Keys,
     config: ClusterConfig,
     con: ConnectionManager,
-    /// The next sequence number, under the lock that also orders publishing.
-    seq: Mutex<u64>,
+    /// The next sequence number per channel (a receiver sees them one after another, so a gap
+    /// is a lost message), under the lock that also orders publishing.
+    seq: Mutex<HashMap<String, u64>>,
     stats: std::sync::Arc<crate::stats::NodeStats>,
     liveness: JoinHandle<()>,
     reader: JoinHandle<()>,
@@ -163,16 +166,24 @@ impl Node {
         let reader_stats = stats.clone();
         let reader = tokio::spawn(async move {
             let stats = reader_stats;
+            let mut gaps = crate::stats::Gaps::default();
             while let Some(push) = push_rx.recv().await {
                 if push.kind != PushKind::Message {
                     continue;
                 }
-                let Some(Value::BulkString(payload)) = push.data.get(1) else {
+                let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+                    (push.data.first(), push.data.get(1))
+                else {
                     continue;
                 };
                 match Frame::decode(&Bytes::copy_from_slice(payload)) {
                     Ok(frame) => {
                         stats.received(&frame.msg);
+                        let missed = gaps.see(&frame.from, channel, frame.seq);
+                        if missed > 0 {
+                            stats.lost(missed);
+                            tracing::warn!(from = %frame.from, missed, "cluster messages lost");
+                        }
                         if frames_tx.try_send(frame).is_err() {
                             stats.dropped();
                             tracing::warn!("cluster inbox full: a message dropped");
@@ -197,7 +208,7 @@ impl Node {
             keys,
             config,
             con,
-            seq: Mutex::new(0),
+            seq: Mutex::new(HashMap::new()),
             stats,
             liveness,
             reader,
@@ -565,23 +576,30 @@ impl Node {
     /// [`BATCH`] messages instead of one each. A message that cannot be encoded is skipped
     /// (logged); the error is the batch's.
     pub async fn send_many(&self, msgs: Vec<(NodeId, NodeMessage)>) -> Result<(), ClusterError> {
-        let mut seq = self.seq.lock().await;
+        let mut seqs = self.seq.lock().await;
         let mut msgs = msgs.into_iter().peekable();
         while msgs.peek().is_some() {
             let mut pipe = redis::pipe();
             let mut sent = Vec::new();
+            // The batch's numbers, kept only once it is published.
+            let mut next = HashMap::new();
             for (to, msg) in msgs.by_ref().take(BATCH) {
+                let channel = self.keys.node_channel(&to);
+                let seq = *next
+                    .entry(channel.clone())
+                    .or_insert_with(|| seqs.get(&channel).copied().unwrap_or(0));
                 let frame = Frame {
                     from: self.id.clone(),
-                    seq: *seq + sent.len() as u64,
+                    seq,
                     msg,
                 };
                 match frame.encode() {
                     Ok(bytes) => {
                         pipe.cmd("PUBLISH")
-                            .arg(self.keys.node_channel(&to))
+                            .arg(&channel)
                             .arg(bytes.as_ref())
                             .ignore();
+                        next.insert(channel, seq + 1);
                         sent.push(frame.msg);
                     }
                     Err(e) => tracing::warn!(error = %e, "cluster message not encoded"),
@@ -594,7 +612,7 @@ impl Node {
             let _: () = self
                 .timed(within(self.config.timeout, pipe.query_async(&mut con)))
                 .await?;
-            *seq += sent.len() as u64;
+            seqs.extend(next);
             for msg in &sent {
                 self.stats.sent(msg);
             }
@@ -603,10 +621,11 @@ impl Node {
     }
 
     async fn publish(&self, channel: String, msg: NodeMessage) -> Result<(), ClusterError> {
-        let mut seq = self.seq.lock().await;
+        let mut seqs = self.seq.lock().await;
+        let seq = seqs.get(&channel).copied().unwrap_or(0);
         let frame = Frame {
             from: self.id.clone(),
-            seq: *seq,
+            seq,
             msg,
         };
         let bytes = frame
@@ -616,11 +635,11 @@ impl Node {
         let _: i64 = self
             .timed(within(
                 self.config.timeout,
-                con.publish(channel, bytes.as_ref()),
+                con.publish(&channel, bytes.as_ref()),
             ))
             .await?;
         self.stats.sent(&frame.msg);
-        *seq += 1;
+        seqs.insert(channel, seq + 1);
         Ok(())
     }
 }

@@ -29,6 +29,7 @@ pub struct NodeStats {
     sent: [AtomicU64; 4],
     received: [AtomicU64; 4],
     dropped: AtomicU64,
+    lost: AtomicU64,
     redis_errors: AtomicU64,
     /// Per bucket of [`LATENCY_BUCKETS`], plus `+Inf`.
     latency: [AtomicU64; 13],
@@ -44,6 +45,9 @@ pub struct StatsSnapshot {
     pub received: [u64; 4],
     /// Frames received that did not decode, or found the inbox full.
     pub dropped: u64,
+    /// Messages other nodes sent this node that never arrived (gaps in their sequence
+    /// numbers: published while this node's subscription was down, say).
+    pub lost: u64,
     /// Redis calls that failed or timed out.
     pub redis_errors: u64,
     /// Redis calls per latency bucket (not cumulative), the last one `+Inf`.
@@ -63,6 +67,10 @@ impl NodeStats {
 
     pub(crate) fn dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn lost(&self, n: u64) {
+        self.lost.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A Redis call that took `took`; `ok` false if it failed.
@@ -89,6 +97,7 @@ impl NodeStats {
             sent: self.sent.each_ref().map(load),
             received: self.received.each_ref().map(load),
             dropped: load(&self.dropped),
+            lost: load(&self.lost),
             redis_errors: load(&self.redis_errors),
             latency: self.latency.each_ref().map(load),
             latency_sum_us: load(&self.latency_sum_us),
@@ -96,10 +105,59 @@ impl NodeStats {
     }
 }
 
+/// Senders and channels a [`Gaps`] remembers at most; past it, it starts over (a gap is then
+/// missed, not invented).
+const MAX_SENDERS: usize = 4096;
+
+/// The last sequence number seen from each sender on each channel, to count what went
+/// missing: a sender numbers its messages per channel from 0, one after another.
+#[derive(Debug, Default)]
+pub(crate) struct Gaps {
+    last: std::collections::HashMap<(crate::NodeId, Vec<u8>), u64>,
+}
+
+impl Gaps {
+    /// `seq` arrived from `from` on `channel`: how many before it never did.
+    pub(crate) fn see(&mut self, from: &crate::NodeId, channel: &[u8], seq: u64) -> u64 {
+        if self.last.len() >= MAX_SENDERS {
+            self.last.clear();
+        }
+        let key = (from.clone(), channel.to_vec());
+        let missed = match self.last.get(&key) {
+            Some(prev) if seq > prev + 1 => seq - prev - 1,
+            _ => 0,
+        };
+        if self.last.get(&key).is_none_or(|prev| seq > *prev) {
+            self.last.insert(key, seq);
+        }
+        missed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn gaps_are_counted_per_sender_and_channel() {
+        let (a, b) = (
+            crate::NodeId::from_random([1; 16]),
+            crate::NodeId::from_random([2; 16]),
+        );
+        let mut g = Gaps::default();
+        assert_eq!(g.see(&a, b"to:x", 0), 0);
+        assert_eq!(g.see(&a, b"to:x", 1), 0);
+        // Another channel, another sender: their own sequences.
+        assert_eq!(g.see(&a, b"all", 0), 0);
+        assert_eq!(g.see(&b, b"to:x", 7), 0);
+        // Two of a's messages on to:x went missing.
+        assert_eq!(g.see(&a, b"to:x", 4), 2);
+        assert_eq!(g.see(&a, b"to:x", 5), 0);
+        // A late or repeated one changes nothing.
+        assert_eq!(g.see(&a, b"to:x", 3), 0);
+        assert_eq!(g.see(&a, b"to:x", 6), 0);
+    }
 
     #[test]
     fn calls_land_in_their_buckets() {

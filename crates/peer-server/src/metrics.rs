@@ -257,6 +257,12 @@ pub fn render(shared: &Shared) -> String {
         );
         counter(
             &mut r,
+            "cluster_messages_lost",
+            "Messages other nodes sent this one that never arrived (gaps in their sequence numbers).",
+            c.lost,
+        );
+        counter(
+            &mut r,
             "cluster_redis_errors",
             "Redis calls that failed or timed out.",
             c.redis_errors,
