@@ -187,8 +187,17 @@ impl Backend {
                 },
                 Some(ev) = internal.recv() => match ev {
                     Internal::Input(input) => self.core.handle(input, Instant::now()),
+                    Internal::Session(member, serial, input)
+                        if self.session_serial(&member) == Some(serial) =>
+                    {
+                        self.core.handle(input, Instant::now())
+                    }
+                    Internal::Session(member, ..) => {
+                        tracing::debug!(peer = %member.peer, "event of an ended SFU session dropped");
+                        Vec::new()
+                    }
                     Internal::Offer(member, serial, _, _)
-                        if self.sessions.get(&member).map(|(s, _)| *s) != Some(serial) =>
+                        if self.session_serial(&member) != Some(serial) =>
                     {
                         tracing::debug!(peer = %member.peer, "offer of a replaced SFU session dropped");
                         Vec::new()
@@ -210,8 +219,11 @@ impl Backend {
                         });
                         Vec::new()
                     }
-                    Internal::Forwarder(track, member, local) => {
-                        self.forwarders.insert(track, (member, local));
+                    Internal::Forwarder(serial, track, member, local) => {
+                        // A forwarder of an ended session would stay here for good.
+                        if self.session_serial(&member) == Some(serial) {
+                            self.forwarders.insert(track, (member, local));
+                        }
                         Vec::new()
                     }
                 },
@@ -230,6 +242,11 @@ impl Backend {
             let _ = s.try_send(Cmd::Close);
         }
         self.engine.close().await;
+    }
+
+    /// The number of the member's session, if it has one.
+    fn session_serial(&self, member: &MemberKey) -> Option<u64> {
+        self.sessions.get(member).map(|(s, _)| *s)
     }
 
     fn emit(&self, event: SfuEvent) {

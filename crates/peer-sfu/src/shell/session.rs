@@ -9,6 +9,8 @@
 //! - Downstream: one sendonly section per forwarded track; a track that goes is made inactive
 //!   (webrtc 0.17.2 never reuses a section). Each sender's RTCP is read: PLI and FIR become
 //!   keyframe requests for the core; NACKs are answered by the stack's responder.
+//! - Every task a session starts is in its [`Tasks`]: a removed track's reader is aborted with
+//!   it, and all of them when the session ends, before its connection is closed (once).
 
 use crate::core::{Input, MemberKey};
 use crate::plan::{Kind, OfferPlan, TrackId};
@@ -16,10 +18,12 @@ use crate::sdp::answer_problem;
 use crate::shell::loss::LossTargets;
 use crate::shell::stats::Counters;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 use webrtc::api::API;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::peer_connection::configuration::RTCConfiguration;
@@ -57,15 +61,81 @@ pub(crate) enum Cmd {
     Close,
 }
 
-/// What a session tells the backend.
+/// What a session tells the backend. The `u64` is the session's number: what a session that
+/// was closed or replaced says is dropped (it could reach the backend after the member left,
+/// or joined again under the same key).
 pub(crate) enum Internal {
-    /// An input for the core.
+    /// An input for the core from the backend itself.
     Input(Input),
+    /// An input for the core from a member's session.
+    Session(MemberKey, u64, Input),
     /// An offer is ready: send it as `SFU_OFFER`.
-    /// (The number is the session's: an offer of a session that was replaced is dropped.)
     Offer(MemberKey, u64, String, BTreeMap<String, String>),
     /// An upstream track's forwarding track; `Input::TrackArrived` follows.
-    Forwarder(TrackId, MemberKey, Arc<TrackLocalStaticRTP>),
+    Forwarder(u64, TrackId, MemberKey, Arc<TrackLocalStaticRTP>),
+}
+
+/// The tasks of one session: its upstream tracks' readers, its forwarded tracks' feedback
+/// readers. [`Tasks::end`] aborts those still running and refuses new ones, so that none
+/// outlives the session, whatever webrtc does: an `RTCRtpSender::read_rtcp` that is not
+/// waiting at the moment its sender stops (a `Notify::notify_waiters`, which wakes only the
+/// waiters already there) may never return, holding the sender and, through it, the closed
+/// connection's transports and interceptors.
+#[derive(Clone, Default)]
+pub(crate) struct Tasks(Arc<Mutex<TaskSet>>);
+
+#[derive(Default)]
+struct TaskSet {
+    ended: bool,
+    running: Vec<AbortHandle>,
+}
+
+impl Tasks {
+    fn set(&self) -> MutexGuard<'_, TaskSet> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Spawns `task`, unless the session ended; the handle aborts it alone.
+    pub(crate) fn spawn<F>(&self, task: F) -> Option<AbortHandle>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut set = self.set();
+        if set.ended {
+            return None;
+        }
+        set.running.retain(|h| !h.is_finished());
+        let handle = tokio::spawn(task).abort_handle();
+        set.running.push(handle.clone());
+        Some(handle)
+    }
+
+    /// Whether the session ended.
+    pub(crate) fn ended(&self) -> bool {
+        self.set().ended
+    }
+
+    /// Ends the session's tasks: those running are aborted, later ones never start.
+    pub(crate) fn end(&self) {
+        let running = {
+            let mut set = self.set();
+            set.ended = true;
+            std::mem::take(&mut set.running)
+        };
+        for h in running {
+            h.abort();
+        }
+    }
+
+    /// Tasks not finished yet.
+    #[cfg(test)]
+    fn running(&self) -> usize {
+        self.set()
+            .running
+            .iter()
+            .filter(|h| !h.is_finished())
+            .count()
+    }
 }
 
 /// What every member's session shares: the track id counter and the SFU's counters.
@@ -92,25 +162,34 @@ pub(crate) async fn start(
             .map_err(|e| format!("cannot create the SFU connection: {e}"))?,
     );
     for kind in [RTPCodecType::Audio, RTPCodecType::Video] {
-        pc.add_transceiver_from_kind(
-            kind,
-            Some(RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Recvonly,
-                send_encodings: Vec::new(),
-            }),
-        )
-        .await
-        .map_err(|e| format!("cannot add the upstream sections: {e}"))?;
+        let added = pc
+            .add_transceiver_from_kind(
+                kind,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    send_encodings: Vec::new(),
+                }),
+            )
+            .await;
+        if let Err(e) = added {
+            close(&pc, &member).await;
+            return Err(format!("cannot add the upstream sections: {e}"));
+        }
     }
-    let closed = Arc::new(AtomicBool::new(false));
+    let tasks = Tasks::default();
+    let serial = shared.serial;
     let upstream: Arc<Mutex<HashMap<TrackId, u32>>> = Arc::default();
     let counters = shared.counters.clone();
     {
         let member = member.clone();
         let internal = internal.clone();
-        let closed = closed.clone();
+        let tasks = tasks.clone();
         let upstream = upstream.clone();
         pc.on_track(Box::new(move |track, receiver, _| {
+            // A track that arrives as the session ends gets nothing.
+            if tasks.ended() {
+                return Box::pin(async {});
+            }
             // Past the member's track limit nothing is created for a track (the core would
             // not forward it either): no forwarding track, no reader tasks.
             if upstream.lock().map(|u| u.len() >= max_tracks).unwrap_or(true) {
@@ -130,18 +209,23 @@ pub(crate) async fn start(
             if let Ok(mut u) = upstream.lock() {
                 u.insert(id, track.ssrc());
             }
-            let _ = internal.send(Internal::Forwarder(id, member.clone(), local.clone()));
-            let _ = internal.send(Internal::Input(Input::TrackArrived(
-                member.clone(),
+            let _ = internal.send(Internal::Forwarder(
+                serial,
                 id,
-                kind,
-            )));
+                member.clone(),
+                local.clone(),
+            ));
+            let _ = internal.send(Internal::Session(
+                member.clone(),
+                serial,
+                Input::TrackArrived(member.clone(), id, kind),
+            ));
             // RTCP from the publisher (sender reports): read so that receiver reports carry
             // their timing.
-            tokio::spawn(async move { while receiver.read_rtcp().await.is_ok() {} });
-            let (member, internal, closed) = (member.clone(), internal.clone(), closed.clone());
+            tasks.spawn(async move { while receiver.read_rtcp().await.is_ok() {} });
+            let (member, internal) = (member.clone(), internal.clone());
             let counters = shared.counters.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let mut errors = 0u32;
                 loop {
                     match track.read_rtp().await {
@@ -161,14 +245,15 @@ pub(crate) async fn start(
                         }
                         Err(e) => {
                             errors += 1;
-                            if closed.load(Ordering::Relaxed) || errors > 64 {
+                            if errors > 64 {
                                 tracing::debug!(peer = %member.peer, error = %e, "upstream track ended");
                                 break;
                             }
                         }
                     }
                 }
-                let _ = internal.send(Internal::Input(Input::TrackEnded(member, id)));
+                let ended = Input::TrackEnded(member.clone(), id);
+                let _ = internal.send(Internal::Session(member, serial, ended));
             });
             Box::pin(async {})
         }));
@@ -176,16 +261,17 @@ pub(crate) async fn start(
     {
         let member = member.clone();
         let internal = internal.clone();
-        let closed = closed.clone();
+        let tasks = tasks.clone();
         let weak = Arc::downgrade(&pc);
         pc.on_peer_connection_state_change(Box::new(move |state| {
-            if state == RTCPeerConnectionState::Connected && !closed.load(Ordering::Relaxed) {
-                let _ = internal.send(Internal::Input(Input::Connected(member.clone())));
+            if state == RTCPeerConnectionState::Connected && !tasks.ended() {
+                let up = Input::Connected(member.clone());
+                let _ = internal.send(Internal::Session(member.clone(), serial, up));
             }
             if let (RTCPeerConnectionState::Connected, Some(loss)) = (state, lossy.clone()) {
                 // Tests only: this member's address joins the loss injector's targets.
                 let weak = weak.clone();
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     let Some(pc) = weak.upgrade() else { return };
                     let pair = pc
                         .dtls_transport()
@@ -205,24 +291,22 @@ pub(crate) async fn start(
             if matches!(
                 state,
                 RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
-            ) && !closed.load(Ordering::Relaxed)
+            ) && !tasks.ended()
             {
-                let _ = internal.send(Internal::Input(Input::SessionFailed(
-                    member.clone(),
-                    format!("the SFU connection {state}"),
-                )));
+                let failed =
+                    Input::SessionFailed(member.clone(), format!("the SFU connection {state}"));
+                let _ = internal.send(Internal::Session(member.clone(), serial, failed));
             }
             Box::pin(async {})
         }));
     }
     let (tx, rx) = mpsc::channel(CMD_CAPACITY);
-    let serial = shared.serial;
     tokio::spawn(run(
         Run {
             pc,
             member,
             internal,
-            closed,
+            tasks,
             upstream,
             counters,
             serial,
@@ -237,31 +321,47 @@ struct Run {
     pc: Arc<RTCPeerConnection>,
     member: MemberKey,
     internal: mpsc::UnboundedSender<Internal>,
-    closed: Arc<AtomicBool>,
+    tasks: Tasks,
     upstream: Arc<Mutex<HashMap<TrackId, u32>>>,
     counters: Arc<Counters>,
     serial: u64,
 }
 
-/// The session's command loop.
+/// A forwarded track's sender and the task reading its RTCP.
+type Downstream = (Arc<RTCRtpSender>, Option<AbortHandle>);
+
+/// The session's command loop. It ends on `Cmd::Close` or when the backend drops its queue
+/// (the member left, or the backend ended); then the session's tasks end and its connection
+/// is closed.
 async fn run(r: Run, mut cmds: mpsc::Receiver<Cmd>) {
     let Run {
         pc,
         member,
         internal,
-        closed,
+        tasks,
         upstream,
         counters,
         serial,
     } = r;
-    let mut senders: HashMap<TrackId, Arc<RTCRtpSender>> = HashMap::new();
+    let mut senders: HashMap<TrackId, Downstream> = HashMap::new();
     let fail = |why: String| {
-        let _ = internal.send(Internal::Input(Input::SessionFailed(member.clone(), why)));
+        let failed = Input::SessionFailed(member.clone(), why);
+        let _ = internal.send(Internal::Session(member.clone(), serial, failed));
     };
     while let Some(cmd) = cmds.recv().await {
         match cmd {
             Cmd::Offer(plan, locals) => {
-                match offer(&pc, &plan, locals, &mut senders, &internal).await {
+                match offer(
+                    &pc,
+                    &plan,
+                    locals,
+                    &mut senders,
+                    &tasks,
+                    &internal,
+                    (&member, serial),
+                )
+                .await
+                {
                     Ok(sdp) => {
                         let _ = internal.send(Internal::Offer(
                             member.clone(),
@@ -284,8 +384,8 @@ async fn run(r: Run, mut cmds: mpsc::Receiver<Cmd>) {
                 };
                 match applied {
                     Ok(()) => {
-                        let _ =
-                            internal.send(Internal::Input(Input::AnswerApplied(member.clone())));
+                        let applied = Input::AnswerApplied(member.clone());
+                        let _ = internal.send(Internal::Session(member.clone(), serial, applied));
                     }
                     Err(e) => fail(format!("the SFU answer was refused: {e}")),
                 }
@@ -315,7 +415,12 @@ async fn run(r: Run, mut cmds: mpsc::Receiver<Cmd>) {
             Cmd::Close => break,
         }
     }
-    closed.store(true, Ordering::Relaxed);
+    tasks.end();
+    close(&pc, &member).await;
+}
+
+/// Closes a session's connection (once: the command loop's end, or a failed start).
+async fn close(pc: &RTCPeerConnection, member: &MemberKey) {
     if let Err(e) = pc.close().await {
         tracing::debug!(peer = %member.peer, error = %e, "closing an SFU connection");
     }
@@ -326,12 +431,18 @@ async fn offer(
     pc: &Arc<RTCPeerConnection>,
     plan: &OfferPlan,
     locals: Vec<(TrackId, Arc<TrackLocalStaticRTP>)>,
-    senders: &mut HashMap<TrackId, Arc<RTCRtpSender>>,
+    senders: &mut HashMap<TrackId, Downstream>,
+    tasks: &Tasks,
     internal: &mpsc::UnboundedSender<Internal>,
+    (member, serial): (&MemberKey, u64),
 ) -> Result<String, String> {
     let gone: Vec<TrackId> = senders.keys().filter(|t| !plan.has(**t)).copied().collect();
     for t in gone {
-        if let Some(sender) = senders.remove(&t) {
+        if let Some((sender, reader)) = senders.remove(&t) {
+            // Its reader may miss the sender's stop (see `Tasks`): it ends here.
+            if let Some(reader) = reader {
+                reader.abort();
+            }
             let _ = pc.remove_track(&sender).await;
         }
     }
@@ -351,8 +462,14 @@ async fn offer(
             .await
             .map_err(|e| format!("cannot add a forwarded track: {e}"))?;
         let sender = transceiver.sender().await;
-        tokio::spawn(read_feedback(sender.clone(), t, internal.clone()));
-        senders.insert(t, sender);
+        let reader = tasks.spawn(read_feedback(
+            sender.clone(),
+            t,
+            internal.clone(),
+            member.clone(),
+            serial,
+        ));
+        senders.insert(t, (sender, reader));
     }
     let offer = pc
         .create_offer(None)
@@ -375,6 +492,8 @@ async fn read_feedback(
     sender: Arc<RTCRtpSender>,
     track: TrackId,
     internal: mpsc::UnboundedSender<Internal>,
+    member: MemberKey,
+    serial: u64,
 ) {
     // At most one request per 100 ms goes to the backend: a subscriber's PLI flood costs the
     // backend nothing (the core throttles per track again, at 500 ms).
@@ -389,10 +508,17 @@ async fn read_feedback(
         }
         last = Some(tokio::time::Instant::now());
         if internal
-            .send(Internal::Input(Input::KeyframeWanted(track)))
+            .send(Internal::Session(
+                member.clone(),
+                serial,
+                Input::KeyframeWanted(track),
+            ))
             .is_err()
         {
             break;
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
