@@ -15,33 +15,42 @@
 //!   `--concurrency` handshakes in flight, against the node without cluster mode, against
 //!   cluster node 1 alone and against both cluster nodes (peers alternating between them);
 //!   then held `--hold` seconds while the CPU the fleet spends on them is read, and closed;
-//! - **room fan-out across nodes** ([`Phase::Room`]): not built yet; it comes once rooms
-//!   spanning nodes are finished (work in progress in `crates/`). `--phases room` is refused.
+//! - **room fan-out across nodes** ([`Phase::Room`]): for each `--room-sizes` M, one mesh room
+//!   of M members ([`RoomSetup`]): all on the node without cluster mode, all on cluster node 1,
+//!   and half on node 1 and half on node 2 with the room's home on node 1 (its first joiner).
+//!   One member sends ~200-byte `ROOM_SEND_DATA` messages carrying their send time at
+//!   `--room-rate` per second (the home's first member; in the split room also, in a run of its
+//!   own, a member on node 2, whose messages go to the home and back), and every other member
+//!   records the one-way latency of each `ROOM_DATA` it gets ([`room_member`]). Deliveries per
+//!   second, lost deliveries, and the latency p50 / p99 / max of the receivers on each node;
 //!
 //! Each of `--rounds` rounds runs every phase, the order of the setups reversed every other
 //! round; before each measurement the bench waits up to `--wait-quiet` seconds for the
 //! machine to be quiet (the hub bench's rule). The figures are pooled over the rounds. The
 //! report (markdown, also `target/bench/cluster.md`) gives the cross-node/same-node latency
-//! ratios and the two-node/one-node open rate ratios beside the issue's goals ([`LATENCY_GOAL`],
-//! [`OPEN_GOAL`]), computed from this run's figures.
+//! ratios (of relayed messages and of room data) and the two-node/one-node open rate ratios
+//! beside the issue's goals ([`LATENCY_GOAL`], [`OPEN_GOAL`]), computed from this run's figures.
 
 use super::args::Args;
-use super::client::{self, Clock, Dialect};
+use super::client::{self, Clock, Dialect, Window, Ws};
 use super::server::{self, Server};
-use super::window::{Cpu, CpuMark, IdlePeers, Load, Pairs, Stats};
+use super::window::{self, Cpu, CpuMark, IdlePeers, Load, Pairs, Stats};
 use super::{ms, publish, report_header, verdict, RelayResult};
 use crate::util::root;
 use anyhow::{bail, Context, Result};
+use futures::{SinkExt, StreamExt};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
 
 /// Usage of `cargo xtask bench cluster`.
-pub const USAGE: &str = "usage: cargo xtask bench cluster [--quick] [--phases relay,open] \
-[--loads 1x1,100x1,100x8] [--secs S] [--warmup S] [--open-peers N] [--hold S] [--rounds N] \
-[--concurrency N] [--wait-quiet S] [--no-build] [--client-threads N]";
+pub const USAGE: &str = "usage: cargo xtask bench cluster [--quick] [--phases relay,open,room] \
+[--loads 1x1,100x1,100x8] [--secs S] [--warmup S] [--open-peers N] [--hold S] \
+[--room-sizes 4,16] [--room-rate R] [--rounds N] [--concurrency N] [--wait-quiet S] [--no-build] \
+[--client-threads N]";
 
 /// The issue's goal for relayed messages between nodes.
 pub const LATENCY_GOAL: &str = "cross-node relay costs at most 2x the same-node latency";
@@ -66,12 +75,9 @@ enum Phase {
     Relay,
     /// Peers opened per second: the node without cluster mode, one cluster node, two.
     Open,
-    /// Room fan-out across nodes: mesh room members split over the two cluster nodes, their
-    /// `ROOM_DATA` fanned out. **Not built yet**: it waits for rooms spanning nodes to be
-    /// finished, and [`Opts::parse`] refuses it. To add it, write a `room_run` beside
-    /// [`relay_run`] and [`open_run`] (the [`Fleet`] already has both nodes and Redis), call
-    /// it from [`measure_all`]'s match on the phase, keep its runs in [`Runs`] and give them a
-    /// section of [`report`] in place of the "not built yet" line.
+    /// Room fan-out: one member's `ROOM_DATA` fanned out to a mesh room's other members, on
+    /// the node without cluster mode, on one cluster node, and split over the two cluster
+    /// nodes ([`RoomSetup`], [`room_run`]).
     Room,
 }
 
@@ -90,29 +96,46 @@ impl Phase {
 /// Options of one run.
 #[derive(Debug, Clone)]
 struct Opts {
+    /// The phases, in the order they run in each round.
     phases: Vec<Phase>,
     /// Relay loads as (pairs, messages in flight per pair).
     loads: Vec<(usize, usize)>,
+    /// Seconds measured per relay and room run.
     secs: f64,
+    /// Seconds of warm-up before them.
     warmup: f64,
+    /// Peers opened per open run.
     open_peers: usize,
+    /// Seconds the opened peers are held.
     hold: f64,
+    /// Members of the room of each room run.
+    room_sizes: Vec<usize>,
+    /// `ROOM_SEND_DATA` messages the room's sender sends per second.
+    room_rate: f64,
+    /// Rounds of every phase.
     rounds: usize,
+    /// Handshakes in flight while peers open.
     concurrency: usize,
+    /// Seconds to wait, at most, for a quiet machine before each measurement.
     wait_quiet: f64,
+    /// Whether to build the release `peer-server` first.
     build: bool,
+    /// Worker threads of the load generator's runtime.
     client_threads: usize,
 }
 
 impl Opts {
+    /// The options of `args` (after `cluster`), checked.
     fn parse(args: &[String]) -> Result<Opts> {
         let mut o = Opts {
-            phases: vec![Phase::Relay, Phase::Open],
+            phases: vec![Phase::Relay, Phase::Open, Phase::Room],
             loads: vec![(1, 1), (100, 1), (100, 8)],
             secs: 5.0,
             warmup: 1.0,
             open_peers: 10_000,
             hold: 6.0,
+            room_sizes: vec![4, 16],
+            room_rate: 200.0,
             rounds: 3,
             concurrency: 200,
             wait_quiet: 60.0,
@@ -127,6 +150,7 @@ impl Opts {
             o.warmup = 0.5;
             o.open_peers = 1000;
             o.hold = 2.0;
+            o.room_sizes = vec![4];
             o.rounds = 1;
             o.wait_quiet = 10.0;
         }
@@ -153,6 +177,8 @@ impl Opts {
                 "--warmup" => o.warmup = a.parse()?,
                 "--open-peers" => o.open_peers = a.parse()?,
                 "--hold" => o.hold = a.parse()?,
+                "--room-sizes" => o.room_sizes = a.list()?,
+                "--room-rate" => o.room_rate = a.parse()?,
                 "--rounds" => o.rounds = a.parse()?,
                 "--concurrency" => o.concurrency = a.parse()?,
                 "--wait-quiet" => o.wait_quiet = a.parse()?,
@@ -160,14 +186,14 @@ impl Opts {
                 _ => return Err(a.unknown()),
             }
         }
-        if o.phases.contains(&Phase::Room) {
-            bail!(
-                "phase room (room fan-out across nodes) is not built yet: it waits for rooms \
-spanning nodes to be finished; use --phases relay,open"
-            );
-        }
         if o.phases.is_empty() {
-            bail!("--phases needs at least one of relay, open");
+            bail!("--phases needs at least one of relay, open, room");
+        }
+        if o.room_sizes.is_empty() || o.room_sizes.iter().any(|m| !(2..=100).contains(m)) {
+            bail!("--room-sizes needs members in 2..=100 (the servers' max_room_members)");
+        }
+        if !(o.room_rate >= 1.0 && o.room_rate <= 10_000.0) {
+            bail!("--room-rate must be in [1, 10000] messages per second");
         }
         if o.loads.is_empty()
             || o.loads
@@ -194,7 +220,8 @@ spanning nodes to be finished; use --phases relay,open"
     /// The most peers open at once (what the open-files limit must allow).
     fn peak_peers(&self) -> usize {
         let relay = self.loads.iter().map(|&(p, _)| 2 * p).max().unwrap_or(0);
-        relay.max(self.open_peers)
+        let room = self.room_sizes.iter().copied().max().unwrap_or(0);
+        relay.max(self.open_peers).max(room)
     }
 }
 
@@ -483,6 +510,21 @@ async fn redis_calls(port: u16) -> Result<Calls> {
         .context("Redis INFO timed out")?
 }
 
+/// Redis's command counters across the measured part of a window (read beside the CPU): from
+/// `warm` from now until `deadline`, counted in a task of its own.
+fn count_redis(
+    port: u16,
+    warm: Duration,
+    deadline: tokio::time::Instant,
+) -> tokio::task::JoinHandle<Result<Calls>> {
+    tokio::spawn(async move {
+        tokio::time::sleep(warm).await;
+        let before = redis_calls(port).await?;
+        tokio::time::sleep_until(deadline).await;
+        Ok(redis_calls(port).await?.since(&before))
+    })
+}
+
 /// Where a relay run's pairs are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RelaySetup {
@@ -568,6 +610,75 @@ impl OpenSetup {
     }
 }
 
+/// Where a room run's members are, and which one sends. Member `i` opens on
+/// `ports()[i % ports().len()]` ([`client::connect_many_on`]), and member 0 joins first, so the
+/// room's home is the first port's node; in the split setups the even-numbered members are on
+/// cluster node 1 and the odd-numbered ones on node 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoomSetup {
+    /// All members on the node without cluster mode.
+    Single,
+    /// All members on cluster node 1.
+    SameNode,
+    /// Half the members on node 1 (the home, where the sender is), half on node 2.
+    Split,
+    /// As [`RoomSetup::Split`], the sender a member on node 2: its messages go to the home
+    /// and back.
+    SplitRemoteSender,
+}
+
+impl RoomSetup {
+    /// Every setup, in the order of the report.
+    const ALL: [RoomSetup; 4] = [
+        RoomSetup::Single,
+        RoomSetup::SameNode,
+        RoomSetup::Split,
+        RoomSetup::SplitRemoteSender,
+    ];
+
+    /// The setup's name in the report.
+    fn label(self) -> &'static str {
+        match self {
+            RoomSetup::Single => "one node, no cluster",
+            RoomSetup::SameNode => "cluster, all on node 1",
+            RoomSetup::Split => "cluster, half on node 2, sender on node 1 (home)",
+            RoomSetup::SplitRemoteSender => "cluster, half on node 2, sender on node 2",
+        }
+    }
+
+    /// The ports the members open on, in turn.
+    fn ports(self, f: &Fleet) -> Vec<u16> {
+        match self {
+            RoomSetup::Single => vec![f.single.port],
+            RoomSetup::SameNode => vec![f.nodes[0].port],
+            RoomSetup::Split | RoomSetup::SplitRemoteSender => {
+                vec![f.nodes[0].port, f.nodes[1].port]
+            }
+        }
+    }
+
+    /// The member that sends: 0 (the home's first member), or 1 (on node 2).
+    fn sender(self) -> usize {
+        match self {
+            RoomSetup::SplitRemoteSender => 1,
+            _ => 0,
+        }
+    }
+
+    /// The node of member `i`: 0 (node 1, or the node without cluster mode) or 1 (node 2).
+    fn node_of(self, i: usize) -> usize {
+        match self {
+            RoomSetup::Split | RoomSetup::SplitRemoteSender => i % 2,
+            _ => 0,
+        }
+    }
+
+    /// Whether the members are on cluster nodes.
+    fn cluster(self) -> bool {
+        self != RoomSetup::Single
+    }
+}
+
 /// CPU use over a measured span, % of one core.
 #[derive(Debug, Default, Clone, Copy)]
 struct Use {
@@ -598,6 +709,21 @@ impl Use {
             load: cpu.client,
             other: cpu.other,
         }
+    }
+
+    /// The mean of `uses` (Redis's over those that have it); zero without any.
+    fn mean<'a>(uses: impl ExactSizeIterator<Item = &'a Use>) -> Use {
+        let n = uses.len().max(1) as f64;
+        let mut m = Use::default();
+        for u in uses {
+            m.nodes += u.nodes / n;
+            if let Some(x) = u.redis {
+                m.redis = Some(m.redis.unwrap_or(0.0) + x / n);
+            }
+            m.load += u.load / n;
+            m.other += u.other / n;
+        }
+        m
     }
 
     fn total(&self) -> f64 {
@@ -664,11 +790,57 @@ impl OpenRun {
     }
 }
 
+/// One room measurement.
+#[derive(Debug, Default)]
+struct RoomRun {
+    /// The round it was measured in.
+    round: usize,
+    /// Members of the room.
+    size: usize,
+    /// Where the members were (`None` only in a default value).
+    setup: Option<RoomSetup>,
+    /// Seconds measured.
+    secs: f64,
+    /// Messages the sender sent inside the window.
+    sent: u64,
+    /// Members that receive (all but the sender).
+    receivers: usize,
+    /// Deliveries of those messages, all receivers together.
+    received: u64,
+    /// Their one-way latencies (µs): of the receivers on node 1 (or the node without cluster
+    /// mode), and of those on node 2.
+    lat: [Vec<u32>; 2],
+    /// CPU use across the measured part.
+    cpu: Use,
+    /// Redis commands run during the measured window, by name (cluster setups).
+    redis_calls: Calls,
+    /// Why the run did not measure (members that failed to open or join).
+    failed: Option<String>,
+    /// Member tasks that ended early.
+    task_errors: usize,
+    /// Why the first of them did.
+    first_task_error: Option<String>,
+    /// Frames that were none of room data, membership or keepalive answers.
+    unexpected: u64,
+    /// The first few of them, clipped.
+    samples: Vec<String>,
+    /// Whether the machine was quiet before it; if not, how busy (% of a core).
+    busy_before: Option<f64>,
+}
+
+impl RoomRun {
+    /// Deliveries expected: every message sent in the window to every receiver.
+    fn expected(&self) -> u64 {
+        self.sent * self.receivers as u64
+    }
+}
+
 /// Everything measured.
 #[derive(Debug, Default)]
 struct Runs {
     relay: Vec<RelayRun>,
     open: Vec<OpenRun>,
+    room: Vec<RoomRun>,
     problems: Vec<String>,
 }
 
@@ -761,10 +933,46 @@ async fn measure_all(fleet: &mut Fleet, opts: &Opts) -> Runs {
                         }
                     }
                 }
-                // Refused by `Opts::parse`; see `Phase::Room`.
-                Phase::Room => runs
-                    .problems
-                    .push("room fan-out across nodes is not built yet".into()),
+                Phase::Room => {
+                    for &size in &opts.room_sizes {
+                        for setup in in_round_order(&RoomSetup::ALL, round) {
+                            let busy = quiet_or_busy(opts).await;
+                            eprintln!("== round {round}: room of {size}, {}", setup.label());
+                            let tag = next_tag();
+                            match room_run(
+                                fleet, setup, size, opts, &dialect, clock, &mut seed, &tag,
+                            )
+                            .await
+                            {
+                                Ok(mut r) => {
+                                    r.round = round;
+                                    r.busy_before = busy;
+                                    let mut lat = r.lat.clone();
+                                    let on = lat.each_mut().map(|l| Stats::of(l));
+                                    eprintln!(
+                                        "   {} of {} delivered; p50 {} / {} ms, p99 {} / {} ms (node 1 / node 2)",
+                                        r.received,
+                                        r.expected(),
+                                        ms(on[0].p50),
+                                        ms(on[1].p50),
+                                        ms(on[0].p99),
+                                        ms(on[1].p99)
+                                    );
+                                    runs.room.push(r);
+                                }
+                                Err(e) => runs.problems.push(format!(
+                                    "round {round}, room of {size}, {}: {e:#}",
+                                    setup.label()
+                                )),
+                            }
+                            let dead = fleet.dead();
+                            if !dead.is_empty() {
+                                runs.problems.extend(dead);
+                                break 'rounds;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -830,19 +1038,12 @@ async fn relay_run(
     };
     let pairs = Pairs::start(load, &mut streams.into_iter(), &ids, dialect, clock)?;
     let procs = fleet.procs(setup.cluster());
-    // Redis's command counters across the measured part, read beside the CPU.
     let counted = setup.cluster().then(|| {
-        let (port, warm, deadline) = (
+        count_redis(
             fleet.redis.port,
             Duration::from_secs_f64(load.warmup),
             pairs.window.deadline,
-        );
-        tokio::spawn(async move {
-            tokio::time::sleep(warm).await;
-            let before = redis_calls(port).await?;
-            tokio::time::sleep_until(deadline).await;
-            Ok::<_, anyhow::Error>(redis_calls(port).await?.since(&before))
-        })
+        )
     });
     let (cpu, each, stats) = pairs.finish_all(&procs, server::clk_tck() as f64).await?;
     if let Some(task) = counted {
@@ -925,6 +1126,307 @@ async fn open_run(
     Ok(r)
 }
 
+/// Receivers wait this long past the window's end for the sender's end marker.
+const ROOM_DRAIN: Duration = Duration::from_secs(10);
+
+/// How long a member may take to hear its own `ROOM_USER_JOIN`.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The size of a sent `ROOM_SEND_DATA` frame, in bytes.
+const ROOM_FRAME_BYTES: usize = 200;
+
+/// The key of the send stamp (16 digits, µs on the bench's [`Clock`]) inside room data.
+const ROOM_STAMP: &str = "\"ts\":\"";
+
+/// The data of the sender's last message, after the window: receivers stop on it.
+const ROOM_END: &str = "{\"end\":true}";
+
+/// Latency samples kept per member, at most.
+const MAX_ROOM_SAMPLES: usize = 2_000_000;
+
+/// One room measurement: `size` members opened as `setup` places them, joined one after the
+/// other (member 0 first, making its node the room's home) to a fresh mesh room; then the
+/// setup's sender sends at `--room-rate` over a window of `--warmup` and `--secs` seconds while
+/// the others record what they get ([`room_member`]), and the CPU of the setup's processes and
+/// Redis's commands are read across the measured part.
+#[allow(clippy::too_many_arguments)]
+async fn room_run(
+    fleet: &Fleet,
+    setup: RoomSetup,
+    size: usize,
+    opts: &Opts,
+    dialect: &Arc<Dialect>,
+    clock: Clock,
+    seed: &mut u64,
+    tag: &str,
+) -> Result<RoomRun> {
+    let ids: Vec<String> = (0..size).map(|i| format!("{tag}-{i:03}")).collect();
+    let mut run = RoomRun {
+        size,
+        setup: Some(setup),
+        secs: opts.secs,
+        receivers: size - 1,
+        ..Default::default()
+    };
+    let (conns, _) =
+        client::connect_many_on(&setup.ports(fleet), dialect, &ids, opts.concurrency, seed).await;
+    let mut opened = RelayResult::default();
+    let Some(mut streams) = super::all_opened(&mut opened, conns) else {
+        run.failed = Some(opened.failed);
+        return Ok(run);
+    };
+    let room: Arc<str> = format!("{tag}-room").into();
+    for (ws, id) in streams.iter_mut().zip(&ids) {
+        if let Err(e) = join_room(ws, &room, id).await {
+            run.failed = Some(format!("{id} did not join: {e:#}"));
+            return Ok(run);
+        }
+    }
+    let warm = Duration::from_secs_f64(opts.warmup);
+    let window = window::window(clock, warm, Duration::from_secs_f64(opts.secs));
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let rate = (i == setup.sender()).then_some(opts.room_rate);
+            tokio::spawn(room_member(
+                ws,
+                dialect.clone(),
+                room.clone(),
+                rate,
+                clock,
+                window,
+            ))
+        })
+        .collect();
+    let procs = fleet.procs(setup.cluster());
+    let counted = setup
+        .cluster()
+        .then(|| count_redis(fleet.redis.port, warm, window.deadline));
+    let (cpu, each) =
+        window::cpu_over(&procs, warm, window.deadline, server::clk_tck() as f64).await?;
+    run.cpu = Use::of(cpu, &each, setup.cluster());
+    if let Some(task) = counted {
+        run.redis_calls = task.await??;
+    }
+    let done = tokio::time::timeout(
+        ROOM_DRAIN + Duration::from_secs(10),
+        futures::future::join_all(tasks),
+    )
+    .await
+    .context("room members did not finish within 20 s of the window's end")?;
+    let mut socks = Vec::with_capacity(size);
+    for (i, d) in done.into_iter().enumerate() {
+        let (ws, st) = d?;
+        socks.push(ws);
+        run.sent += st.sent;
+        run.received += st.received;
+        run.lat[setup.node_of(i)].extend_from_slice(&st.lat);
+        run.unexpected += st.unexpected;
+        for x in st.samples {
+            if run.samples.len() < 3 {
+                run.samples.push(x);
+            }
+        }
+        if let Some(e) = st.error {
+            run.task_errors += 1;
+            run.first_task_error.get_or_insert(e);
+        }
+    }
+    futures::future::join_all(socks.iter_mut().map(|ws| async move {
+        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+    }))
+    .await;
+    Ok(run)
+}
+
+/// Joins `id` (open on `ws`) to the mesh room `room` and waits for its own `ROOM_USER_JOIN`
+/// (other frames read meanwhile are dropped).
+async fn join_room(ws: &mut Ws, room: &str, id: &str) -> Result<()> {
+    let join = format!(r#"42["ROOM_JOIN",{{"roomName":"{room}","roomType":"mesh"}}]"#);
+    let me = format!(r#""src":"{id}""#);
+    let work = async {
+        ws.send(Message::text(join)).await?;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let f = t.as_str();
+                    if f.starts_with(r#"42["ROOM_USER_JOIN""#) && f.contains(&me) {
+                        return Ok(());
+                    }
+                    if f.starts_with(r#"42["ERROR""#) {
+                        bail!("refused: {}", client::clip(f));
+                    }
+                }
+                Some(Ok(Message::Close(c))) => bail!("server closed: {c:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).context("read"),
+                None => bail!("connection ended"),
+            }
+        }
+    };
+    tokio::time::timeout(JOIN_TIMEOUT, work)
+        .await
+        .map_err(|_| anyhow::anyhow!("no ROOM_USER_JOIN within {JOIN_TIMEOUT:?}"))?
+}
+
+/// A `ROOM_SEND_DATA` frame of [`ROOM_FRAME_BYTES`] for `room`, its data stamped `stamp_us`.
+fn room_data_frame(room: &str, stamp_us: u64) -> String {
+    let head = format!(
+        r#"42["ROOM_SEND_DATA",{{"roomName":"{room}","data":{{"ts":"{stamp_us:016}","pad":""#
+    );
+    let tail = r#""}}]"#;
+    let pad = ROOM_FRAME_BYTES.saturating_sub(head.len() + tail.len());
+    format!("{head}{}{tail}", "x".repeat(pad))
+}
+
+/// What a frame a room member got is.
+#[derive(Debug, PartialEq, Eq)]
+enum RoomFrame {
+    /// Room data sent at this stamp.
+    Data(u64),
+    /// The sender's end marker ([`ROOM_END`]).
+    End,
+    /// A membership message or a keepalive answer.
+    Ignored,
+    /// Anything else.
+    Unexpected,
+}
+
+impl RoomFrame {
+    /// Reads `frame`; errors on room data without a stamp.
+    fn of(frame: &str) -> Result<RoomFrame> {
+        if frame.starts_with(r#"42["ROOM_DATA""#) {
+            if frame.contains(&format!("\"data\":{ROOM_END}")) {
+                return Ok(RoomFrame::End);
+            }
+            let at = frame
+                .find(ROOM_STAMP)
+                .with_context(|| format!("room data without a stamp: {}", client::clip(frame)))?
+                + ROOM_STAMP.len();
+            let stamp = frame
+                .get(at..at + 16)
+                .and_then(|d| d.parse().ok())
+                .with_context(|| format!("bad room data stamp: {}", client::clip(frame)))?;
+            Ok(RoomFrame::Data(stamp))
+        } else if frame.starts_with(r#"42["ROOM_USER_JOIN""#)
+            || frame.starts_with(r#"42["ROOM_USER_LEAVE""#)
+            || frame == "3"
+        {
+            Ok(RoomFrame::Ignored)
+        } else {
+            Ok(RoomFrame::Unexpected)
+        }
+    }
+}
+
+/// What one room member saw.
+#[derive(Debug, Default)]
+struct MemberStats {
+    /// Messages it sent inside the window (the sender).
+    sent: u64,
+    /// Messages sent inside the window that it got.
+    received: u64,
+    /// Their one-way latencies (µs).
+    lat: Vec<u32>,
+    /// Frames that were neither room data, membership messages nor keepalive answers.
+    unexpected: u64,
+    /// The first few of them, clipped.
+    samples: Vec<String>,
+    /// Why it ended early, if it did.
+    error: Option<String>,
+}
+
+/// One member of a room run: with `rate`, the sender (messages at that rate from now until
+/// the window's deadline, then the end marker); without, a receiver, recording the one-way
+/// latency of each message sent inside the window until the end marker (or [`ROOM_DRAIN`]
+/// past the deadline). Both read all they get and send the dialect's keepalive. Gives the
+/// connection back, open.
+async fn room_member(
+    mut ws: Ws,
+    dialect: Arc<Dialect>,
+    room: Arc<str>,
+    rate: Option<f64>,
+    clock: Clock,
+    window: Window,
+) -> (Ws, MemberStats) {
+    let mut st = MemberStats::default();
+    if let Err(e) = room_loop(&mut ws, &dialect, &room, rate, clock, window, &mut st).await {
+        st.error = Some(format!("{e:#}"));
+    }
+    (ws, st)
+}
+
+/// The loop of [`room_member`].
+async fn room_loop(
+    ws: &mut Ws,
+    dialect: &Dialect,
+    room: &str,
+    rate: Option<f64>,
+    clock: Clock,
+    window: Window,
+    st: &mut MemberStats,
+) -> Result<()> {
+    let (ka, period) = dialect.keepalive();
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let sender = rate.is_some();
+    let mut sends = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.unwrap_or(1.0)));
+    let hard = window.deadline + ROOM_DRAIN;
+    loop {
+        let m = tokio::select! {
+            biased;
+            _ = tokio::time::sleep_until(window.deadline), if sender => {
+                let end = format!(r#"42["ROOM_SEND_DATA",{{"roomName":"{room}","data":{ROOM_END}}}]"#);
+                ws.send(Message::text(end)).await?;
+                return Ok(());
+            }
+            _ = tokio::time::sleep_until(hard) => {
+                bail!("no end marker within {ROOM_DRAIN:?} of the window's end")
+            }
+            _ = keepalive.tick() => {
+                ws.send(Message::text(ka)).await?;
+                continue;
+            }
+            _ = sends.tick(), if sender => {
+                let now = clock.now_us();
+                ws.send(Message::text(room_data_frame(room, now))).await?;
+                if (window.start_us..window.end_us).contains(&now) {
+                    st.sent += 1;
+                }
+                continue;
+            }
+            m = ws.next() => m,
+        };
+        let text = match m {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(c))) => bail!("server closed: {c:?}"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e).context("read"),
+            None => bail!("connection ended"),
+        };
+        let now = clock.now_us();
+        match RoomFrame::of(text.as_str())? {
+            RoomFrame::Data(stamp) => {
+                if (window.start_us..window.end_us).contains(&stamp) {
+                    st.received += 1;
+                    if st.lat.len() < MAX_ROOM_SAMPLES {
+                        st.lat
+                            .push(u32::try_from(now.saturating_sub(stamp)).unwrap_or(u32::MAX));
+                    }
+                }
+            }
+            RoomFrame::End if !sender => return Ok(()),
+            RoomFrame::End | RoomFrame::Ignored => {}
+            RoomFrame::Unexpected => {
+                st.unexpected += 1;
+                if st.samples.len() < 3 {
+                    st.samples.push(client::clip(text.as_str()));
+                }
+            }
+        }
+    }
+}
+
 /// Relay runs of one load and setup, pooled over the rounds.
 #[derive(Debug, Default)]
 struct RelayPool {
@@ -948,15 +1450,7 @@ fn pool_relay(runs: &Runs, load: (usize, usize), setup: RelaySetup) -> Option<Re
     }
     let n = sel.len() as f64;
     let mut lat: Vec<u32> = sel.iter().flat_map(|r| r.lat.iter().copied()).collect();
-    let mut cpu = Use::default();
-    for r in &sel {
-        cpu.nodes += r.cpu.nodes / n;
-        if let Some(x) = r.cpu.redis {
-            cpu.redis = Some(cpu.redis.unwrap_or(0.0) + x / n);
-        }
-        cpu.load += r.cpu.load / n;
-        cpu.other += r.cpu.other / n;
-    }
+    let cpu = Use::mean(sel.iter().map(|r| &r.cpu));
     let mut calls = Calls::default();
     for r in &sel {
         calls.add(&r.redis_calls);
@@ -1024,6 +1518,8 @@ fn pool_open(runs: &Runs, setup: OpenSetup) -> Option<OpenPool> {
         runs: sel.len(),
         took: Stats::of(&mut took),
         held: sel.iter().map(|r| r.held).min().unwrap_or(0),
+        cpu_open: Use::mean(sel.iter().map(|r| &r.cpu_open)),
+        cpu_held: Use::mean(sel.iter().map(|r| &r.cpu_held)),
         ..Default::default()
     };
     for r in &sel {
@@ -1033,16 +1529,90 @@ fn pool_open(runs: &Runs, setup: OpenSetup) -> Option<OpenPool> {
         p.redis_calls.add(&r.redis_calls);
         p.nodes_kib += r.nodes_kib / n;
         p.redis_kib += r.redis_kib / n;
-        for (to, from) in [(&mut p.cpu_open, r.cpu_open), (&mut p.cpu_held, r.cpu_held)] {
-            to.nodes += from.nodes / n;
-            if let Some(x) = from.redis {
-                to.redis = Some(to.redis.unwrap_or(0.0) + x / n);
-            }
-            to.load += from.load / n;
-            to.other += from.other / n;
-        }
     }
     Some(p)
+}
+
+/// Room runs of one size and setup, pooled over the rounds.
+#[derive(Debug, Default)]
+struct RoomPool {
+    /// Runs pooled.
+    runs: usize,
+    /// Messages sent per second (the sender's rate kept).
+    sent_rate: f64,
+    /// Deliveries per second, all receivers together.
+    rate: f64,
+    /// Latency of the receivers on node 1 (or the node without cluster mode), and on node 2.
+    on: [Stats; 2],
+    /// Deliveries expected ([`RoomRun::expected`]), summed.
+    expected: u64,
+    /// Deliveries received, summed.
+    received: u64,
+    /// Mean CPU use across the measured parts.
+    cpu: Use,
+    /// Redis calls per message sent.
+    redis_per_msg: String,
+    /// Task errors and unexpected frames, or "none".
+    problems: String,
+}
+
+impl RoomPool {
+    /// Lost deliveries: expected − received, or the surplus when more came than expected.
+    fn lost(&self) -> String {
+        if self.received > self.expected {
+            format!("{} extra", self.received - self.expected)
+        } else {
+            (self.expected - self.received).to_string()
+        }
+    }
+}
+
+/// The room runs of `size` and `setup` that measured, pooled; `None` without any.
+fn pool_room(runs: &Runs, size: usize, setup: RoomSetup) -> Option<RoomPool> {
+    let sel: Vec<&RoomRun> = runs
+        .room
+        .iter()
+        .filter(|r| r.size == size && r.setup == Some(setup) && r.failed.is_none())
+        .collect();
+    if sel.is_empty() {
+        return None;
+    }
+    let secs: f64 = sel.iter().map(|r| r.secs).sum::<f64>().max(1e-9);
+    let on = [0, 1].map(|node| {
+        let mut lat: Vec<u32> = sel
+            .iter()
+            .flat_map(|r| r.lat[node].iter().copied())
+            .collect();
+        Stats::of(&mut lat)
+    });
+    let mut calls = Calls::default();
+    for r in &sel {
+        calls.add(&r.redis_calls);
+    }
+    let sent: u64 = sel.iter().map(|r| r.sent).sum();
+    let received: u64 = sel.iter().map(|r| r.received).sum();
+    let (errors, unexpected) = sel
+        .iter()
+        .fold((0, 0), |(e, u), r| (e + r.task_errors, u + r.unexpected));
+    Some(RoomPool {
+        runs: sel.len(),
+        sent_rate: sent as f64 / secs,
+        rate: received as f64 / secs,
+        on,
+        expected: sel.iter().map(|r| r.expected()).sum(),
+        received,
+        cpu: Use::mean(sel.iter().map(|r| &r.cpu)),
+        redis_per_msg: if setup.cluster() {
+            calls.per(sent as f64)
+        } else {
+            "—".into()
+        },
+        problems: if errors + unexpected as usize == 0 {
+            "none".into()
+        } else {
+            format!("{errors} task errors, {unexpected} unexpected frames")
+        },
+    })
 }
 
 /// `a / b` as `1.23x`, or a dash.
@@ -1102,10 +1672,9 @@ Took {:.1} minutes.\n",
     if opts.phases.contains(&Phase::Open) {
         open_section(&mut md, opts, runs);
     }
-    let _ = writeln!(
-        md,
-        "## Room fan-out across nodes\n\nNot built yet: the phase comes once rooms spanning nodes are finished (`--phases room` is refused).\n"
-    );
+    if opts.phases.contains(&Phase::Room) {
+        room_section(&mut md, opts, runs);
+    }
     let mut notes = runs.problems.clone();
     for r in &runs.relay {
         let at = format!(
@@ -1160,6 +1729,46 @@ Took {:.1} minutes.\n",
             notes.push(format!(
                 "{at}: the rest of the machine (other processes, the kernel's loopback work) used {:.0}% of a core while opening",
                 r.cpu_open.other
+            ));
+        }
+    }
+    for r in &runs.room {
+        let at = format!(
+            "round {}, room of {}, {}",
+            r.round,
+            r.size,
+            r.setup.map(RoomSetup::label).unwrap_or("?")
+        );
+        if let Some(f) = &r.failed {
+            notes.push(format!("{at}: not measured: {f}"));
+        }
+        if let Some(e) = &r.first_task_error {
+            notes.push(format!(
+                "{at}: {} member task(s) ended early; first: {e}",
+                r.task_errors
+            ));
+        }
+        for s in &r.samples {
+            notes.push(format!("{at}: unexpected frame `{s}`"));
+        }
+        if r.failed.is_none() && r.received != r.expected() {
+            notes.push(format!(
+                "{at}: {} deliveries expected ({} messages x {} receivers), {} received",
+                r.expected(),
+                r.sent,
+                r.receivers,
+                r.received
+            ));
+        }
+        if let Some(b) = r.busy_before {
+            notes.push(format!(
+                "{at}: the machine was busy before it ({b:.0}% of a core)"
+            ));
+        }
+        if r.cpu.other > 25.0 {
+            notes.push(format!(
+                "{at}: the rest of the machine (other processes, the kernel's loopback work) used {:.0}% of a core during the window",
+                r.cpu.other
             ));
         }
     }
@@ -1488,6 +2097,184 @@ hold (column \"held\"), but the limit is not cheap to reach from here: the load 
     );
 }
 
+/// `p50 / p99 / max` of `s` in ms, or a dash without samples.
+fn lat_cell(s: &Stats) -> String {
+    if s.n == 0 {
+        "—".into()
+    } else {
+        format!("{} / {} / {}", ms(s.p50), ms(s.p99), ms(s.max))
+    }
+}
+
+/// The room fan-out section: a row per size and setup, then the across-node receivers' latency
+/// against the same-node room's, beside [`LATENCY_GOAL`].
+fn room_section(md: &mut String, opts: &Opts, runs: &Runs) {
+    let _ = writeln!(
+        md,
+        "## Room fan-out across nodes\n\nOne mesh room of M members per run, the members opened and joined one after the \
+other, member 0 first (so the room's home is its node). One member sends {ROOM_FRAME_BYTES}-byte `ROOM_SEND_DATA` \
+frames carrying their send time at {:.0} messages/s, {:.1} s of warm-up then {:.1} s measured; every other member \
+records the one-way latency of each `ROOM_DATA` it gets (sender → server(s) → receiver, on this process's clock), \
+and after the window the sender's end marker tells the receivers to stop (they wait up to {} s for it). Expected \
+deliveries: the messages sent in the window times the M − 1 receivers; lost = expected − received. Setups: all \
+members on the node without cluster mode; all on cluster node 1; the even-numbered members (the sender, member 0, \
+joined first: the home) on node 1 and the odd-numbered ones on node 2; the same split with member 1, on node 2, \
+sending (its messages go to the home, which sends them on to the members on node 1 and back to those on node 2). \
+Latency is given separately for the receivers on node 1 (or the node without cluster mode) and on node 2. CPU as in \
+the relay section; Redis calls per message: every command Redis ran in the window divided by the messages sent.\n",
+        opts.room_rate,
+        opts.warmup,
+        opts.secs,
+        ROOM_DRAIN.as_secs()
+    );
+    let _ = writeln!(
+        md,
+        "| members | setup | sent msgs/s | **deliveries/s** | receivers on node 1: p50 / p99 / max (ms) | receivers on node 2: p50 / p99 / max (ms) | lost (of expected) | CPU nodes / Redis / load gen / other | Redis calls per message sent | problems |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for &size in &opts.room_sizes {
+        for setup in RoomSetup::ALL {
+            let Some(p) = pool_room(runs, size, setup) else {
+                let _ = writeln!(
+                    md,
+                    "| {size} | {} | — | — | — | — | — | — | — | not measured |",
+                    setup.label()
+                );
+                continue;
+            };
+            let _ = writeln!(
+                md,
+                "| {size} | {} | {:.0} | **{:.0}** | {} | {} | {} (of {}) | {} | {} | {}{} |",
+                setup.label(),
+                p.sent_rate,
+                p.rate,
+                lat_cell(&p.on[0]),
+                lat_cell(&p.on[1]),
+                p.lost(),
+                p.expected,
+                p.cpu.cell(),
+                p.redis_per_msg,
+                p.problems,
+                if p.runs < opts.rounds {
+                    format!(" ({} of {} rounds)", p.runs, opts.rounds)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n### Room data across nodes against the same node\n\nThe reference is the room with all members on cluster node 1. \
+Sender on node 1: its messages cross to the receivers on node 2 once (home → node 2). Sender on node 2: to the \
+receivers on node 1 once (node 2 → home), to the other receivers on node 2 twice (node 2 → home → node 2).\n\n\
+| members | sender | receivers (hops between nodes) | across / same node, p50 | across / same node, p99 | goal: {LATENCY_GOAL} (the relay goal, applied to room data) | cluster same node / no cluster: p50, p99 |\n|---|---|---|---|---|---|---|"
+    );
+    for &size in &opts.room_sizes {
+        let pool = |s: RoomSetup| pool_room(runs, size, s);
+        let (single, same, split, remote) = (
+            pool(RoomSetup::Single),
+            pool(RoomSetup::SameNode),
+            pool(RoomSetup::Split),
+            pool(RoomSetup::SplitRemoteSender),
+        );
+        let lat = |p: &Option<RoomPool>, node: usize, f: fn(&Stats) -> u32| -> f64 {
+            p.as_ref()
+                .map(|p| &p.on[node])
+                .filter(|s| s.n > 0)
+                .map(|s| f64::from(f(s)))
+                .unwrap_or(f64::NAN)
+        };
+        let p50: fn(&Stats) -> u32 = |s| s.p50;
+        let p99: fn(&Stats) -> u32 = |s| s.p99;
+        let rows = [
+            ("node 1 (home)", "on node 2 (1)", &split, 1),
+            ("node 2", "on node 1 (1)", &remote, 0),
+            ("node 2", "on node 2 (2)", &remote, 1),
+        ];
+        for (i, (sender, receivers, p, node)) in rows.into_iter().enumerate() {
+            let (r50, r99) = (
+                lat(p, node, p50) / lat(&same, 0, p50),
+                lat(p, node, p99) / lat(&same, 0, p99),
+            );
+            let goal = if r50.is_finite() && r99.is_finite() {
+                format!(
+                    "{} (p50 {r50:.2}x, p99 {r99:.2}x; at most {LATENCY_GOAL_RATIO:.1}x)",
+                    verdict(r50 <= LATENCY_GOAL_RATIO && r99 <= LATENCY_GOAL_RATIO)
+                )
+            } else {
+                "not measured".into()
+            };
+            let reference = if i == 0 {
+                format!(
+                    "{}, {}",
+                    times(lat(&same, 0, p50), lat(&single, 0, p50)),
+                    times(lat(&same, 0, p99), lat(&single, 0, p99))
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                md,
+                "| {size} | {sender} | {receivers} | **{}** | **{}** | {goal} | {reference} |",
+                times(lat(p, node, p50), lat(&same, 0, p50)),
+                times(lat(p, node, p99), lat(&same, 0, p99)),
+            );
+        }
+    }
+    if opts.rounds > 1 {
+        let _ = writeln!(
+            md,
+            "\nPer round:\n\n| round | members | setup | deliveries/s | node 1 p50 / p99 (ms) | node 2 p50 / p99 (ms) | lost |\n|---|---|---|---|---|---|---|"
+        );
+        for r in runs.room.iter().filter(|r| r.failed.is_none()) {
+            let mut lat = r.lat.clone();
+            let on = lat.each_mut().map(|l| Stats::of(l));
+            let cell = |s: &Stats| {
+                if s.n == 0 {
+                    "—".to_string()
+                } else {
+                    format!("{} / {}", ms(s.p50), ms(s.p99))
+                }
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.0} | {} | {} | {} |",
+                r.round,
+                r.size,
+                r.setup.map(RoomSetup::label).unwrap_or("?"),
+                r.received as f64 / r.secs.max(1e-9),
+                cell(&on[0]),
+                cell(&on[1]),
+                r.expected() as i64 - r.received as i64
+            );
+        }
+    }
+    let saturated: Vec<String> = opts
+        .room_sizes
+        .iter()
+        .flat_map(|&size| RoomSetup::ALL.map(|s| (size, s)))
+        .filter_map(|(size, s)| {
+            let p = pool_room(runs, size, s)?;
+            (p.cpu.total() > 90.0 * cores()).then(|| {
+                format!(
+                    "room of {size}, {} ({:.0}% of {:.0}%)",
+                    s.label(),
+                    p.cpu.total(),
+                    100.0 * cores()
+                )
+            })
+        })
+        .collect();
+    if !saturated.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nThe machine was CPU-saturated during: {}; latency there includes waiting for a core.",
+            saturated.join("; ")
+        );
+    }
+    let _ = writeln!(md);
+}
+
 /// `redis-server`'s version, e.g. `7.0.15`.
 fn redis_version() -> String {
     let v = super::capture(peer_testkit::redis::REDIS_SERVER, &["--version"]);
@@ -1508,9 +2295,17 @@ mod tests {
     #[test]
     fn options_parse_and_validate() {
         let o = Opts::parse(&[]).expect("defaults");
-        assert_eq!(o.phases, vec![Phase::Relay, Phase::Open]);
+        assert_eq!(o.phases, vec![Phase::Relay, Phase::Open, Phase::Room]);
         assert_eq!(o.loads, vec![(1, 1), (100, 1), (100, 8)]);
+        assert_eq!((o.room_sizes.clone(), o.room_rate), (vec![4, 16], 200.0));
         assert_eq!(o.peak_peers(), 10_000);
+        let r = Opts::parse(&args(
+            "--phases room,relay --room-sizes 2,8,100 --room-rate 50 --open-peers 10",
+        ))
+        .expect("room options");
+        assert_eq!(r.phases, vec![Phase::Room, Phase::Relay]);
+        assert_eq!((r.room_sizes.clone(), r.room_rate), (vec![2, 8, 100], 50.0));
+        assert_eq!(r.peak_peers(), 200);
         let o = Opts::parse(&args(
             "--phases open --loads 2x3,50x1 --open-peers 300 --rounds 3 --hold 0 --no-build",
         ))
@@ -1523,11 +2318,16 @@ mod tests {
         );
         assert_eq!(o.peak_peers(), 300);
         let q = Opts::parse(&args("--quick --rounds 2")).expect("quick");
-        assert_eq!((q.open_peers, q.rounds), (1000, 2));
+        assert_eq!((q.open_peers, q.rounds, q.room_sizes), (1000, 2, vec![4]));
         for bad in [
-            "--phases room",
-            "--phases relay,room",
             "--phases fan",
+            "--phases relay,",
+            "--room-sizes 1",
+            "--room-sizes 4,101",
+            "--room-sizes 4,x",
+            "--room-rate 0",
+            "--room-rate nan",
+            "--room-rate 20000",
             "--loads 100",
             "--loads 0x1",
             "--loads 10x0",
@@ -1542,8 +2342,32 @@ mod tests {
         ] {
             assert!(Opts::parse(&args(bad)).is_err(), "{bad} accepted");
         }
-        let e = Opts::parse(&args("--phases room")).expect_err("room refused");
-        assert!(e.to_string().contains("not built yet"), "{e}");
+    }
+
+    #[test]
+    fn room_frames_round_trip() {
+        let f = room_data_frame("c001-room", 1234);
+        assert_eq!(f.len(), ROOM_FRAME_BYTES);
+        // What the server sends on: the event renamed, `src` added, the data as it came.
+        let got = f.replacen("ROOM_SEND_DATA", "ROOM_DATA", 1).replacen(
+            ",\"data\"",
+            ",\"src\":\"c001-000\",\"data\"",
+            1,
+        );
+        assert_eq!(RoomFrame::of(&got).expect("parses"), RoomFrame::Data(1234));
+        let end = format!(r#"42["ROOM_DATA",{{"roomName":"r","src":"a","data":{ROOM_END}}}]"#);
+        assert_eq!(RoomFrame::of(&end).expect("parses"), RoomFrame::End);
+        for ignored in [r#"42["ROOM_USER_JOIN",{"src":"a"}]"#, "3"] {
+            assert_eq!(RoomFrame::of(ignored).expect("parses"), RoomFrame::Ignored);
+        }
+        assert_eq!(
+            RoomFrame::of(r#"42["ERROR",{}]"#).expect("parses"),
+            RoomFrame::Unexpected
+        );
+        assert!(RoomFrame::of(r#"42["ROOM_DATA",{"data":1}]"#).is_err());
+        let (split, remote) = (RoomSetup::Split, RoomSetup::SplitRemoteSender);
+        assert_eq!((split.sender(), remote.sender()), (0, 1));
+        assert_eq!((split.node_of(3), RoomSetup::SameNode.node_of(3)), (1, 0));
     }
 
     #[test]

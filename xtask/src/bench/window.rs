@@ -47,13 +47,7 @@ impl Pairs {
         clock: Clock,
     ) -> Result<Pairs> {
         let warm = Duration::from_secs_f64(load.warmup);
-        let dur = Duration::from_secs_f64(load.secs);
-        let start_us = clock.now_us() + micros(warm);
-        let window = Window {
-            start_us,
-            end_us: start_us + micros(dur),
-            deadline: tokio::time::Instant::now() + warm + dur,
-        };
+        let window = window(clock, warm, Duration::from_secs_f64(load.secs));
         let mut tasks = Vec::with_capacity(2 * load.pairs);
         for i in 0..load.pairs {
             let (Some(a), Some(b), Some(ida), Some(idb)) = (
@@ -104,10 +98,7 @@ impl Pairs {
         servers: &[&Server],
         tck: f64,
     ) -> Result<(Cpu, Vec<f64>, Vec<RelayStats>)> {
-        tokio::time::sleep(self.warm).await;
-        let mark = CpuMark::now(servers)?;
-        tokio::time::sleep_until(self.window.deadline).await;
-        let (cpu, each) = mark.since(tck)?;
+        let (cpu, each) = cpu_over(servers, self.warm, self.window.deadline, tck).await?;
         let stats = tokio::time::timeout(
             Duration::from_secs(60),
             futures::future::join_all(self.tasks),
@@ -118,6 +109,31 @@ impl Pairs {
         .collect::<Result<_, _>>()?;
         Ok((cpu, each, stats))
     }
+}
+
+/// A window of `warm` seconds of warm-up from now, then `dur` measured, on `clock` and on the
+/// tokio clock.
+pub fn window(clock: Clock, warm: Duration, dur: Duration) -> Window {
+    let start_us = clock.now_us() + micros(warm);
+    Window {
+        start_us,
+        end_us: start_us + micros(dur),
+        deadline: tokio::time::Instant::now() + warm + dur,
+    }
+}
+
+/// Waits `warm`, then reads the CPU use of `servers`, of this process and of the machine from
+/// then until `deadline` ([`CpuMark::since`], `tck` clock ticks per second).
+pub async fn cpu_over(
+    servers: &[&Server],
+    warm: Duration,
+    deadline: tokio::time::Instant,
+    tck: f64,
+) -> Result<(Cpu, Vec<f64>)> {
+    tokio::time::sleep(warm).await;
+    let mark = CpuMark::now(servers)?;
+    tokio::time::sleep_until(deadline).await;
+    mark.since(tck)
 }
 
 /// The CPU tick counters of some server processes, of this process and of the whole machine at
