@@ -90,3 +90,23 @@ fn random_and_mutated_frames() {
     }
     assert!(decoded > 5_000, "only {decoded} decoded");
 }
+
+#[test]
+fn the_committed_fuzz_seeds_are_valid_frames() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/cluster_frame");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("the seeds") {
+        let path = entry.expect("a seed").path();
+        let bytes = Bytes::from(std::fs::read(&path).expect("readable"));
+        let frame = Frame::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            frame.encode().expect("encodes"),
+            bytes,
+            "{}",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 6, "{n} seeds");
+}
