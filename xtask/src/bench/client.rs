@@ -401,12 +401,8 @@ async fn relay_loop(
             _ = tick.tick() => { ws.send(Message::text(ka)).await?; continue; }
             m = ws.next() => m,
         };
-        let text = match m {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Close(c))) => bail!("server closed: {c:?}"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e).context("read"),
-            None => bail!("connection ended"),
+        let Some(text) = text_of(m)? else {
+            continue;
         };
         let frame = text.as_str();
         if !dialect.is_relayed(frame) {
@@ -439,6 +435,20 @@ async fn relay_loop(
             .await?;
     }
     Ok(())
+}
+
+/// The text of what a client's socket read: `None` for another kind of message (a ping, say),
+/// an error when the server closed it or the connection ended or failed.
+pub(super) fn text_of(
+    m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+) -> Result<Option<tokio_tungstenite::tungstenite::Utf8Bytes>> {
+    match m {
+        Some(Ok(Message::Text(t))) => Ok(Some(t)),
+        Some(Ok(Message::Close(c))) => bail!("server closed: {c:?}"),
+        Some(Ok(_)) => Ok(None),
+        Some(Err(e)) => Err(e).context("read"),
+        None => bail!("connection ended"),
+    }
 }
 
 #[cfg(test)]

@@ -1397,12 +1397,8 @@ async fn room_loop(
             }
             m = ws.next() => m,
         };
-        let text = match m {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Close(c))) => bail!("server closed: {c:?}"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e).context("read"),
-            None => bail!("connection ended"),
+        let Some(text) = super::client::text_of(m)? else {
+            continue;
         };
         let now = clock.now_us();
         match RoomFrame::of(text.as_str())? {
@@ -1696,17 +1692,13 @@ Took {:.1} minutes.\n",
         for s in &r.res.samples {
             notes.push(format!("{at}: unexpected frame `{s}`"));
         }
-        if let Some(b) = r.busy_before {
-            notes.push(format!(
-                "{at}: the machine was busy before it ({b:.0}% of a core)"
-            ));
-        }
-        if r.cpu.other > 25.0 {
-            notes.push(format!(
-                "{at}: the rest of the machine (other processes, the kernel's loopback work) used {:.0}% of a core during the window",
-                r.cpu.other
-            ));
-        }
+        machine_notes(
+            &mut notes,
+            &at,
+            r.busy_before,
+            r.cpu.other,
+            "during the window",
+        );
     }
     for r in &runs.open {
         let at = format!(
@@ -1720,17 +1712,13 @@ Took {:.1} minutes.\n",
         for l in &r.lost {
             notes.push(format!("{at}: a held peer was lost: {l}"));
         }
-        if let Some(b) = r.busy_before {
-            notes.push(format!(
-                "{at}: the machine was busy before it ({b:.0}% of a core)"
-            ));
-        }
-        if r.cpu_open.other > 25.0 {
-            notes.push(format!(
-                "{at}: the rest of the machine (other processes, the kernel's loopback work) used {:.0}% of a core while opening",
-                r.cpu_open.other
-            ));
-        }
+        machine_notes(
+            &mut notes,
+            &at,
+            r.busy_before,
+            r.cpu_open.other,
+            "while opening",
+        );
     }
     for r in &runs.room {
         let at = format!(
@@ -1760,17 +1748,13 @@ Took {:.1} minutes.\n",
                 r.received
             ));
         }
-        if let Some(b) = r.busy_before {
-            notes.push(format!(
-                "{at}: the machine was busy before it ({b:.0}% of a core)"
-            ));
-        }
-        if r.cpu.other > 25.0 {
-            notes.push(format!(
-                "{at}: the rest of the machine (other processes, the kernel's loopback work) used {:.0}% of a core during the window",
-                r.cpu.other
-            ));
-        }
+        machine_notes(
+            &mut notes,
+            &at,
+            r.busy_before,
+            r.cpu.other,
+            "during the window",
+        );
     }
     if !notes.is_empty() {
         let _ = writeln!(md, "## Problems seen\n");
@@ -1779,6 +1763,27 @@ Took {:.1} minutes.\n",
         }
     }
     md
+}
+
+/// Notes that the machine was not quiet around a measurement: busy before it (`busy_before`,
+/// % of a core), or other work taking over a quarter of a core `when` (`other`).
+fn machine_notes(
+    notes: &mut Vec<String>,
+    at: &str,
+    busy_before: Option<f64>,
+    other: f64,
+    when: &str,
+) {
+    if let Some(b) = busy_before {
+        notes.push(format!(
+            "{at}: the machine was busy before it ({b:.0}% of a core)"
+        ));
+    }
+    if other > 25.0 {
+        notes.push(format!(
+            "{at}: the rest of the machine (other processes, the kernel's loopback work) used {other:.0}% of a core {when}"
+        ));
+    }
 }
 
 fn relay_section(md: &mut String, opts: &Opts, runs: &Runs) {
