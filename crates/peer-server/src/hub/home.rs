@@ -34,16 +34,9 @@ pub struct RoomRoute {
 
 /// What a room's home tells a member's node with a membership message (`ROOM_USER_JOIN`,
 /// `ROOM_USER_LEAVE`): the room's members now. The member's node records whether its peer is
-/// among them, and keeps the list, to tell its members who left should the home die.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomNote {
-    /// The room.
-    pub room: String,
-    /// An SFU room (else mesh).
-    pub sfu: bool,
-    /// The members, in join order.
-    pub members: Vec<String>,
-}
+/// among them, and keeps the list, to tell its members who left should the home die. The
+/// nodes' own message type, carried as it is.
+pub use peer_cluster::message::RoomNote;
 
 /// A room whose home is another node, as a member's node knows it (see [`RoomNote`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -175,6 +168,9 @@ impl Hub {
                 }
                 _ => {}
             }
+        }
+        if matches!(msg, ClientMessage::RoomLeave(_)) {
+            self.drop_unused_mirror(app, &room);
         }
         self.out.push(Output::Room(RoomRoute {
             app: app.to_owned(),
@@ -332,17 +328,24 @@ impl Hub {
         let Some(a) = self.apps.get_mut(app) else {
             return;
         };
-        let here = a.peers.values().any(|p| p.rooms.contains(&note.room));
-        if here {
-            a.mirrors.insert(
-                note.room,
-                Mirror {
-                    sfu: note.sfu,
-                    members: note.members,
-                },
-            );
-        } else {
-            a.mirrors.remove(&note.room);
+        let room = note.room.clone();
+        a.mirrors.insert(
+            note.room,
+            Mirror {
+                sfu: note.sfu,
+                members: note.members,
+            },
+        );
+        self.drop_unused_mirror(app, &room);
+    }
+
+    /// Forgets what a room's home said of `room` once no peer here is in it (it left, or went
+    /// away): the list would otherwise stay for every room a peer here was ever in.
+    pub(super) fn drop_unused_mirror(&mut self, app: &str, room: &str) {
+        if let Some(a) = self.apps.get_mut(app) {
+            if !a.peers.values().any(|p| p.rooms.contains(room)) {
+                a.mirrors.remove(room);
+            }
         }
     }
 
@@ -369,10 +372,15 @@ impl Hub {
         let Some(a) = self.apps.get_mut(app) else {
             return self.take();
         };
-        let Some(mut mirror) = a.mirrors.remove(room) else {
+        let Some(mirror) = a.mirrors.get_mut(room) else {
             return self.take();
         };
         mirror.members.retain(|m| !gone.contains(m));
+        let room_type = if mirror.sfu {
+            RoomType::Sfu
+        } else {
+            RoomType::Mesh
+        };
         let here: Vec<(String, Option<SessionId>)> = a
             .peers
             .iter()
@@ -387,14 +395,6 @@ impl Hub {
             });
             self.counters.relayed(server::event::ROOM_USER_LEAVE);
             self.send_all(sessions.iter().copied(), &msg);
-        }
-        let room_type = if mirror.sfu {
-            RoomType::Sfu
-        } else {
-            RoomType::Mesh
-        };
-        if let Some(a) = self.apps.get_mut(app) {
-            a.mirrors.insert(room.to_owned(), mirror);
         }
         for (peer, _) in here {
             self.out.push(Output::Room(RoomRoute {
@@ -424,6 +424,8 @@ impl Hub {
         let Some(a) = self.apps.get_mut(app) else {
             return self.take();
         };
+        // A room made here takes the join's kind; one of the other kind (it has members, as
+        // empty rooms are removed) is left as it is.
         let room = a
             .rooms
             .entry(join.room_name.clone())
@@ -433,12 +435,6 @@ impl Hub {
             if let Some(p) = a.peers.get_mut(peer) {
                 p.rooms.insert(join.room_name.clone());
             }
-        }
-        if a.rooms
-            .get(&join.room_name)
-            .is_some_and(|r| r.members.is_empty())
-        {
-            a.rooms.remove(&join.room_name);
         }
         self.take()
     }

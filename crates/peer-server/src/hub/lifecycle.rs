@@ -346,6 +346,9 @@ impl Hub {
             self.out.push(Output::Close { session });
         }
         tracing::debug!(peer = %peer_id, "peer handed over to another node");
+        for room in &peer.rooms {
+            self.drop_unused_mirror(app_key, room);
+        }
         let imported = Imported {
             contacts: peer.contacts.into_iter().collect(),
             rooms: peer.rooms.into_iter().collect(),
@@ -380,6 +383,7 @@ impl Hub {
             } else if self.cluster {
                 // Its home is another node: the leave goes there.
                 self.route_leave(app_key, peer_id, room);
+                self.drop_unused_mirror(app_key, room);
             }
         }
         let Some(app) = self.apps.get_mut(app_key) else {

@@ -983,4 +983,9 @@ fn a_member_node_keeps_its_peers_rooms_and_rehomes_them() {
     assert!(out
         .iter()
         .any(|o| matches!(o, Output::IdFreed { peer, .. } if peer == "alice")));
+    // dave is still in the room: its list stays; once he leaves it too, nothing is kept.
+    assert_eq!(h.apps[KEY].mirrors.len(), 1);
+    h.handle(2, msg("ROOM_LEAVE", json!({"roomName": "r"})), T0);
+    assert!(h.apps[KEY].mirrors.is_empty());
+    assert!(h.remote_homed_rooms().is_empty());
 }
