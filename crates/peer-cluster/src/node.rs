@@ -402,15 +402,7 @@ impl Node {
     pub async fn leave(&self) -> Result<(), ClusterError> {
         self.liveness.abort();
         let mut con = self.con.clone();
-        let _: () = within(
-            self.config.timeout,
-            redis::pipe()
-                .cmd("DEL")
-                .arg(self.keys.node_alive(&self.id))
-                .ignore()
-                .query_async(&mut con),
-        )
-        .await?;
+        let _: i64 = within(self.config.timeout, con.del(self.keys.node_alive(&self.id))).await?;
         Ok(())
     }
 

@@ -13,11 +13,10 @@
 //!   their members leave the rooms whose home is here (`ROOM_USER_LEAVE`).
 //! - The open peers of this node are published with the renewals, for `listAllPeers` and
 //!   `exists` across nodes.
-//! - At shutdown the node gives its ids and rooms up and deletes its liveness ([`leave`]).
-//!
 //! - Rooms whose home node died are noticed by their members' nodes: the members hear
 //!   `ROOM_USER_LEAVE` for the members on dead nodes and join the room again, quietly, at a
 //!   new home.
+//! - At shutdown the node gives its ids and rooms up and deletes its liveness ([`leave`]).
 //!
 //! Not yet: nothing resynchronizes after messages lost while Redis was away (see
 //! `docs/decisions.md`).
@@ -26,7 +25,7 @@ use crate::hub::{room_op_from_wire, room_op_to_wire, RemoteFrames, RemoteMessage
 pub use crate::outbound::{Outbound, QUEUE};
 use crate::shared::Shared;
 use bytes::Bytes;
-use peer_cluster::message::{Frame, NodeMessage, RoomNote, WireFrame};
+use peer_cluster::message::{Frame, NodeMessage, WireFrame};
 use peer_cluster::{Claim, Node, NodeId};
 use peer_protocol::client::{ClientMessage, RoomRef};
 use std::collections::HashSet;
@@ -70,22 +69,27 @@ async fn watch_nodes(shared: Arc<Shared>) {
         round += 1;
         if !dead.is_empty() || round.is_multiple_of(PRUNE_EVERY) {
             prune_room_members(&shared, &node, &dead, &mut suspects).await;
-            rehome_rooms(&shared, &node, &dead).await;
         }
         if dead.is_empty() {
             continue;
         }
         tracing::warn!(nodes = ?dead, "cluster nodes gone");
-        for (app, local, contact) in shared.remote_contacts() {
-            let gone = match node.owner(&app, &contact).await {
-                Ok(Some(owner)) => dead.contains(&owner),
-                Ok(None) => true,
-                Err(_) => false,
-            };
-            if gone {
-                let body = serde_json::to_string(&contact).unwrap_or_default();
-                shared.deliver_remote(&app, &local, "LEAVE", &body);
+        rehome_rooms(&shared, &node, &dead).await;
+        let contacts = shared.remote_contacts();
+        let ids: Vec<(String, String)> = contacts
+            .iter()
+            .map(|(app, _, contact)| (app.clone(), contact.clone()))
+            .collect();
+        match node.owners(&ids).await {
+            Ok(owners) => {
+                for ((app, local, contact), owner) in contacts.into_iter().zip(owners) {
+                    if owner.is_none_or(|o| dead.contains(&o)) {
+                        let body = serde_json::to_string(&contact).unwrap_or_default();
+                        shared.deliver_remote(&app, &local, "LEAVE", &body);
+                    }
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "contacts of the nodes gone not checked"),
         }
         for d in &dead {
             if let Err(e) = node.forget_node(d).await {
@@ -101,8 +105,7 @@ async fn watch_nodes(shared: Arc<Shared>) {
 const SETTLE_AFTER_REDIS: Duration = Duration::from_secs(4);
 
 /// Every how many node checks the rooms here are also checked for members whose id no node
-/// holds any more (a member that went while its join was on the way), and members' rooms for
-/// a home that died.
+/// holds any more (a member that went while its join was on the way).
 const PRUNE_EVERY: u64 = 5;
 
 /// Takes out of the rooms here the members on other nodes whose node is in `dead`, or whose id
@@ -340,11 +343,6 @@ fn receive(shared: &Arc<Shared>, from: NodeId, msg: NodeMessage) {
                     }
                 })
                 .collect();
-            let note = note.map(|n| crate::hub::RoomNote {
-                room: n.room,
-                sfu: n.sfu,
-                members: n.members,
-            });
             shared.deliver_frames(&app, &dst, &event, frames, note);
         }
     }
@@ -535,11 +533,7 @@ fn frames_message(f: RemoteFrames) -> NodeMessage {
         dst: f.dst,
         event: f.event.to_owned(),
         frames,
-        note: f.note.map(|n| RoomNote {
-            room: n.room,
-            sfu: n.sfu,
-            members: n.members,
-        }),
+        note: f.note,
     }
 }
 

@@ -508,20 +508,18 @@ impl Shared {
         // A server-assigned id is claimed too, before `OPEN`, so that other nodes route to it
         // at once (another node holding one of 128 random bits is not expected; if it does,
         // one more draw).
-        let wanted = match (&self.cluster, &query.api_key, &query.peer_id) {
-            (Some(cluster), Some(app), None) => {
-                let mut id = peer_protocol::ids::assigned_peer_id(random_id);
-                if let Ok(peer_cluster::Claim::HeldBy(_)) = cluster.node.claim(app, &id).await {
-                    random_id = random_bytes();
-                    id = peer_protocol::ids::assigned_peer_id(random_id);
-                    let _ = cluster.node.claim(app, &id).await;
-                }
-                None
+        if let (Some(cluster), Some(app), None) = (&self.cluster, &query.api_key, &query.peer_id) {
+            let id = peer_protocol::ids::assigned_peer_id(random_id);
+            if let Ok(peer_cluster::Claim::HeldBy(_)) = cluster.node.claim(app, &id).await {
+                random_id = random_bytes();
+                let id = peer_protocol::ids::assigned_peer_id(random_id);
+                let _ = cluster.node.claim(app, &id).await;
             }
-            (_, _, id) => id.as_ref(),
-        };
+        }
         let mut imported = None;
-        if let (Some(cluster), Some(app), Some(id)) = (&self.cluster, &query.api_key, wanted) {
+        if let (Some(cluster), Some(app), Some(id)) =
+            (&self.cluster, &query.api_key, &query.peer_id)
+        {
             match cluster.node.claim(app, id).await {
                 Ok(peer_cluster::Claim::Claimed) => {}
                 Ok(peer_cluster::Claim::HeldBy(node)) => {
