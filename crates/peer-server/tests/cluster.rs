@@ -545,3 +545,98 @@ async fn a_client_reconnecting_through_another_node_keeps_its_id_contacts_and_ro
     let left = w.expect("ROOM_USER_LEAVE").await;
     assert_eq!(left.payload, json!({"roomName": "hr", "src": "hx"}));
 }
+
+/// What a node holds: RSS and descriptors of its process, and its sessions, peers and rooms
+/// (`GET /stats`).
+async fn holding(n: &TestServer) -> (u64, usize, serde_json::Value) {
+    let p = n.proc();
+    let s = n.stats().await;
+    (p.rss, p.fds, json!([s["sessions"], s["peers"], s["rooms"]]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_coming_and_going_across_nodes_leave_nothing_behind() {
+    let redis = RedisProcess::start();
+    let extra = format!(
+        "[cluster]\nredis = \"{}\"\n[timeouts]\nreconnect_grace_ms = 500\n",
+        redis.url()
+    );
+    let home = TestServer::start(&extra);
+    let member = TestServer::start(&extra);
+    let (mut host, _) = Client::open(&home, KEY, Some("ch"), "th").await;
+    join(&mut host, "churn", "mesh").await;
+    // One cycle: a peer on the member node joins the room homed on the other, sends data,
+    // asks for the log, and goes (cleanly, or by dropping its transport).
+    let cycle = |i: usize| {
+        let member = &member;
+        async move {
+            let id = format!("cm{i}");
+            let (mut c, _) = Client::open(member, KEY, Some(&id), "tc").await;
+            // A room of its own (homed on its node), and the one homed on the other node.
+            join(&mut c, &format!("own{i}"), "mesh").await;
+            c.emit(
+                "ROOM_JOIN",
+                &json!({"roomName": "churn", "roomType": "mesh"}),
+            )
+            .await;
+            c.emit(
+                "ROOM_SEND_DATA",
+                &json!({"roomName": "churn", "data": "x".repeat(1000)}),
+            )
+            .await;
+            c.emit("ROOM_GET_LOGS", &json!({"roomName": "churn"})).await;
+            // Others' joins and leaves (peers of earlier cycles in their grace) may come first.
+            loop {
+                match c.next(std::time::Duration::from_secs(10)).await {
+                    Some(Next::Event(e)) if e.name == "ROOM_LOGS" => break,
+                    Some(Next::Event(_)) => {}
+                    other => panic!("{id}: no ROOM_LOGS: {other:?}"),
+                }
+            }
+            if i.is_multiple_of(2) {
+                c.destroy().await;
+            } else {
+                c.drop_transport();
+            }
+        }
+    };
+    // The host hears every join and leave: `drain` reads them.
+    for i in 0..20 {
+        cycle(i).await;
+    }
+    drain(&mut host).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (base_home, base_member) = (holding(&home).await, holding(&member).await);
+    for i in 20..320 {
+        cycle(i).await;
+        if i.is_multiple_of(50) {
+            drain(&mut host).await;
+        }
+    }
+    drain(&mut host).await;
+    // The grace ends, the leaves cross, the sweeps shrink and release.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let (end_home, end_member) = (holding(&home).await, holding(&member).await);
+    eprintln!(
+        "home: {base_home:?} -> {end_home:?}; member node: {base_member:?} -> {end_member:?}"
+    );
+    for (base, end) in [(&base_home, &end_home), (&base_member, &end_member)] {
+        assert_eq!(end.2, base.2, "sessions, peers and rooms back");
+        assert!(end.1 <= base.1 + 5, "descriptors {} -> {}", base.1, end.1);
+        assert!(
+            end.0 <= base.0 + base.0 / 5,
+            "RSS {} -> {} B",
+            base.0,
+            end.0
+        );
+    }
+}
+
+/// Reads what `c` was sent until it has been quiet for 300 ms.
+async fn drain(c: &mut Client) {
+    while c
+        .next(std::time::Duration::from_millis(300))
+        .await
+        .is_some()
+    {}
+}
